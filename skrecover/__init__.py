@@ -1,0 +1,14 @@
+"""skrecover: provable recovery of shallow neural networks as scikit-learn estimators.
+
+The estimators implement algorithms that provably recover the weights of a teacher
+network, with the scikit-learn API: use them in Pipelines, GridSearchCV and
+cross-validation next to MLPRegressor and other baselines.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from ._tensor_init_gd import TensorInitGD
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["TensorInitGD", "__version__"]

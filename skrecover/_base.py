@@ -1,0 +1,338 @@
+"""Shared machinery of the one-hidden-layer estimators.
+
+Validation of the training data, the input-assumption diagnostics, whitening, the
+gradient phase through the shared optimisation driver, and prediction.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import warnings
+from numbers import Integral, Real
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _moments
+from ._network import NetworkParams, forward, loss_gradient
+from ._optim import OptimResult, minimize
+from .activations import _ACTIVATIONS, Activation
+from .exceptions import AssumptionWarning
+
+# Eigenvalues of the input second moment below this fraction of the largest are
+# treated as zero when whitening.
+_RANK_TOL = 1e-10
+
+ACTIVATION_CONSTRAINT = [StrOptions(set(_ACTIVATIONS)), Activation]
+
+OPTIMIZER_CONSTRAINTS = {
+    "solver": [StrOptions({"lbfgs", "gd"})],
+    "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "random_state": ["random_state"],
+}
+
+
+class Whitening(NamedTuple):
+    """``whiten = S^{-1/2}`` and ``color = S^{1/2}`` for the input second moment S."""
+
+    whiten: np.ndarray
+    color: np.ndarray
+
+
+def whitening(X, sample_weight, *, patch_indices=None):
+    """Whitening from the weighted second moment ``E[x x^T]`` (no centring).
+
+    Not centring keeps the model class (no hidden biases): a unit ``w`` of the
+    whitened problem is the unit ``S^{-1/2} w`` of the original one. Directions with
+    (numerically) zero variance are projected out.
+    """
+    second = _moments.second_moment(X, sample_weight, patch_indices=patch_indices)
+    eigenvalues, eigenvectors = np.linalg.eigh(second)
+    keep = eigenvalues > _RANK_TOL * max(eigenvalues.max(), np.finfo(float).tiny)
+    root = np.sqrt(eigenvalues[keep])
+    basis = eigenvectors[:, keep]
+    return Whitening((basis / root) @ basis.T, (basis * root) @ basis.T)
+
+
+class ParameterPacker:
+    """Flattens the trained parts of a network into the optimiser's vector.
+
+    Parameters not listed in ``free`` keep their values from ``template``. With a
+    whitening, the hidden weights are optimised in whitened coordinates
+    (``W = Theta S^{-1/2}``): plain gradient descent there is preconditioned
+    gradient descent in the original coordinates, at no cost on the data.
+    """
+
+    def __init__(self, template, free, transform=None):
+        self.template = template
+        self.free = tuple(free)
+        self.transform = transform
+
+    def pack(self, params):
+        parts = []
+        for name in self.free:
+            value = getattr(params, name)
+            if name == "hidden_weights" and self.transform is not None:
+                value = value @ self.transform.color
+            parts.append(np.ravel(value))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def unpack(self, vector):
+        values = self.template._asdict()
+        offset = 0
+        for name in self.free:
+            shape = np.shape(getattr(self.template, name))
+            size = int(np.prod(shape))
+            value = vector[offset : offset + size].reshape(shape)
+            offset += size
+            if name == "hidden_weights" and self.transform is not None:
+                value = value @ self.transform.whiten
+            values[name] = value
+        return NetworkParams(**values)
+
+    def pack_gradient(self, gradient):
+        parts = []
+        for name in self.free:
+            value = getattr(gradient, name)
+            if name == "hidden_weights" and self.transform is not None:
+                value = value @ self.transform.whiten
+            parts.append(np.ravel(value))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def train_network(
+    X,
+    y,
+    sample_weight,
+    params,
+    activation,
+    *,
+    free,
+    transform=None,
+    validation_weight=None,
+    loss="squared",
+    patch_indices=None,
+    solver="lbfgs",
+    max_iter=200,
+    tol=1e-6,
+    n_iter_no_change=10,
+    learning_rate="auto",
+    verbose=0,
+):
+    """Full-batch training of the ``free`` parameters from ``params``.
+
+    Returns the best parameters and the :class:`~skrecover._optim.OptimResult`.
+    """
+    packer = ParameterPacker(params, free, transform)
+    monitors = () if validation_weight is None else (validation_weight,)
+
+    def objective(vector):
+        value, gradient, monitored = loss_gradient(
+            X,
+            y,
+            sample_weight,
+            packer.unpack(vector),
+            activation,
+            loss=loss,
+            patch_indices=patch_indices,
+            monitor_weights=monitors,
+        )
+        return value, packer.pack_gradient(gradient), (
+            monitored[0] if monitors else None
+        )
+
+    start = packer.pack(params)
+    if max_iter == 0 or start.size == 0:
+        return params, OptimResult(x=start, converged=True)
+    result = minimize(
+        objective,
+        start,
+        solver=solver,
+        max_iter=max_iter,
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        learning_rate=learning_rate,
+        validate=validation_weight is not None,
+        verbose=verbose,
+    )
+    return packer.unpack(result.x), result
+
+
+class BaseOneHiddenLayer(BaseEstimator):
+    """Validation, diagnostics and prediction shared by one-hidden-layer estimators."""
+
+    def _validate_training_data(self, X, y, sample_weight):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=False,
+            dtype=[np.float64, np.float32],
+            y_numeric=True,
+            ensure_min_samples=2,
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return X, np.asarray(y, dtype=np.float64), sample_weight
+
+    def _validation_split(self, sample_weight, random_state):
+        """Training and validation weights (``None``) without copying ``X``.
+
+        The validation rows get weight zero in the training loss and are monitored
+        in the same pass over the data.
+        """
+        if not self.early_stopping:
+            return sample_weight, None
+        n_samples = len(sample_weight)
+        n_validation = int(np.ceil(self.validation_fraction * n_samples))
+        if n_validation >= n_samples - 1:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction} "
+                f"leaves fewer than 2 of the {n_samples} samples for training."
+            )
+        validation = np.zeros(n_samples, dtype=bool)
+        validation[random_state.permutation(n_samples)[:n_validation]] = True
+        training_weight = np.where(validation, 0.0, sample_weight)
+        validation_weight = np.where(validation, sample_weight, 0.0)
+        if not (training_weight.sum() > 0 and validation_weight.sum() > 0):
+            raise ValueError(
+                "early_stopping needs positive sample weights in both the training "
+                "and the validation part."
+            )
+        return training_weight, validation_weight
+
+    def _check_gaussian_inputs(self, X, sample_weight, random_state, *, whiten):
+        """Warn when the inputs are visibly not standard Gaussian."""
+        stats = _moments.feature_statistics(X, sample_weight, random_state=random_state)
+        problems = gaussian_input_problems(stats, whiten=whiten)
+        if problems:
+            remedy = "set whiten=True" if not whiten else "centre X"
+            warnings.warn(
+                f"{type(self).__name__} assumes Gaussian inputs x ~ N(0, I), on which "
+                "its moment identities hold; on these inputs "
+                + "; ".join(problems)
+                + f". Standardise X (e.g. StandardScaler in a Pipeline) or {remedy}: "
+                "gradient descent still fits, but the tensor initialisation may be "
+                "poor.",
+                AssumptionWarning,
+                stacklevel=3,
+            )
+        return stats
+
+    def _network_params(self):
+        output = np.asarray(self.output_weights_, dtype=float)
+        return NetworkParams(
+            self.hidden_weights_,
+            output.reshape(1, -1) if output.ndim == 1 else output,
+            np.atleast_1d(np.asarray(self.intercept_, dtype=float)),
+        )
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return forward(
+            X,
+            self._network_params(),
+            self.activation_,
+            patch_indices=getattr(self, "patch_indices_", None),
+        )
+
+    def _warn_not_converged(self, result, hint):
+        if not result.converged:
+            last = result.loss_curve[-1] if result.loss_curve else float("nan")
+            warnings.warn(
+                f"{type(self).__name__} stopped after max_iter={self.max_iter} "
+                f"iterations without meeting tol={self.tol} (last loss {last:.4g}). "
+                f"Increase max_iter or tol. {hint}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    @staticmethod
+    def _check_finite(params):
+        if not all(np.all(np.isfinite(p)) for p in params):
+            raise ValueError(
+                "The optimisation produced non-finite weights: the inputs or targets "
+                "probably have a very large scale. Standardise X and y, or use "
+                "solver='gd' with a smaller learning_rate."
+            )
+
+
+def gaussian_input_problems(stats, *, whiten):
+    """Readable descriptions of the ways per-feature statistics depart from N(0, 1).
+
+    A feature is flagged when its deviation is both statistically significant (beyond
+    5 standard errors) and practically large.
+    """
+    n_rows = stats["n_rows"]
+    sd = np.sqrt(stats["variance"])
+    checks = [
+        (
+            "mean",
+            np.abs(stats["mean"]) / np.where(sd > 0, sd, 1.0),
+            max(0.1, 5 / np.sqrt(n_rows)),
+            "has mean {value:.3g} ({size:.2g} standard deviations from 0)",
+            stats["mean"],
+        ),
+        (
+            "skewness",
+            np.abs(stats["skewness"]),
+            max(0.5, 5 * np.sqrt(6 / n_rows)),
+            "has skewness {value:.3g} (Gaussian: 0)",
+            stats["skewness"],
+        ),
+        (
+            "kurtosis",
+            np.abs(stats["kurtosis"]),
+            max(1.0, 5 * np.sqrt(24 / n_rows)),
+            "has excess kurtosis {value:.3g} (Gaussian: 0)",
+            stats["kurtosis"],
+        ),
+    ]
+    if not whiten:
+        checks.append(
+            (
+                "variance",
+                np.abs(np.log(np.where(stats["variance"] > 0, stats["variance"], 1e-300))),
+                np.log(2.0),
+                "has variance {value:.3g} (standard Gaussian: 1)",
+                stats["variance"],
+            )
+        )
+    problems = []
+    n_features = len(stats["mean"])
+    independent = (1 + np.sqrt(n_features / n_rows)) ** 2
+    if not whiten and stats["correlation_eigenvalue"] > 2 * independent:
+        problems.append(
+            "the features are correlated (largest eigenvalue of their correlation "
+            f"matrix {stats['correlation_eigenvalue']:.3g}, about {independent:.3g} "
+            "for independent features)"
+        )
+    for _, size, threshold, template, values in checks:
+        flagged = np.flatnonzero(size > threshold)
+        if len(flagged):
+            worst = flagged[np.argmax(size[flagged])]
+            text = f"feature {worst} " + template.format(
+                value=values[worst], size=size[worst]
+            )
+            if len(flagged) > 1:
+                text += f" ({len(flagged)} features flagged)"
+            problems.append(text)
+    return problems

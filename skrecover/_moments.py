@@ -1,0 +1,347 @@
+"""Chunked, weighted empirical Hermite moments.
+
+All estimators of the moment family read ``X`` here, chunk by chunk, with sample
+weights. A ``d x d x d`` array is never formed: the second-order moment is applied to a
+block of vectors (or formed as a ``d x d`` matrix), the third-order moment is sketched
+by contractions, and higher orders are computed in projected coordinates ``z = P^T x``
+of dimension ``k``.
+
+With ``patch_indices``, every patch of every row is one observation with the row's
+label (the patch-averaged moments of non-overlapping CNNs): all functions then work in
+the patch space.
+
+Conventions: ``E`` is the weighted mean ``sum_i s_i (.) / sum_i s_i``. Labels ``y`` are
+used as given; callers centre them (which leaves every moment of order >= 1 unchanged
+and removes most of the variance).
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+
+from ._network import chunk_rows, gather_patches
+
+
+def _chunks(X, y, sample_weight, patch_indices):
+    """Yield ``(rows, weights, labels)`` in float64 over the (patch) rows of ``X``.
+
+    ``rows`` has shape (n_chunk * n_patches, patch_size); ``weights`` holds
+    ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums over all
+    chunks are weighted means; ``labels`` holds the matching ``y_i`` (None without
+    ``y``).
+    """
+    n_samples = X.shape[0]
+    n_patches = 1 if patch_indices is None else patch_indices.shape[0]
+    scale = 1.0 / (float(sample_weight.sum()) * n_patches)
+    step = chunk_rows(X.shape[1] if patch_indices is None else patch_indices.size)
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        patches = gather_patches(X[start:stop], patch_indices)
+        rows = patches.reshape(-1, patches.shape[-1]).astype(np.float64, copy=False)
+        weights = np.repeat(sample_weight[start:stop] * scale, n_patches)
+        labels = None if y is None else np.repeat(y[start:stop], n_patches)
+        yield rows, weights, labels
+
+
+def second_moment(X, sample_weight, *, patch_indices=None):
+    """``E[x x^T]``, shape (d, d)."""
+    total = 0.0
+    for rows, weights, _ in _chunks(X, None, sample_weight, patch_indices):
+        total = total + rows.T @ (weights[:, np.newaxis] * rows)
+    return total
+
+
+def first_moment(X, y, sample_weight, *, whitening=None, patch_indices=None):
+    """The first Hermite moment ``M_1 = E[y x]`` (of the whitened inputs ``R x``)."""
+    total = 0.0
+    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+        total = total + rows.T @ (weights * labels)
+    return total if whitening is None else whitening @ total
+
+
+def remove_linear_part(X, y, coefficients, *, patch_indices=None):
+    """``y - sum_l x_l^T c``: the labels minus their first-order Hermite term.
+
+    Every Hermite moment of order ``j >= 2`` is unchanged (``E[(c^T x) H_j(x)] = 0``)
+    while the variance of their estimates drops, often several-fold: the linear
+    part of a ReLU network's output is most of its variance and none of its
+    higher moments. (For patch models the linear part sums over the patches.)
+    """
+    residual = np.array(y, dtype=np.float64)
+    step = chunk_rows(X.shape[1] if patch_indices is None else patch_indices.size)
+    for start in range(0, X.shape[0], step):
+        patches = gather_patches(X[start : start + step], patch_indices)
+        linear = patches @ coefficients.astype(patches.dtype, copy=False)
+        residual[start : start + step] -= linear.sum(axis=1)
+    return residual
+
+
+def p2_product(
+    X,
+    y,
+    sample_weight,
+    basis=None,
+    *,
+    whitening=None,
+    patch_indices=None,
+    return_noise=False,
+):
+    """The second Hermite moment ``P_2 = E[y (x x^T - I)]`` applied to a block.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    sample_weight : ndarray of shape (n_samples,)
+    basis : ndarray of shape (d, m), default=None
+        Block of vectors; ``None`` forms the full ``d x d`` matrix. A block costs
+        ``O(n d m)``, the full matrix ``O(n d^2)``.
+    whitening : ndarray of shape (d, d), default=None
+        Symmetric ``R``: the moment is that of the whitened inputs ``R x``.
+    patch_indices : ndarray of shape (n_patches, patch_size), default=None
+    return_noise : bool, default=False
+        Also return ``E[y^2 ||H_2(x)||_F^2] / d^2``, the mean variance of one entry
+        of ``y H_2(x)``: the sampling noise of each entry of ``P_2`` is its square
+        root over ``sqrt(n)``.
+
+    Returns
+    -------
+    product : ndarray of shape (d, m) or (d, d)
+    entry_variance : float
+        Only with ``return_noise=True``.
+    """
+    effective = basis if whitening is None else (
+        whitening if basis is None else whitening @ basis
+    )
+    total, mean, variance = 0.0, 0.0, 0.0
+    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+        weighted = weights * labels
+        projected = rows if effective is None else rows @ effective
+        total = total + rows.T @ (weighted[:, np.newaxis] * projected)
+        mean += weighted.sum()
+        if return_noise:
+            white = rows if whitening is None else rows @ whitening
+            squared = np.einsum("ij,ij->i", white, white)
+            hermite_norm = squared * squared - 2 * squared + rows.shape[1]
+            variance += (weighted * labels) @ hermite_norm
+    if whitening is not None:
+        total = whitening @ total
+    identity = np.eye(total.shape[0]) if basis is None else basis
+    product = total - mean * identity
+    if return_noise:
+        return product, variance / product.shape[0] ** 2
+    return product
+
+
+def m3_sketch(
+    X,
+    y,
+    sample_weight,
+    left,
+    right,
+    *,
+    whitening=None,
+    patch_indices=None,
+    return_noise=False,
+):
+    """Columns ``M_3(I, a_l, b_l)`` of the third Hermite moment ``E[y H_3(x)]``.
+
+    ``M_3(I, a, b) = E[y ((a^T x)(b^T x) x - (a^T b) x - (b^T x) a - (a^T x) b)]``: a
+    randomized sketch of the ``d x d^2`` unfolding of ``M_3`` whose range is the span of
+    the hidden units (for activations whose second moment vanishes, such as tanh).
+
+    Parameters
+    ----------
+    left, right : ndarray of shape (d, p)
+        The contraction vectors ``a_l`` and ``b_l`` as unit columns.
+    whitening : ndarray of shape (d, d), default=None
+        Symmetric ``R``: the moment is that of the whitened inputs ``R x``.
+    return_noise : bool, default=False
+        Also return the mean variance of one entry of the sketch's summand.
+
+    Returns
+    -------
+    sketch : ndarray of shape (d, p)
+    entry_variance : float
+        Only with ``return_noise=True``.
+    """
+    project_left = left if whitening is None else whitening @ left
+    project_right = right if whitening is None else whitening @ right
+    inner = np.einsum("dp,dp->p", left, right)
+    cubic, first, left_mean, right_mean, variance = 0.0, 0.0, 0.0, 0.0, 0.0
+    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+        weighted = weights * labels
+        along_left, along_right = rows @ project_left, rows @ project_right
+        product = along_left * along_right
+        cubic = cubic + rows.T @ (weighted[:, np.newaxis] * product)
+        first = first + rows.T @ weighted
+        left_mean = left_mean + weighted @ along_left
+        right_mean = right_mean + weighted @ along_right
+        if return_noise:
+            white = rows if whitening is None else rows @ whitening
+            squared = np.einsum("ij,ij->i", white, white)
+            # ||g||^2 for g = (t_a t_b - c) x - t_b a - t_a b, unit a and b.
+            alpha = product - inner
+            norms = (
+                alpha**2 * squared[:, np.newaxis]
+                + along_left**2
+                + along_right**2
+                - 4 * alpha * product
+                + 2 * product * inner
+            )
+            variance += (weighted * labels) @ norms.sum(axis=1)
+    if whitening is not None:
+        cubic, first = whitening @ cubic, whitening @ first
+    sketch = cubic - np.outer(first, inner) - left * right_mean - right * left_mean
+    if return_noise:
+        return sketch, variance / (sketch.shape[0] * sketch.shape[1])
+    return sketch
+
+
+def projected_hermite_moments(
+    X, y, sample_weight, projection, max_order, *, quadratic=None, patch_indices=None
+):
+    """Hermite moments ``E[y H_j(z)]``, ``j = 1..max_order``, of ``z = P^T x``.
+
+    When ``P`` has orthonormal columns (or ``P = R V`` with ``R`` a whitening matrix)
+    and ``x ~ N(0, I)`` (resp. after whitening), ``z ~ N(0, I_k)`` and these are the
+    moments ``M_j(P, ..., P)`` of the full space at a cost of ``O(n k^j)``.
+
+    Parameters
+    ----------
+    projection : ndarray of shape (d, k)
+    max_order : {1, 2, 3, 4}
+    quadratic : ndarray of shape (k, k), default=None
+        A second Hermite moment ``M_2`` whose term ``<M_2, H_2(z)> / 2`` is
+        subtracted from ``y`` (summed over patches) before the moments are taken:
+        the moments of order 3 and 4 are unchanged and their variance drops. The
+        moment of order 2 is then that of the residual.
+
+    Returns
+    -------
+    moments : list of ndarray
+        ``moments[j - 1]`` has shape ``(k,) * j``.
+    """
+    k = projection.shape[1]
+    n_patches = 1 if patch_indices is None else patch_indices.shape[0]
+    raw = [0.0] * (max_order + 1)
+    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+        z = rows @ projection
+        if quadratic is not None:
+            term = 0.5 * (np.einsum("ni,ij,nj->n", z, quadratic, z) - np.trace(quadratic))
+            term = term.reshape(-1, n_patches).sum(axis=1)
+            labels = labels - np.repeat(term, n_patches)
+        weights = weights * labels
+        weighted = weights[:, np.newaxis] * z
+        raw[0] += weights.sum()
+        raw[1] = raw[1] + weighted.sum(axis=0)
+        if max_order >= 2:
+            raw[2] = raw[2] + weighted.T @ z
+        if max_order >= 3:
+            outer = (z[:, :, np.newaxis] * z[:, np.newaxis, :]).reshape(len(z), k * k)
+            raw[3] = raw[3] + weighted.T @ outer
+        if max_order >= 4:
+            raw[4] = raw[4] + (weights[:, np.newaxis] * outer).T @ outer
+    return hermite_corrected(raw, k)
+
+
+def hermite_corrected(raw, k):
+    """Hermite moments from the raw moments ``E[y]``, ``E[y z]``, ``E[y z z]``, ...
+
+    ``H_2(z) = z z - I``, ``H_3(z) = z^3 - sym(z (x) I)``,
+    ``H_4(z) = z^4 - sym(z z (x) I) + sym(I (x) I)``, the symmetrisations summing over
+    the 3, 6 and 3 distinct placements.
+    """
+    max_order = len(raw) - 1
+    identity = np.eye(k)
+    moments = [np.asarray(raw[1], dtype=float).reshape(k)]
+    if max_order >= 2:
+        moments.append(raw[2] - raw[0] * identity)
+    if max_order >= 3:
+        third = np.reshape(raw[3], (k, k, k))
+        moments.append(third - _sym_vector_identity(moments[0]))
+    if max_order >= 4:
+        fourth = np.reshape(raw[4], (k, k, k, k))
+        moments.append(
+            fourth
+            - _sym_matrix_identity(np.asarray(raw[2]))
+            + raw[0] * _sym_matrix_identity(identity) / 2
+        )
+    return moments
+
+
+def _sym_vector_identity(a):
+    """``sum_j a (x) e_j (x) e_j`` over its 3 distinct placements."""
+    identity = np.eye(len(a))
+    return (
+        np.einsum("p,qr->pqr", a, identity)
+        + np.einsum("q,pr->pqr", a, identity)
+        + np.einsum("r,pq->pqr", a, identity)
+    )
+
+
+def _sym_matrix_identity(S):
+    """``sum_j S (x) e_j (x) e_j`` over its 6 distinct placements (``S`` symmetric).
+
+    For ``S = I`` this is twice ``sym(I (x) I)`` (3 pairings), hence the ``/ 2`` above.
+    """
+    identity = np.eye(len(S))
+    return sum(
+        np.einsum(f"{a},{b}->pqrs", S, identity)
+        for a, b in (
+            ("pq", "rs"),
+            ("pr", "qs"),
+            ("ps", "qr"),
+            ("qr", "ps"),
+            ("qs", "pr"),
+            ("rs", "pq"),
+        )
+    )
+
+
+def feature_statistics(X, sample_weight, *, max_rows=20_000, random_state=None):
+    """Per-feature mean, variance, skewness and excess kurtosis of ``X``.
+
+    Computed on at most ``max_rows`` rows drawn without replacement, as a cheap check
+    of the Gaussian or symmetric input assumptions. Also the largest eigenvalue of the
+    correlation matrix (power iteration, never forming it), about
+    ``(1 + sqrt(d / n))**2`` for independent features.
+
+    Returns
+    -------
+    stats : dict
+        ``mean``, ``variance``, ``skewness``, ``kurtosis`` (arrays of shape (d,)),
+        ``correlation_eigenvalue`` and ``n_rows`` (the number of rows used).
+    """
+    n_samples = X.shape[0]
+    if n_samples > max_rows:
+        rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
+        X, sample_weight = X[rows], sample_weight[rows]
+    weights = sample_weight / sample_weight.sum()
+    X = X.astype(np.float64, copy=False)
+    mean = weights @ X
+    centred = X - mean
+    variance = weights @ centred**2
+    scale = np.sqrt(np.where(variance > 0, variance, 1.0))
+    standard = centred / scale
+    return {
+        "mean": mean,
+        "variance": variance,
+        "skewness": weights @ standard**3,
+        "kurtosis": weights @ standard**4 - 3.0,
+        "correlation_eigenvalue": _top_eigenvalue(standard, weights),
+        "n_rows": len(X),
+    }
+
+
+def _top_eigenvalue(standard, weights, n_iter=30):
+    """Largest eigenvalue of ``E[s s^T]`` by power iteration on the rows ``s``."""
+    vector = np.ones(standard.shape[1]) / np.sqrt(standard.shape[1])
+    value = 0.0
+    for _ in range(n_iter):
+        product = standard.T @ (weights * (standard @ vector))
+        value = float(np.linalg.norm(product))
+        if value == 0:
+            break
+        vector = product / value
+    return value

@@ -1,0 +1,232 @@
+"""The full-batch optimisation driver shared by every iterative estimator.
+
+One loop, two solvers:
+
+* ``"lbfgs"``: scipy's L-BFGS-B, the default (fewer passes over the data);
+* ``"gd"``: plain gradient descent, the method the papers analyse. Its step size is
+  ``1 / L`` with ``L`` a curvature estimate (power iteration on finite-difference
+  Hessian-vector products at the start point), and it is halved whenever a step
+  would raise the loss.
+
+Both record the loss of every iteration, stop when the monitored loss (training, or
+validation with early stopping) has not improved by a fraction ``tol`` of its best
+value for ``n_iter_no_change`` consecutive iterations, return the best parameters
+seen, print progress lines when ``verbose``, and report whether they converged so that
+the estimator can warn.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+_POWER_ITERATIONS = 10
+
+
+@dataclass
+class OptimResult:
+    """Outcome of :func:`minimize`.
+
+    Attributes
+    ----------
+    x : ndarray
+        Best parameters seen (lowest monitored loss).
+    n_iter : int
+        Iterations run.
+    loss_curve : list of float
+        Training loss after each iteration.
+    validation_loss_curve : list of float
+        Validation loss after each iteration (empty without validation).
+    converged : bool
+        False when ``max_iter`` ran out before the stopping rule fired.
+    learning_rate : float or None
+        Final step size of ``solver="gd"``.
+    """
+
+    x: np.ndarray
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_loss_curve: list = field(default_factory=list)
+    converged: bool = False
+    learning_rate: float | None = None
+
+
+class _Monitor:
+    """Records losses, keeps the best parameters, applies the stopping rule."""
+
+    def __init__(self, x0, tol, n_iter_no_change, validate, verbose):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.validate = validate
+        self.verbose = verbose
+        self.result = OptimResult(x=np.array(x0, dtype=float))
+        self.best = np.inf
+        self.stale = 0
+
+    def record(self, x, loss, validation_loss):
+        """Record one iteration; return True when the stopping rule fires."""
+        result = self.result
+        result.n_iter += 1
+        result.loss_curve.append(float(loss))
+        monitored = loss
+        if self.validate:
+            result.validation_loss_curve.append(float(validation_loss))
+            monitored = validation_loss
+        if self.verbose:
+            line = f"Iteration {result.n_iter}, loss = {loss:.8g}"
+            if self.validate:
+                line += f", validation loss = {validation_loss:.8g}"
+            print(line, flush=True)
+        if monitored < self.best:
+            enough = not np.isfinite(self.best) or (
+                monitored < self.best - self.tol * abs(self.best)
+            )
+            self.best = monitored
+            result.x = np.array(x, dtype=float)
+            self.stale = 0 if enough else self.stale + 1
+        else:
+            self.stale += 1
+        if self.stale >= self.n_iter_no_change or self.best == 0:
+            result.converged = True
+            return True
+        return False
+
+
+def minimize(
+    fun,
+    x0,
+    *,
+    solver="lbfgs",
+    max_iter=200,
+    tol=1e-6,
+    n_iter_no_change=10,
+    learning_rate="auto",
+    validate=False,
+    verbose=0,
+):
+    """Minimise a smooth objective over full batches.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> (loss, gradient, validation_loss)``; ``validation_loss`` may be
+        None when ``validate=False``.
+    x0 : ndarray of shape (n_params,)
+        Start point.
+    solver : {"lbfgs", "gd"}, default="lbfgs"
+    max_iter : int, default=200
+    tol : float, default=1e-6
+        Relative improvement of the monitored loss below which an iteration counts
+        as no improvement.
+    n_iter_no_change : int, default=10
+        Stop after this many iterations without improvement.
+    learning_rate : "auto" or float, default="auto"
+        Initial step size of ``solver="gd"``.
+    validate : bool, default=False
+        Monitor the validation loss instead of the training loss (early stopping).
+    verbose : int, default=0
+        Print one line per iteration.
+
+    Returns
+    -------
+    result : OptimResult
+    """
+    monitor = _Monitor(x0, tol, n_iter_no_change, validate, verbose)
+    safe = _finite(fun)
+    if solver == "lbfgs":
+        _run_lbfgs(safe, x0, max_iter, monitor)
+    else:
+        _run_gd(safe, x0, max_iter, learning_rate, monitor)
+    return monitor.result
+
+
+def _finite(fun):
+    """Map non-finite losses to +inf so that line searches and steps back off."""
+
+    def wrapped(x):
+        loss, gradient, validation_loss = fun(x)
+        if not (np.isfinite(loss) and np.all(np.isfinite(gradient))):
+            return np.inf, np.zeros_like(x), np.inf
+        return loss, gradient, validation_loss
+
+    return wrapped
+
+
+def _run_lbfgs(fun, x0, max_iter, monitor):
+    evaluated = {}
+
+    def loss_gradient(x):
+        loss, gradient, validation_loss = fun(x)
+        evaluated.clear()
+        evaluated[x.tobytes()] = validation_loss
+        return loss, gradient
+
+    def callback(intermediate_result):
+        x = intermediate_result.x
+        validation_loss = evaluated.get(x.tobytes())
+        if monitor.validate and validation_loss is None:
+            validation_loss = fun(x)[2]
+        if monitor.record(x, intermediate_result.fun, validation_loss):
+            raise StopIteration
+
+    result = optimize.minimize(
+        loss_gradient,
+        np.asarray(x0, dtype=float),
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={
+            "maxiter": max_iter,
+            "maxfun": 4 * max_iter + 20,
+            "ftol": 0.0,
+            "gtol": 0.0,
+        },
+    )
+    if monitor.result.n_iter == 0:
+        monitor.record(result.x, result.fun, fun(result.x)[2])
+    # L-BFGS-B ends on its own only at a stationary point or when its line search
+    # cannot decrease the loss any further (machine precision): both converged.
+    if monitor.result.n_iter < max_iter and result.status != 1:
+        monitor.result.converged = True
+
+
+def _run_gd(fun, x0, max_iter, learning_rate, monitor):
+    x = np.array(x0, dtype=float)
+    loss, gradient, validation_loss = fun(x)
+    if learning_rate == "auto":
+        step = _inverse_curvature(fun, x, gradient)
+    else:
+        step = float(learning_rate)
+    for _ in range(max_iter):
+        candidate = x - step * gradient
+        new_loss, new_gradient, new_validation_loss = fun(candidate)
+        if new_loss > loss:
+            # Too long a step: halve it and stay (the iteration counts as stale).
+            step /= 2
+        else:
+            x, loss, gradient = candidate, new_loss, new_gradient
+            validation_loss = new_validation_loss
+        if monitor.record(x, loss, validation_loss):
+            break
+    monitor.result.learning_rate = step
+
+
+def _inverse_curvature(fun, x, gradient):
+    """``1 / L`` with ``L`` the largest Hessian eigenvalue (in magnitude) at ``x``.
+
+    Power iteration on Hessian-vector products ``(g(x + h v) - g(x)) / h``.
+    """
+    direction = gradient / (np.linalg.norm(gradient) or 1.0)
+    if not np.any(direction):
+        direction = np.full_like(x, 1 / np.sqrt(x.size))
+    h = 1e-6 * max(1.0, np.linalg.norm(x))
+    curvature = 0.0
+    for _ in range(_POWER_ITERATIONS):
+        product = (fun(x + h * direction)[1] - gradient) / h
+        curvature = np.linalg.norm(product)
+        if not np.isfinite(curvature) or curvature == 0:
+            break
+        direction = product / curvature
+    return 1.0 / curvature if np.isfinite(curvature) and curvature > 0 else 1e-3

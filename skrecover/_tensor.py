@@ -1,0 +1,182 @@
+"""Non-orthogonal symmetric CP decomposition of small third-order tensors.
+
+The reduced moment tensors of the tensor methods are ``k x k x k`` with ``k`` the
+number of hidden units, symmetric, of rank ``k`` and with *non-orthogonal* factors, so
+orthogonal tensor power iteration does not apply. Jennrich's simultaneous
+diagonalisation finds the factors exactly for an exact tensor; on a noisy tensor it is
+repeated over random contraction pairs, keeping the draw with the smallest residual,
+and then refined by Gauss-Newton (a trust-region method) on ``||T - sum_i a_i^{(x)3}||``.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import itertools
+from typing import NamedTuple
+
+import numpy as np
+from scipy import linalg, optimize
+
+
+class SymmetricCP(NamedTuple):
+    """A symmetric CP decomposition ``T ~ sum_i weights[i] factors[:, i]^{(x)p}``.
+
+    Attributes
+    ----------
+    factors : ndarray of shape (dim, rank)
+        Unit columns ``u_i``, each determined up to sign (for odd orders a sign flip
+        of ``u_i`` flips ``weights[i]``).
+    weights : ndarray of shape (rank,)
+    residual : float
+        Relative residual ``||T - sum_i w_i u_i^p||_F / ||T||_F``.
+    """
+
+    factors: np.ndarray
+    weights: np.ndarray
+    residual: float
+
+
+def cp_reconstruct(factors, weights, order=3):
+    """The symmetric tensor ``sum_i weights[i] factors[:, i]^{(x)order}``."""
+    return np.tensordot(weights, _rank_one_terms(factors, order), axes=(0, 0))
+
+
+def _rank_one_terms(factors, order):
+    """The stack of ``factors[:, i]^{(x)order}``, shape ``(rank,) + (dim,) * order``."""
+    columns = factors.T
+    terms = columns
+    for _ in range(order - 1):
+        terms = terms[..., np.newaxis] * columns.reshape(
+            (columns.shape[0],) + (1,) * (terms.ndim - 1) + (columns.shape[1],)
+        )
+    return terms
+
+
+def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
+    """Symmetric CP decomposition of a third-order tensor with non-orthogonal factors.
+
+    Parameters
+    ----------
+    tensor : ndarray of shape (dim, dim, dim)
+        Symmetric tensor, ``rank <= dim``.
+    rank : int
+        Number of components.
+    n_draws : int, default=50
+        Random contraction pairs for Jennrich's algorithm; the draw with the smallest
+        residual is kept.
+    refine : bool, default=True
+        Polish the best draw by Gauss-Newton (trust region).
+    random_state : numpy.random.RandomState
+        Source of the random contractions.
+
+    Returns
+    -------
+    decomposition : SymmetricCP
+    """
+    tensor = np.asarray(tensor, dtype=float)
+    dim = tensor.shape[0]
+    norm = np.linalg.norm(tensor)
+    if norm == 0 or not np.isfinite(norm):
+        return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
+    # Jennrich needs an invertible slice: reduce to the rank-dimensional range.
+    basis = np.linalg.svd(tensor.reshape(dim, -1), full_matrices=False)[0][:, :rank]
+    core = np.einsum("abc,ap,bq,cr->pqr", tensor, basis, basis, basis)
+    best = None
+    for _ in range(n_draws):
+        factors = _jennrich_draw(core, random_state)
+        if factors is None:
+            continue
+        candidate = fit_cp_weights(tensor, basis @ factors)
+        if best is None or candidate.residual < best.residual:
+            best = candidate
+    if best is None:
+        return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
+    if refine:
+        polished = refine_symmetric_cp(tensor, best)
+        if polished.residual < best.residual:
+            best = polished
+    return best
+
+
+def _jennrich_draw(core, random_state):
+    """Eigenvectors of ``T(I, I, a) T(I, I, b)^{-1}``, real parts, unit columns."""
+    rank = core.shape[0]
+    a, b = random_state.standard_normal((2, rank))
+    slice_a = np.tensordot(core, a, axes=(2, 0))
+    slice_b = np.tensordot(core, b, axes=(2, 0))
+    try:
+        # slice_a slice_b^{-1} = U diag(.) U^{-1}; solve with the transposes.
+        pencil = linalg.solve(slice_b, slice_a, assume_a="sym").T
+        eigenvectors = linalg.eig(pencil)[1].real
+    except (linalg.LinAlgError, ValueError):
+        return None
+    norms = np.linalg.norm(eigenvectors, axis=0)
+    if not np.all(np.isfinite(eigenvectors)) or np.any(norms == 0):
+        return None
+    return eigenvectors / norms
+
+
+def fit_cp_weights(tensor, factors):
+    """Least-squares weights of a symmetric tensor for fixed factor directions."""
+    order = tensor.ndim
+    factors = factors / np.linalg.norm(factors, axis=0)
+    design = _rank_one_terms(factors, order).reshape(factors.shape[1], -1).T
+    weights = np.linalg.lstsq(design, tensor.ravel(), rcond=None)[0]
+    norm = np.linalg.norm(tensor)
+    residual = np.linalg.norm(design @ weights - tensor.ravel()) / norm
+    return SymmetricCP(factors, weights, float(residual))
+
+
+def refine_symmetric_cp(tensor, start, max_iter=100):
+    """Gauss-Newton trust-region refinement of a symmetric CP decomposition.
+
+    Writes each term as ``e_i a_i^{(x)p}`` with ``a_i = |w_i|^{1/p} u_i`` and the
+    sign ``e_i`` of the weight kept fixed, so the problem is unconstrained in
+    ``A = [a_1 ... a_r]``. The Gauss-Newton matrix ``J^T J`` of this residual has the
+    closed form ``e_i e_j (p delta_st G_ij^{p-1} + p (p-1) a_ti a_sj G_ij^{p-2})`` with
+    ``G = A^T A``: ``(dim rank)^2`` entries instead of a ``dim^p x dim rank`` Jacobian.
+    """
+    order = tensor.ndim
+    dim, rank = start.factors.shape
+    tensor = _symmetrize(tensor)
+    signs = np.where(start.weights < 0, -1.0, 1.0)
+    contract = "".join("abcdefgh"[:order])
+    gradient_spec = f"s{contract[1:]}," + ",".join(f"{c}i" for c in contract[1:]) + "->si"
+
+    def loss_gradient(flat):
+        A = flat.reshape(dim, rank)
+        residual = cp_reconstruct(A, signs, order) - tensor
+        gradient = order * signs * np.einsum(gradient_spec, residual, *([A] * (order - 1)))
+        return 0.5 * np.sum(residual * residual), gradient.ravel()
+
+    def gauss_newton(flat):
+        A = flat.reshape(dim, rank)
+        gram = A.T @ A
+        outer_signs = np.outer(signs, signs)
+        matrix = order * np.einsum(
+            "st,ij->sitj", np.eye(dim), outer_signs * gram ** (order - 1)
+        )
+        matrix += order * (order - 1) * np.einsum(
+            "sj,ti,ij->sitj", A, A, outer_signs * gram ** (order - 2)
+        )
+        return matrix.reshape(dim * rank, dim * rank)
+
+    A0 = start.factors * np.abs(start.weights) ** (1.0 / order)
+    result = optimize.minimize(
+        loss_gradient,
+        A0.ravel(),
+        jac=True,
+        hess=gauss_newton,
+        method="trust-exact",
+        options={"gtol": 1e-14, "maxiter": max_iter},
+    )
+    A = result.x.reshape(dim, rank)
+    if not np.all(np.isfinite(A)) or np.any(np.linalg.norm(A, axis=0) == 0):
+        return start
+    return fit_cp_weights(tensor, A)
+
+
+def _symmetrize(tensor):
+    """Average of a tensor over all permutations of its modes."""
+    modes = range(tensor.ndim)
+    permutations = list(itertools.permutations(modes))
+    return sum(tensor.transpose(p) for p in permutations) / len(permutations)

@@ -1,0 +1,735 @@
+"""Tensor-initialised gradient descent (Zhong, Song, Jain, Bartlett, Dhillon, 2017)."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from scipy import optimize
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from . import _moments
+from ._base import (
+    ACTIVATION_CONSTRAINT,
+    OPTIMIZER_CONSTRAINTS,
+    BaseOneHiddenLayer,
+    train_network,
+    whitening,
+)
+from ._network import NetworkParams, canonicalize, forward
+from ._tensor import fit_cp_weights, refine_symmetric_cp, symmetric_cp
+from .activations import get_activation
+from .exceptions import InitializationWarning
+
+# Subspaces of inputs up to this dimension come from the full d x d moment matrix;
+# beyond it from randomized subspace iteration on the moment's products.
+_FULL_MATRIX_MAX_FEATURES = 256
+_SUBSPACE_ITERATIONS = 4
+# n_hidden="auto" considers at most this many units.
+_MAX_AUTO_UNITS = 20
+# Random contraction vectors of the reduced fourth-order tensor (ReLU family).
+_N_CONTRACTIONS = 5
+# Health thresholds of Zhong et al. (spec section 5.6): an eigen-gap below 2 or a CP
+# residual above one half make the initialisation unreliable.
+_MIN_EIGEN_GAP = 2.0
+_MAX_CP_RESIDUAL = 0.5
+# Initial unit norms below this fraction of the largest are raised to it: a unit with
+# w = 0 has no gradient through ReLU.
+_MIN_RELATIVE_NORM = 0.1
+# Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
+_SIGMA_GRID = np.geomspace(0.02, 50.0, 400)
+
+
+class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
+    """Tensor-initialised gradient descent for one-hidden-layer networks.
+
+    Fits ``y = sum_j v_j phi(w_j^T x) + b`` in two phases (Zhong et al., 2017): a
+    method-of-moments initialisation that provably lands close to the true weights
+    when ``x ~ N(0, I)``, then full-batch gradient descent on the squared loss, which
+    is locally strongly convex there and converges linearly to the true weights.
+
+    Parameters
+    ----------
+    n_hidden : int or "auto", default="auto"
+        Number of hidden units ``k`` (at most ``n_features``). ``"auto"`` picks the
+        largest relative gap in the spectrum of the moment matrix ``P_2`` among the
+        eigenvalues above its sampling-noise level (at most 20 units and
+        ``n_features``); with no eigenvalue above the noise, 2 units (1 for a single
+        feature).
+    activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
+            Activation, default="relu"
+        Hidden activation ``phi``. ``LeakyReLU(slope=s)`` sets another slope; any
+        :class:`~skrecover.activations.Activation` with a value function and a
+        derivative works.
+    init : {"tensor", "random"}, default="tensor"
+        ``"tensor"``: the moment initialisation of the paper, then gradient descent on
+        the hidden weights (and on the output weights when ``phi`` is not
+        homogeneous). ``"random"``: Gaussian hidden weights, then gradient descent on
+        all weights, for comparison.
+    whiten : bool, default=False
+        Whiten the inputs by their second moment ``E[x x^T]`` before the moment
+        step, for Gaussian inputs with a non-identity covariance. The fitted weights
+        are reported in the original coordinates.
+    fit_intercept : bool, default=True
+        Fit an output bias ``b`` (the teacher networks have ``b = 0``).
+    solver : {"lbfgs", "gd"}, default="lbfgs"
+        ``"lbfgs"``: scipy's L-BFGS-B. ``"gd"``: the paper's plain gradient descent
+        with step size ``learning_rate``.
+    learning_rate : "auto" or float, default="auto"
+        Step size of ``solver="gd"``; ``"auto"`` is ``1 / L`` with ``L`` a curvature
+        estimate at the initialisation, halved whenever a step raises the loss.
+    max_iter : int, default=200
+        Maximum number of gradient iterations; 0 keeps the initialisation.
+    tol : float, default=1e-6
+        Gradient descent stops when the loss has improved by less than a fraction
+        ``tol`` of its best value for ``n_iter_no_change`` consecutive iterations.
+    n_iter_no_change : int, default=10
+        See ``tol``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the samples (excluded from the moments
+        and the loss), stop on their loss, and keep the weights with the lowest one.
+    validation_fraction : float, default=0.1
+        Fraction of samples held out with ``early_stopping``.
+    n_cp_draws : int, default=50
+        Random contraction pairs of Jennrich's algorithm in the tensor decomposition.
+    warm_start : bool, default=False
+        Start gradient descent from the previous solution instead of a new
+        initialisation.
+    verbose : int, default=0
+        Print the loss at every iteration.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the random contractions (and of the random initialisation and the
+        validation split).
+
+    Attributes
+    ----------
+    hidden_weights_ : ndarray of shape (n_hidden_, n_features_in_)
+        Hidden units ``w_j`` as rows, in the canonical form described in Notes.
+    output_weights_ : ndarray of shape (n_hidden_,)
+        Output weights ``v_j``.
+    intercept_ : float
+        Output bias ``b``.
+    init_hidden_weights_ : ndarray of shape (n_hidden_, n_features_in_)
+        Hidden weights of the initialisation, before gradient descent.
+    init_output_weights_ : ndarray of shape (n_hidden_,)
+        Output weights of the initialisation.
+    n_hidden_ : int
+        Number of hidden units used.
+    activation_ : Activation
+        The activation used.
+    n_iter_ : int
+        Number of gradient iterations run.
+    loss_curve_ : list of float
+        Training loss ``sum_i s_i (f(x_i) - y_i)^2 / (2 sum_i s_i)`` after each
+        iteration.
+    validation_loss_curve_ : list of float
+        Loss on the held-out samples after each iteration (``early_stopping`` only).
+    diagnostics_ : Bunch
+        What explains a failed initialisation: ``moment_orders``, ``spectrum``
+        (leading moment eigenvalues or singular values, by magnitude),
+        ``noise_level`` (their sampling-noise level), ``eigen_gap`` (ratio of the
+        ``k``-th to the ``(k+1)``-th), ``cp_residual`` (relative residual of the tensor
+        decomposition), ``cp_weights``, ``magnitude_estimates``, and
+        ``input_statistics`` (per-feature moments of ``X``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : Randomly initialised multi-layer network.
+    skrecover.datasets.make_teacher_regression : Data from a known network.
+    skrecover.metrics.recovery_error : Distance of the fitted to the true weights.
+
+    Notes
+    -----
+    **Model.** ``y = sum_j v_j phi(w_j^T x) + b + noise``, ``k <= d`` units with
+    linearly independent ``w_j``.
+
+    **Assumptions.** The guarantee needs ``x ~ N(0, I)`` (or ``N(0, S)`` with
+    ``whiten=True``): the moments ``E[y H_j(x)] = sum_j v_j m_j(||w_j||) w_j^(x)j``
+    rest on Gaussian Hermite identities. A warning reports inputs that are visibly
+    not Gaussian; gradient descent still fits them, as a local method.
+
+    **Algorithm.** With ``y`` centred: (1) the span of the ``w_j`` from the top
+    eigenvectors of ``P_2 = E[y (x x^T - I)]`` (for odd activations, where this
+    vanishes, from a sketch of the third moment); (2) the reduced third-order tensor
+    in that span (the third Hermite moment, or the fourth contracted once for the
+    ReLU family, whose third vanishes); (3) its non-orthogonal CP decomposition
+    (Jennrich's algorithm over random draws, refined by Gauss-Newton); (4) norms and
+    signs from the first and second moments; (5) gradient descent on the squared
+    loss.
+
+    **Guarantee.** For homogeneous ``phi`` and ``n >= d poly(k, kappa) log(1/eps)``
+    samples, the initialisation is within the basin of local strong convexity and
+    gradient descent recovers ``W`` to precision ``eps`` (Zhong et al., Thm. 1.1).
+
+    **Canonical form.** Homogeneous activations: ``v_j = +-1`` and the scale in
+    ``w_j``; odd activations (tanh, sigmoid): ``v_j > 0`` and the sign in ``w_j``.
+    Units are sorted by decreasing ``|v_j| ||w_j||``.
+
+    References
+    ----------
+    K. Zhong, Z. Song, P. Jain, P. L. Bartlett, I. S. Dhillon. Recovery Guarantees for
+    One-hidden-layer Neural Networks. ICML 2017, arXiv:1706.03175.
+
+    Examples
+    --------
+    >>> from skrecover import TensorInitGD
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import recovery_error
+    >>> X, y, teacher = make_teacher_regression(
+    ...     n_samples=20_000, n_features=8, n_hidden=3, activation="squared_relu",
+    ...     random_state=0)
+    >>> model = TensorInitGD(activation="squared_relu", random_state=0).fit(X, y)
+    >>> model.n_hidden_
+    3
+    >>> print(f"{recovery_error(teacher, model):.0e}")
+    1e-07
+    """
+
+    _parameter_constraints: dict = {
+        "n_hidden": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "activation": ACTIVATION_CONSTRAINT,
+        "init": [StrOptions({"tensor", "random"})],
+        "whiten": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
+        **OPTIMIZER_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        n_hidden="auto",
+        *,
+        activation="relu",
+        init="tensor",
+        whiten=False,
+        fit_intercept=True,
+        solver="lbfgs",
+        learning_rate="auto",
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_cp_draws=50,
+        warm_start=False,
+        verbose=0,
+        random_state=None,
+    ):
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.init = init
+        self.whiten = whiten
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_cp_draws = n_cp_draws
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network: tensor initialisation, then gradient descent.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, ideally standard Gaussian.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight acts as repeating the sample.
+
+        Returns
+        -------
+        self : TensorInitGD
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "hidden_weights_")
+        X, y, sample_weight = self._validate_training_data(X, y, sample_weight)
+        n_features = X.shape[1]
+        if self.n_hidden != "auto" and self.n_hidden > n_features:
+            raise ValueError(
+                f"n_hidden={self.n_hidden} is larger than n_features={n_features}: "
+                "the tensor method needs linearly independent hidden units, at most "
+                "one per input feature."
+            )
+        if warm and self.hidden_weights_.shape[1] != n_features:
+            raise ValueError(
+                f"warm_start: X has {n_features} features but the previous fit had "
+                f"{self.hidden_weights_.shape[1]}."
+            )
+        activation = get_activation(self.activation)
+        random_state = check_random_state(self.random_state)
+        train_weight, validation_weight = self._validation_split(
+            sample_weight, random_state
+        )
+        transform = whitening(X, train_weight) if self.whiten else None
+        if warm:
+            params, diagnostics = self._network_params(), self.diagnostics_
+        else:
+            statistics = self._check_gaussian_inputs(
+                X, train_weight, random_state, whiten=self.whiten
+            )
+            initialise = (
+                tensor_initialization if self.init == "tensor" else random_initialization
+            )
+            params, diagnostics = initialise(
+                X,
+                y,
+                train_weight,
+                activation,
+                self.n_hidden,
+                transform=transform,
+                fit_intercept=self.fit_intercept,
+                n_cp_draws=self.n_cp_draws,
+                random_state=random_state,
+            )
+            diagnostics.input_statistics = statistics
+            init = canonicalize(params, activation)
+            self.init_hidden_weights_ = init.hidden_weights
+            self.init_output_weights_ = init.output_weights[0]
+        free = ["hidden_weights"]
+        if self.init == "random" or not activation.degree:
+            free.append("output_weights")
+        if self.fit_intercept:
+            free.append("intercept")
+        params, result = train_network(
+            X,
+            y[:, np.newaxis],
+            train_weight,
+            params,
+            activation,
+            free=free,
+            transform=transform,
+            validation_weight=validation_weight,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            learning_rate=self.learning_rate,
+            verbose=self.verbose,
+        )
+        self._check_finite(params)
+        params = canonicalize(params, activation)
+        self.hidden_weights_ = params.hidden_weights
+        self.output_weights_ = params.output_weights[0]
+        self.intercept_ = float(params.intercept[0])
+        self.n_hidden_ = len(params.hidden_weights)
+        self.activation_ = activation
+        self.diagnostics_ = diagnostics
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = result.loss_curve
+        if validation_weight is not None:
+            self.validation_loss_curve_ = result.validation_loss_curve
+        self._warn_not_converged(
+            result,
+            "If the loss was still falling steeply, the initialisation may be poor: "
+            "see diagnostics_.",
+        )
+        return self
+
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Network outputs (float32 for float32 inputs).
+        """
+        return self._forward(X)[:, 0]
+
+
+def tensor_initialization(
+    X,
+    y,
+    sample_weight,
+    activation,
+    n_hidden,
+    *,
+    transform=None,
+    fit_intercept=True,
+    n_cp_draws=50,
+    random_state,
+):
+    """Algorithm 1 of Zhong et al. (2017): weights from the moments of the data.
+
+    Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
+    :class:`~sklearn.utils.Bunch`.
+    """
+    orders = activation.moment_orders
+    white = None if transform is None else transform.whiten
+    # Hermite control variates: the moments of order >= 2 are those of y minus its
+    # constant and linear terms (and of order >= 3 minus its quadratic term), whose
+    # estimates are far less noisy.
+    centred = y - np.average(y, weights=sample_weight)
+    first = _moments.first_moment(X, centred, sample_weight, whitening=white)
+    residual = _moments.remove_linear_part(
+        X, centred, first if white is None else white @ first
+    )
+    basis, spectrum, noise_level = unit_subspace(
+        X, residual, sample_weight, orders, n_hidden, white, random_state
+    )
+    k = basis.shape[1]
+    projection = basis if white is None else white @ basis
+    second = None
+    if orders.l2 == 2:
+        second = _moments.projected_hermite_moments(
+            X, residual, sample_weight, projection, 2
+        )[1]
+    higher = _moments.projected_hermite_moments(
+        X, residual, sample_weight, projection, orders.j3, quadratic=second
+    )
+    moments = [basis.T @ first, second, *higher[2:]]
+    decomposition = decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws)
+    signed_norms, output_weights, estimates = magnitudes_and_signs(
+        decomposition, moments, activation, orders
+    )
+    hidden = signed_norms[:, np.newaxis] * (basis @ decomposition.factors).T
+    if white is not None:
+        hidden = hidden @ white
+    params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
+    params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
+    eigen_gap = _eigen_gap(spectrum, k, noise_level)
+    diagnostics = Bunch(
+        moment_orders=orders,
+        spectrum=spectrum,
+        noise_level=noise_level,
+        eigen_gap=eigen_gap,
+        cp_residual=decomposition.residual,
+        cp_weights=decomposition.weights,
+        magnitude_estimates=estimates,
+    )
+    _warn_if_unhealthy(eigen_gap, decomposition.residual)
+    return params, diagnostics
+
+
+def unit_subspace(X, y, sample_weight, orders, n_hidden, whitening, random_state):
+    """Orthonormal basis of the span of the hidden units (Step 2 of Algorithm 1).
+
+    ``j2 = 2``: top eigenvectors of ``P_2`` by absolute eigenvalue (``P_2`` is
+    indefinite). ``j2 = 3``: top left singular vectors of a sketch of the third moment
+    with many random contraction pairs (one contraction loses units whose weight
+    along it is small).
+
+    Returns
+    -------
+    basis : ndarray of shape (d, k)
+    spectrum : ndarray
+        Leading absolute eigenvalues (singular values), decreasing.
+    noise_level : float
+        Estimated spectral norm of the sampling noise of the moment matrix.
+    """
+    n_features = X.shape[1]
+    auto = n_hidden == "auto"
+    cap = min(n_features, _MAX_AUTO_UNITS) if auto else n_hidden
+    n_effective = float(sample_weight.sum())
+    if orders.j2 == 2:
+        vectors, values, entry_variance = _p2_eigenvectors(
+            X, y, sample_weight, cap, whitening, random_state
+        )
+        noise_level = 2 * np.sqrt(n_features * entry_variance / n_effective)
+    elif orders.j2 == 3:
+        n_sketch = max(4 * cap, cap + 8)
+        left = _random_unit_columns(random_state, n_features, n_sketch)
+        right = _random_unit_columns(random_state, n_features, n_sketch)
+        sketch, entry_variance = _moments.m3_sketch(
+            X,
+            y,
+            sample_weight,
+            left,
+            right,
+            whitening=whitening,
+            return_noise=True,
+        )
+        vectors, values, _ = np.linalg.svd(sketch, full_matrices=False)
+        noise_level = np.sqrt(entry_variance / n_effective) * (
+            np.sqrt(n_features) + np.sqrt(n_sketch)
+        )
+    else:
+        raise ValueError(
+            f"Moment order j2={orders.j2} is not supported: the activation's second "
+            "and third Hermite constants vanish. Use init='random'."
+        )
+    k = _choose_n_hidden(values, noise_level, cap) if auto else n_hidden
+    return vectors[:, :k], values, float(noise_level)
+
+
+def _p2_eigenvectors(X, y, sample_weight, cap, whitening, random_state):
+    """Eigenvectors of ``P_2`` sorted by decreasing absolute eigenvalue."""
+    n_features = X.shape[1]
+    if n_features <= _FULL_MATRIX_MAX_FEATURES:
+        matrix, entry_variance = _moments.p2_product(
+            X, y, sample_weight, whitening=whitening, return_noise=True
+        )
+    else:
+        # Randomized subspace iteration: power iteration finds the eigenvalues of
+        # largest magnitude whatever their signs.
+        block = min(n_features, 2 * cap + 10)
+        basis = np.linalg.qr(random_state.standard_normal((n_features, block)))[0]
+        for _ in range(_SUBSPACE_ITERATIONS):
+            product = _moments.p2_product(
+                X, y, sample_weight, basis, whitening=whitening
+            )
+            basis = np.linalg.qr(product)[0]
+        product, entry_variance = _moments.p2_product(
+            X, y, sample_weight, basis, whitening=whitening, return_noise=True
+        )
+        matrix = basis.T @ product
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    order = np.argsort(-np.abs(values), kind="stable")
+    vectors = vectors[:, order]
+    if n_features > _FULL_MATRIX_MAX_FEATURES:
+        vectors = basis @ vectors
+    return vectors, np.abs(values[order]), entry_variance
+
+
+def _random_unit_columns(random_state, n_rows, n_columns):
+    columns = random_state.standard_normal((n_rows, n_columns))
+    return columns / np.linalg.norm(columns, axis=0)
+
+
+def _choose_n_hidden(values, noise_level, cap):
+    """The number of units at the largest relative gap above the noise level."""
+    padded = np.append(values, 0.0)
+    candidates = [j for j in range(1, cap + 1) if padded[j - 1] > noise_level]
+    if not candidates:
+        return min(2, cap)
+    gaps = [padded[j - 1] / max(padded[j], noise_level) for j in candidates]
+    return candidates[int(np.argmax(gaps))]
+
+
+def _eigen_gap(spectrum, k, noise_level):
+    following = spectrum[k] if k < len(spectrum) else 0.0
+    return float(spectrum[k - 1] / max(following, noise_level, np.finfo(float).tiny))
+
+
+def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
+    """CP decomposition of the reduced moment tensor (Steps 3-4).
+
+    ``j3 = 3``: the third Hermite moment in the unit subspace. ``j3 = 4`` (ReLU
+    family): the fourth, contracted with a random unit vector ``beta`` of the subspace
+    to a third-order tensor for Jennrich's algorithm, then refined on the whole
+    fourth-order tensor (a single contraction weighs unit ``i`` by ``beta^T u_i``,
+    which can be small). Several ``beta`` are tried; the smallest residual wins.
+    """
+    if orders.j3 == 3:
+        return symmetric_cp(moments[2], k, n_draws=n_cp_draws, random_state=random_state)
+    fourth = moments[3]
+    best = None
+    for _ in range(_N_CONTRACTIONS):
+        beta = random_state.standard_normal(k)
+        beta /= np.linalg.norm(beta)
+        contracted = np.tensordot(fourth, beta, axes=(3, 0))
+        start = symmetric_cp(
+            contracted, k, n_draws=n_cp_draws, refine=False, random_state=random_state
+        )
+        candidate = refine_symmetric_cp(fourth, fit_cp_weights(fourth, start.factors))
+        if best is None or candidate.residual < best.residual:
+            best = candidate
+    return best
+
+
+def magnitudes_and_signs(decomposition, moments, activation, orders):
+    """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
+
+    With unit directions ``u_i`` (in the subspace) from the decomposition, least
+    squares on ``M_1 = sum_i z_i u_i`` and ``M_2 = sum_i r_i u_i u_i^T`` give
+    ``z_i = v_i s_i m_1(||w_i||)`` and ``r_i = v_i m_2(||w_i||)``, where ``s_i`` is
+    the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
+    ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
+    solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
+
+    Returns
+    -------
+    signed_norms : ndarray of shape (k,)
+        ``s_i ||w_i||``.
+    output_weights : ndarray of shape (k,)
+    estimates : Bunch
+        The raw least-squares estimates ``z`` and ``r``.
+    """
+    factors = decomposition.factors
+    k = factors.shape[1]
+    z = np.linalg.lstsq(factors, moments[0], rcond=None)[0]
+    at_one = activation.hermite_constants(1.0)
+    r = None
+    if orders.l2 == 2:
+        design = np.einsum("pi,qi->pqi", factors, factors).reshape(k * k, k)
+        r = np.linalg.lstsq(design, moments[1].ravel(), rcond=None)[0]
+    estimates = Bunch(z=z, r=r)
+    degree = activation.degree
+    if degree:
+        m1, m2 = at_one[1], at_one[2]
+        norms = (np.abs(z) / abs(m1)) ** (1.0 / degree) if m1 else None
+        if r is not None:
+            output = np.sign(r / m2)
+            if norms is None:
+                norms = (np.abs(r) / abs(m2)) ** (1.0 / degree)
+        else:
+            output = np.ones(k)
+        directions = np.sign(z / (output * m1)) if m1 else np.ones(k)
+    else:
+        if orders.j3 != 3 or not at_one[1]:
+            raise ValueError(
+                f"The tensor initialisation of the non-homogeneous activation "
+                f"{activation.display_name!r} needs non-vanishing m_1 and m_3. Use "
+                "init='random'."
+            )
+        norms = _invert_constant_ratio(activation, decomposition.weights / z)
+        constants = activation.hermite_constants(norms)
+        if r is not None:
+            output = r / constants[:, 2]
+            directions = np.sign(z / (output * constants[:, 1]))
+        else:
+            output = np.abs(z) / np.abs(constants[:, 1])
+            directions = np.sign(z * constants[:, 1])
+    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
+    directions = np.where(directions == 0, 1.0, directions)
+    output = np.where(output == 0, 1.0, output)
+    return directions * norms, output, estimates
+
+
+def _invert_constant_ratio(activation, ratios):
+    """Norms ``sigma`` with ``m_3(sigma) / m_1(sigma)`` closest to each ratio.
+
+    The ratio is monotone in ``sigma`` for sigmoid and tanh; a ratio outside its
+    range saturates at the end of the grid (a large norm), which gradient descent
+    then corrects.
+    """
+    constants = activation.hermite_constants(_SIGMA_GRID)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curve = constants[:, 3] / constants[:, 1]
+    norms = np.empty(len(ratios))
+    for i, ratio in enumerate(ratios):
+        distance = np.abs(curve - ratio)
+        best = int(np.nanargmin(distance))
+        norms[i] = _SIGMA_GRID[best]
+        lower, upper = max(best - 1, 0), min(best + 1, len(_SIGMA_GRID) - 1)
+        sign_change = (curve[lower] - ratio) * (curve[upper] - ratio)
+        if lower < upper and sign_change < 0:
+            norms[i] = optimize.brentq(
+                lambda s: _ratio(activation, s) - ratio,
+                _SIGMA_GRID[lower],
+                _SIGMA_GRID[upper],
+            )
+    return norms
+
+
+def _ratio(activation, sigma):
+    constants = activation.hermite_constants(sigma)
+    return constants[3] / constants[1]
+
+
+def _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept):
+    """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
+
+    For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
+    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j)`` shifts the mean output by
+    ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are kept.
+    """
+    mean_y = np.average(y, weights=sample_weight)
+    mean_output = np.average(
+        forward(X, params, activation)[:, 0], weights=sample_weight
+    )
+    if fit_intercept:
+        return params._replace(intercept=np.array([mean_y - mean_output]))
+    offset = activation.flip_offset
+    if activation.symmetry != "odd" or offset == 0:
+        return params
+    output = params.output_weights[0]
+    k = len(output)
+    if k > 16:
+        return params
+    patterns = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
+    shifts = -offset * patterns @ output
+    flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
+    signs = np.where(flip, -1.0, 1.0)
+    return params._replace(
+        hidden_weights=params.hidden_weights * signs[:, np.newaxis],
+        output_weights=params.output_weights * signs,
+    )
+
+
+def _warn_if_unhealthy(eigen_gap, cp_residual):
+    problems = []
+    if eigen_gap < _MIN_EIGEN_GAP:
+        problems.append(
+            f"the eigen-gap of the moment matrix is {eigen_gap:.3g} (< {_MIN_EIGEN_GAP})"
+        )
+    if cp_residual > _MAX_CP_RESIDUAL:
+        problems.append(
+            f"the tensor decomposition leaves a relative residual of {cp_residual:.3g} "
+            f"(> {_MAX_CP_RESIDUAL})"
+        )
+    if problems:
+        warnings.warn(
+            "The tensor initialisation is unreliable: "
+            + " and ".join(problems)
+            + ". More samples, fewer hidden units (n_hidden) or standardised Gaussian "
+            "inputs make it reliable; gradient descent still runs from it.",
+            InitializationWarning,
+            stacklevel=3,
+        )
+
+
+def random_initialization(
+    X,
+    y,
+    sample_weight,
+    activation,
+    n_hidden,
+    *,
+    transform=None,
+    fit_intercept=True,
+    n_cp_draws=None,
+    random_state,
+):
+    """Gaussian hidden units of unit norm (in whitened coordinates) and random signs.
+
+    The output weights are scaled so that the network's output has about the
+    standard deviation of ``y``. ``n_hidden="auto"`` uses the spectrum of ``P_2`` (as
+    the tensor initialisation does) to choose the number of units.
+    """
+    n_features = X.shape[1]
+    if n_hidden == "auto":
+        centred = y - np.average(y, weights=sample_weight)
+        white = None if transform is None else transform.whiten
+        n_hidden = unit_subspace(
+            X,
+            centred,
+            sample_weight,
+            activation.moment_orders,
+            "auto",
+            white,
+            random_state,
+        )[0].shape[1]
+    hidden = random_state.standard_normal((n_hidden, n_features))
+    hidden /= np.linalg.norm(hidden, axis=1, keepdims=True)
+    if transform is not None:
+        hidden = hidden @ transform.whiten
+    constants = activation.hermite_constants(1.0)
+    unit_sd = np.sqrt(max(np.sum(constants[1:] ** 2 / [1, 2, 6, 24]), 1e-12))
+    y_sd = np.sqrt(np.cov(y, aweights=sample_weight)) if len(y) > 1 else 1.0
+    output = random_state.choice([-1.0, 1.0], n_hidden) * (
+        max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_hidden))
+    )
+    params = NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
+    params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
+    return params, Bunch(moment_orders=None)

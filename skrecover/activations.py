@@ -1,0 +1,529 @@
+"""Activation functions and their Gaussian Hermite constants.
+
+Every tensor method in skrecover rests on one identity (Stein's lemma in tensor form):
+for ``x ~ N(0, I)``, a weight vector ``w`` and an activation ``phi``,
+
+.. math::
+
+    E[\\phi(w^T x) H_j(x)] = m_j(\\|w\\|) \\, \\bar w^{\\otimes j},
+    \\qquad m_j(\\sigma) = E_{z \\sim N(0, 1)}[\\phi(\\sigma z) He_j(z)],
+
+where ``H_j`` is the tensor Hermite polynomial and ``He_j`` the probabilists' Hermite
+polynomial. An :class:`Activation` knows its value, its derivative, its positive
+homogeneity degree, its symmetry, and these constants ``m_j``: in closed form for the
+piecewise-polynomial ReLU family, by adaptive quadrature for smooth activations. Which
+constants vanish identically decides which moment orders a method may use
+(:attr:`Activation.moment_orders`).
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import inspect
+from typing import NamedTuple
+
+import numpy as np
+from numpy.polynomial import hermite_e
+from numpy.polynomial import polynomial as power_series
+from scipy import integrate, special
+
+__all__ = [
+    "Activation",
+    "LeakyReLU",
+    "MomentOrders",
+    "ReLU",
+    "Sigmoid",
+    "SquaredReLU",
+    "Tanh",
+    "get_activation",
+]
+
+MAX_ORDER = 4
+# Relative size below which a Hermite constant counts as identically zero.
+_ZERO_TOL = 1e-9
+# Beyond |z| = 14 the Gaussian density is below 1e-42: the tails do not count.
+_Z_MAX = 14.0
+
+
+class MomentOrders(NamedTuple):
+    """Orders of the Hermite moments a tensor method uses for an activation.
+
+    Attributes
+    ----------
+    j2 : int
+        Order of the moment whose contraction gives the subspace matrix ``P_2``.
+    j3 : int
+        Order of the moment whose contraction gives the 3-way tensor ``P_3``.
+    l1 : int
+        Lowest non-vanishing order, used for magnitudes and direction signs.
+    l2 : int
+        Lowest non-vanishing order of at least 2, used for output signs.
+    """
+
+    j2: int
+    j3: int
+    l1: int
+    l2: int
+
+
+class Activation:
+    """An elementwise activation function with its Gaussian Hermite constants.
+
+    Use this class directly for a user-defined activation; the built-in ones are
+    :class:`ReLU`, :class:`LeakyReLU`, :class:`SquaredReLU`, :class:`Sigmoid` and
+    :class:`Tanh`.
+
+    Parameters
+    ----------
+    function : callable
+        Vectorised ``phi``: maps an ndarray to an ndarray of the same shape. It must
+        be defined at module level (not a lambda) for the estimator to pickle.
+    derivative : callable
+        Vectorised ``phi'``.
+    name : str, default=None
+        Name used in messages; defaults to the function's ``__name__``.
+    degree : float, default=None
+        Positive homogeneity degree ``q`` (``phi(c z) = c**q phi(z)`` for ``c > 0``)
+        when it has one. Homogeneous activations get their magnitudes in closed form;
+        the others by inverting a ratio of Hermite constants.
+
+    See Also
+    --------
+    get_activation : Resolve a name such as ``"relu"`` to an activation.
+
+    Notes
+    -----
+    The constants ``m_j(sigma) = E[phi(sigma z) He_j(z)]``, ``j = 0..4``, of a
+    user-defined activation are computed by adaptive quadrature
+    (:func:`scipy.integrate.quad_vec`), split at the origin so that kinks and steep
+    transitions there are integrated accurately for every ``sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover.activations import Activation, Tanh
+    >>> mine = Activation(np.tanh, lambda z: 1 - np.tanh(z) ** 2, name="my_tanh")
+    >>> np.allclose(mine.hermite_constants(1.0), Tanh().hermite_constants(1.0))
+    True
+    >>> mine.moment_orders
+    MomentOrders(j2=3, j3=3, l1=1, l2=3)
+    """
+
+    def __init__(self, function, derivative, *, name=None, degree=None):
+        self.function = function
+        self.derivative_function = derivative
+        self.name = name
+        self.degree = degree
+
+    # -- the sklearn-style parameter protocol, so that GridSearchCV can tune
+    # e.g. ``activation__slope`` and ``clone`` copies activations faithfully.
+    @classmethod
+    def _get_param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(p for p in signature.parameters if p != "self")
+
+    def get_params(self, deep=True):
+        """Get the parameters of this activation (the ``__init__`` arguments).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        return {name: self._param_value(name) for name in self._get_param_names()}
+
+    def _param_value(self, name):
+        if name == "derivative":
+            return self.derivative_function
+        return getattr(self, name)
+
+    def set_params(self, **params):
+        """Set the parameters of this activation.
+
+        Parameters
+        ----------
+        **params : dict
+            Activation parameters.
+
+        Returns
+        -------
+        self : Activation
+            This activation.
+        """
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for activation {self!r}. "
+                    f"Valid parameters are: {valid}."
+                )
+            setattr(self, "derivative_function" if key == "derivative" else key, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.display_name))
+
+    @property
+    def display_name(self):
+        """Short name used in messages."""
+        if self.name is not None:
+            return self.name
+        return getattr(self.function, "__name__", type(self).__name__)
+
+    # -- values
+    def __call__(self, z):
+        """Evaluate the activation elementwise."""
+        return self.function(z)
+
+    def derivative(self, z):
+        """Evaluate the derivative elementwise."""
+        return self.derivative_function(z)
+
+    def value_and_derivative(self, z):
+        """Evaluate the activation and its derivative in one call."""
+        return self(z), self.derivative(z)
+
+    # -- Gaussian constants
+    def hermite_constants(self, sigma=1.0):
+        """Gaussian Hermite constants ``m_0(sigma), ..., m_4(sigma)``.
+
+        Parameters
+        ----------
+        sigma : float or array-like of shape (n_sigmas,)
+            Norms of the weight vectors, ``sigma >= 0``.
+
+        Returns
+        -------
+        constants : ndarray of shape (5,) or (n_sigmas, 5)
+            ``constants[..., j] = E[phi(sigma z) He_j(z)]`` with ``z ~ N(0, 1)``.
+        """
+        sigma = np.asarray(sigma, dtype=float)
+        if np.any(sigma < 0):
+            raise ValueError("sigma must be non-negative.")
+        flat = np.atleast_1d(sigma).ravel()
+
+        def integrand(z):
+            return np.outer(self(flat * z), _hermite_vander(z)) * _gaussian_pdf(z)
+
+        options = {"epsabs": 1e-14, "epsrel": 1e-12}
+        negative, _ = integrate.quad_vec(integrand, -_Z_MAX, 0.0, **options)
+        positive, _ = integrate.quad_vec(integrand, 0.0, _Z_MAX, **options)
+        return (negative + positive).reshape(sigma.shape + (MAX_ORDER + 1,))
+
+    @property
+    def symmetry(self):
+        """Parity of the activation: ``"odd"``, ``"even"`` or ``None``.
+
+        ``"odd"`` means ``phi(-t) = c - phi(t)`` for a constant ``c`` (see
+        :attr:`flip_offset`): the units ``(v, w)`` and ``(-v, -w)`` then differ only by
+        the constant ``v c``. ``"even"`` means ``phi(-t) = phi(t)``.
+        """
+        t = np.linspace(0.1, 3.0, 13)
+        total = self(t) + self(-t)
+        scale = max(np.abs(self(t)).max(), 1.0)
+        if np.ptp(total) <= 1e-10 * scale:
+            return "odd"
+        if np.abs(self(t) - self(-t)).max() <= 1e-10 * scale:
+            return "even"
+        return None
+
+    @property
+    def flip_offset(self):
+        """The constant ``c`` with ``phi(-t) = c - phi(t)`` for odd-type activations."""
+        return float(self(np.array(0.0))) * 2.0
+
+    @property
+    def moment_orders(self):
+        """The moment orders ``(j2, j3, l1, l2)`` a tensor method uses.
+
+        They follow from which Hermite constants vanish identically: ``j2`` is the
+        lowest non-vanishing order of at least 2, ``j3`` of at least 3, ``l1`` of at
+        least 1.
+
+        Raises
+        ------
+        ValueError
+            If the activation has no non-vanishing constant of order 2 or more (a
+            linear activation, for instance): the hidden units are then not
+            identifiable from moments.
+        """
+        constants = self.hermite_constants([0.5, 1.0, 2.0])
+        scale = np.abs(constants).max(axis=1, keepdims=True)
+        nonzero = (np.abs(constants) > _ZERO_TOL * scale).any(axis=0)
+        orders = [j for j in range(1, MAX_ORDER + 1) if nonzero[j]]
+
+        def lowest(at_least):
+            candidates = [j for j in orders if j >= at_least]
+            return candidates[0] if candidates else None
+
+        j2, j3, l1 = lowest(2), lowest(3), lowest(1)
+        if j2 is None or j3 is None:
+            raise ValueError(
+                f"The Hermite constants m_2..m_4 of activation {self.display_name!r} "
+                f"vanish identically (m_j(1) = {np.round(constants[1], 6).tolist()}): "
+                "the network is then not identifiable from its moments. Use a "
+                "nonlinear activation such as 'relu', 'squared_relu' or 'tanh'."
+            )
+        return MomentOrders(j2=j2, j3=j3, l1=l1, l2=j2)
+
+
+class _PiecewisePolynomial(Activation):
+    """Base of the ReLU family: a homogeneous polynomial on each half-line.
+
+    Subclasses define ``_pieces`` returning the power-series coefficients of the
+    activation on ``z > 0`` and on ``z < 0``; the Hermite constants then follow in
+    closed form from the Gaussian half-moments ``E[z^m 1{z > 0}]`` (quadrature is
+    inaccurate at the kink).
+    """
+
+    def __init__(self):
+        pass
+
+    def _pieces(self):
+        raise NotImplementedError
+
+    @property
+    def degree(self):
+        positive, negative = self._pieces()
+        return len(positive) - 1
+
+    @property
+    def display_name(self):
+        return type(self).__name__
+
+    def _param_value(self, name):
+        return getattr(self, name)
+
+    def hermite_constants(self, sigma=1.0):
+        sigma = np.asarray(sigma, dtype=float)
+        if np.any(sigma < 0):
+            raise ValueError("sigma must be non-negative.")
+        positive, negative = self._pieces()
+        at_one = np.zeros(MAX_ORDER + 1)
+        for j in range(MAX_ORDER + 1):
+            he_j = hermite_e.herme2poly(np.eye(MAX_ORDER + 1)[j])
+            # E[z^m 1{z < 0}] = (-1)^m E[z^m 1{z > 0}]
+            for piece, side in ((positive, 1.0), (negative, -1.0)):
+                product = power_series.polymul(piece, he_j)
+                powers = np.arange(len(product))
+                at_one[j] += np.sum(product * side**powers * _half_moments(powers))
+        return np.multiply.outer(sigma**self.degree, at_one)
+
+
+class ReLU(_PiecewisePolynomial):
+    """Rectified linear unit ``max(z, 0)``, homogeneous of degree 1.
+
+    Its third Hermite constant vanishes, so tensor methods use the fourth moment for
+    the 3-way tensor (``j3 = 4``).
+
+    Examples
+    --------
+    >>> from skrecover.activations import ReLU
+    >>> ReLU().hermite_constants(1.0).round(4)
+    array([ 0.3989,  0.5   ,  0.3989,  0.    , -0.3989])
+    """
+
+    def _pieces(self):
+        return np.array([0.0, 1.0]), np.array([0.0, 0.0])
+
+    def __call__(self, z):
+        return np.maximum(z, 0)
+
+    def derivative(self, z):
+        return (z > 0).astype(np.result_type(z, np.float32))
+
+
+class LeakyReLU(_PiecewisePolynomial):
+    """Leaky rectified linear unit ``max(z, slope z)``, homogeneous of degree 1.
+
+    Parameters
+    ----------
+    slope : float, default=0.01
+        Slope on the negative half-line, in ``[0, 1]``. ``slope=1`` is the identity,
+        which no moment method can learn.
+
+    Examples
+    --------
+    >>> from skrecover.activations import LeakyReLU
+    >>> LeakyReLU(slope=0.1).hermite_constants(2.0).round(4)
+    array([ 0.7181,  1.1   ,  0.7181,  0.    , -0.7181])
+    """
+
+    def __init__(self, slope=0.01):
+        self.slope = slope
+
+    def _pieces(self):
+        if not 0 <= self.slope <= 1:
+            raise ValueError(f"LeakyReLU slope must be in [0, 1], got {self.slope}.")
+        return np.array([0.0, 1.0]), np.array([0.0, float(self.slope)])
+
+    @property
+    def display_name(self):
+        return f"LeakyReLU(slope={self.slope})"
+
+    def __call__(self, z):
+        return np.where(z > 0, z, self.slope * z)
+
+    def derivative(self, z):
+        dtype = np.result_type(z, np.float32)
+        return np.where(z > 0, dtype.type(1), dtype.type(self.slope))
+
+
+class SquaredReLU(_PiecewisePolynomial):
+    """Squared rectified linear unit ``max(z, 0)**2``, homogeneous of degree 2.
+
+    The showcase of Zhong et al. (2017): smooth enough for their global guarantee.
+    Its fourth Hermite constant vanishes; the third does not (``j3 = 3``).
+
+    Examples
+    --------
+    >>> from skrecover.activations import SquaredReLU
+    >>> SquaredReLU().hermite_constants(1.0).round(4)
+    array([0.5   , 0.7979, 1.    , 0.7979, 0.    ])
+    """
+
+    def _pieces(self):
+        return np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.0])
+
+    def __call__(self, z):
+        positive = np.maximum(z, 0)
+        return positive * positive
+
+    def derivative(self, z):
+        return 2 * np.maximum(z, 0)
+
+
+class Sigmoid(Activation):
+    """Logistic sigmoid ``1 / (1 + exp(-z))``.
+
+    ``sigmoid - 1/2`` is odd, so ``m_2`` and ``m_4`` vanish and tensor methods use the
+    third moment for both the subspace and the tensor (``j2 = j3 = 3``).
+
+    Examples
+    --------
+    >>> from skrecover.activations import Sigmoid
+    >>> Sigmoid().hermite_constants(1.0).round(4)
+    array([ 0.5   ,  0.2066,  0.    , -0.0624,  0.    ])
+    """
+
+    def __init__(self):
+        pass
+
+    @property
+    def degree(self):
+        return None
+
+    @property
+    def display_name(self):
+        return "Sigmoid"
+
+    def __call__(self, z):
+        return special.expit(z)
+
+    def derivative(self, z):
+        s = special.expit(z)
+        return s * (1 - s)
+
+    def value_and_derivative(self, z):
+        s = special.expit(z)
+        return s, s * (1 - s)
+
+
+class Tanh(Activation):
+    """Hyperbolic tangent, an odd activation (``j2 = j3 = 3``).
+
+    Examples
+    --------
+    >>> from skrecover.activations import Tanh
+    >>> Tanh().hermite_constants(1.0).round(4)
+    array([ 0.    ,  0.6057,  0.    , -0.3636,  0.    ])
+    """
+
+    def __init__(self):
+        pass
+
+    @property
+    def degree(self):
+        return None
+
+    @property
+    def display_name(self):
+        return "Tanh"
+
+    def __call__(self, z):
+        return np.tanh(z)
+
+    def derivative(self, z):
+        t = np.tanh(z)
+        return 1 - t * t
+
+    def value_and_derivative(self, z):
+        t = np.tanh(z)
+        return t, 1 - t * t
+
+
+_ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "squared_relu": SquaredReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+}
+
+
+def get_activation(activation):
+    """Resolve an activation given by name or as an :class:`Activation` instance.
+
+    Parameters
+    ----------
+    activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
+            Activation
+        The activation. ``"leaky_relu"`` has slope 0.01; pass ``LeakyReLU(slope=s)``
+        for another slope.
+
+    Returns
+    -------
+    activation : Activation
+        A fresh instance (never the object passed in, so that estimators do not
+        modify their parameters).
+
+    Examples
+    --------
+    >>> from skrecover.activations import get_activation
+    >>> get_activation("squared_relu").moment_orders
+    MomentOrders(j2=2, j3=3, l1=1, l2=2)
+    """
+    if isinstance(activation, Activation):
+        return type(activation)(**activation.get_params())
+    if isinstance(activation, str) and activation in _ACTIVATIONS:
+        return _ACTIVATIONS[activation]()
+    raise ValueError(
+        f"Unknown activation {activation!r}: use one of {sorted(_ACTIVATIONS)} or an "
+        "skrecover.activations.Activation instance."
+    )
+
+
+def _gaussian_pdf(z):
+    return np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+
+
+def _hermite_vander(z):
+    """``He_0(z), ..., He_4(z)`` for a scalar ``z``."""
+    return hermite_e.hermevander(z, MAX_ORDER)
+
+
+def _half_moments(powers):
+    """``E[z^m 1{z > 0}]`` for ``z ~ N(0, 1)``: ``2^(m/2) Gamma((m+1)/2) / (2 sqrt(pi))``."""
+    powers = np.asarray(powers, dtype=float)
+    return 2 ** (powers / 2) * special.gamma((powers + 1) / 2) / (2 * np.sqrt(np.pi))

@@ -1,0 +1,237 @@
+"""Recovery errors: how close fitted weights are to a teacher's true weights.
+
+A one-hidden-layer network is identifiable only up to a permutation of its hidden
+units and the symmetries of its activation: a positive rescaling between the layers
+for homogeneous activations (ReLU family), a joint sign flip of a unit's input and
+output weights for odd ones (tanh, sigmoid). The functions here compare weights after
+resolving these symmetries: canonical forms for the activation's symmetries
+(:func:`~skrecover._network.canonicalize`), then the best matching of units by the
+Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`).
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ._network import NetworkParams, canonicalize
+
+__all__ = [
+    "hidden_weights_error",
+    "match_hidden_units",
+    "recovery_error",
+    "recovery_success",
+]
+
+
+def match_hidden_units(
+    true_weights, estimated_weights, *, allow_sign_flip=False, allow_scaling=False
+):
+    """Best one-to-one matching of estimated hidden units to true ones.
+
+    Parameters
+    ----------
+    true_weights : array-like of shape (n_true, n_inputs)
+        True hidden units as rows.
+    estimated_weights : array-like of shape (n_estimated, n_inputs)
+        Estimated hidden units as rows.
+    allow_sign_flip : bool, default=False
+        Treat ``w`` and ``-w`` as the same unit.
+    allow_scaling : bool, default=False
+        Compare directions only (unit-normalised rows).
+
+    Returns
+    -------
+    errors : ndarray of shape (n_true,)
+        Relative error ``||s_j w_hat_{pi(j)} - w_j|| / ||w_j||`` of each true unit;
+        1.0 (the error of a zero estimate) for true units left unmatched.
+    matches : ndarray of shape (n_true,)
+        Index ``pi(j)`` of the estimated unit matched to true unit ``j``, -1 if none.
+    signs : ndarray of shape (n_true,)
+        The sign ``s_j`` applied to the matched estimate.
+    """
+    true_weights = np.atleast_2d(np.asarray(true_weights, dtype=float))
+    estimated = np.atleast_2d(np.asarray(estimated_weights, dtype=float))
+    if true_weights.shape[1] != estimated.shape[1]:
+        raise ValueError(
+            f"true_weights has {true_weights.shape[1]} inputs per unit but "
+            f"estimated_weights has {estimated.shape[1]}."
+        )
+    if allow_scaling:
+        true_weights = _unit_rows(true_weights)
+        estimated = _unit_rows(estimated)
+    norms = np.linalg.norm(true_weights, axis=1)
+    norms = np.where(norms > 0, norms, 1.0)
+    difference = estimated[np.newaxis, :, :] - true_weights[:, np.newaxis, :]
+    cost = np.linalg.norm(difference, axis=2) / norms[:, np.newaxis]
+    signs = np.ones_like(cost)
+    if allow_sign_flip:
+        flipped_difference = -estimated[np.newaxis] - true_weights[:, np.newaxis]
+        flipped = np.linalg.norm(flipped_difference, axis=2) / norms[:, np.newaxis]
+        signs = np.where(flipped < cost, -1.0, 1.0)
+        cost = np.minimum(cost, flipped)
+    rows, columns = linear_sum_assignment(cost)
+    n_true = len(true_weights)
+    errors, matches, chosen = np.ones(n_true), np.full(n_true, -1), np.ones(n_true)
+    errors[rows], matches[rows], chosen[rows] = (
+        cost[rows, columns],
+        columns,
+        signs[rows, columns],
+    )
+    return errors, matches, chosen
+
+
+def hidden_weights_error(
+    true_weights,
+    estimated_weights,
+    *,
+    allow_sign_flip=False,
+    allow_scaling=False,
+    reduce="max",
+):
+    """Relative error of estimated hidden units after the best matching.
+
+    Parameters
+    ----------
+    true_weights : array-like of shape (n_true, n_inputs)
+        True hidden units as rows.
+    estimated_weights : array-like of shape (n_estimated, n_inputs)
+        Estimated hidden units as rows.
+    allow_sign_flip : bool, default=False
+        Treat ``w`` and ``-w`` as the same unit.
+    allow_scaling : bool, default=False
+        Compare directions only.
+    reduce : {"max", "mean"} or None, default="max"
+        ``"max"`` is the criterion of Zhong et al. (2017),
+        ``max_j ||w_hat_{pi(j)} - w_j|| / ||w_j||``; None returns one error per unit.
+
+    Returns
+    -------
+    error : float or ndarray of shape (n_true,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover.metrics import hidden_weights_error
+    >>> W = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> hidden_weights_error(W, W[::-1] * 1.01)
+    0.01...
+    >>> hidden_weights_error(W, -W, allow_sign_flip=True)
+    0.0
+    """
+    errors = match_hidden_units(
+        true_weights,
+        estimated_weights,
+        allow_sign_flip=allow_sign_flip,
+        allow_scaling=allow_scaling,
+    )[0]
+    if reduce is None:
+        return errors
+    return float(errors.max() if reduce == "max" else errors.mean())
+
+
+def recovery_error(teacher, estimator, *, reduce="max"):
+    """Recovery error of a fitted estimator's hidden weights against a teacher.
+
+    Both networks are brought to the canonical form of the teacher's activation (unit
+    output weights for homogeneous activations, positive output weights for odd
+    ones), then matched unit to unit.
+
+    Parameters
+    ----------
+    teacher : TeacherNetwork
+        The network that generated the data.
+    estimator : fitted estimator or TeacherNetwork
+        Anything with ``hidden_weights_`` and ``output_weights_`` (or a teacher).
+    reduce : {"max", "mean"} or None, default="max"
+        See :func:`hidden_weights_error`.
+
+    Returns
+    -------
+    error : float or ndarray of shape (n_hidden,)
+
+    See Also
+    --------
+    recovery_success : The success criterion of Zhong et al. (2017).
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import recovery_error
+    >>> X, y, teacher = make_teacher_regression(random_state=0)
+    >>> recovery_error(teacher, teacher)
+    0.0
+    """
+    true, estimated = _canonical_pair(teacher, estimator)
+    return hidden_weights_error(
+        true.hidden_weights,
+        estimated.hidden_weights,
+        allow_sign_flip=teacher.activation.symmetry == "even",
+        reduce=reduce,
+    )
+
+
+def recovery_success(teacher, estimator, *, threshold=0.01):
+    """Whether the teacher is recovered in the sense of Zhong et al. (2017).
+
+    Success means: after the best matching, every hidden unit has relative error at
+    most ``threshold`` and every output weight has the teacher's sign.
+
+    Parameters
+    ----------
+    teacher : TeacherNetwork
+    estimator : fitted estimator or TeacherNetwork
+    threshold : float, default=0.01
+
+    Returns
+    -------
+    success : bool
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import recovery_success
+    >>> X, y, teacher = make_teacher_regression(random_state=0)
+    >>> recovery_success(teacher, teacher)
+    True
+    """
+    true, estimated = _canonical_pair(teacher, estimator)
+    errors, matches, _ = match_hidden_units(
+        true.hidden_weights,
+        estimated.hidden_weights,
+        allow_sign_flip=teacher.activation.symmetry == "even",
+    )
+    if np.any(matches < 0) or errors.max() > threshold:
+        return False
+    true_signs = np.sign(true.output_weights)
+    estimated_signs = np.sign(estimated.output_weights[:, matches])
+    return bool(np.array_equal(true_signs, estimated_signs))
+
+
+def _canonical_pair(teacher, estimator):
+    activation = teacher.activation
+    return (
+        canonicalize(teacher.params, activation),
+        canonicalize(_params_of(estimator), activation),
+    )
+
+
+def _params_of(model):
+    if hasattr(model, "params"):
+        return model.params
+    if not hasattr(model, "hidden_weights_"):
+        raise TypeError(
+            f"{type(model).__name__} has no hidden_weights_: fit it first, or pass a "
+            "TeacherNetwork."
+        )
+    output = np.asarray(model.output_weights_, dtype=float)
+    return NetworkParams(
+        np.asarray(model.hidden_weights_, dtype=float),
+        output.reshape(1, -1) if output.ndim == 1 else output,
+        np.atleast_1d(np.asarray(getattr(model, "intercept_", 0.0), dtype=float)),
+    )
+
+
+def _unit_rows(weights):
+    norms = np.linalg.norm(weights, axis=1, keepdims=True)
+    return weights / np.where(norms > 0, norms, 1.0)
