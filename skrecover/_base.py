@@ -33,7 +33,7 @@ _RANK_TOL = 1e-10
 ACTIVATION_CONSTRAINT = [StrOptions(set(_ACTIVATIONS)), Activation]
 
 OPTIMIZER_CONSTRAINTS = {
-    "solver": [StrOptions({"lbfgs", "gd"})],
+    "solver": [StrOptions({"auto", "lbfgs", "gd"})],
     "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
     "max_iter": [Interval(Integral, 0, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
@@ -132,6 +132,7 @@ def train_network(
     n_iter_no_change=10,
     learning_rate="auto",
     verbose=0,
+    loss_floor=0.0,
 ):
     """Full-batch training of the ``free`` parameters from ``params``.
 
@@ -156,8 +157,10 @@ def train_network(
         )
 
     start = packer.pack(params)
+    if solver == "auto":
+        solver = choose_solver(sample_weight, start.size)
     if max_iter == 0 or start.size == 0:
-        return params, OptimResult(x=start, converged=True)
+        return params, OptimResult(x=start, converged=True, solver=solver)
     result = minimize(
         objective,
         start,
@@ -168,8 +171,26 @@ def train_network(
         learning_rate=learning_rate,
         validate=validation_weight is not None,
         verbose=verbose,
+        loss_floor=loss_floor,
     )
     return packer.unpack(result.x), result
+
+
+def weighted_variance(y, sample_weight):
+    """``sum_i s_i (y_i - mean)^2 / sum_i s_i``: weights count as frequencies."""
+    mean = np.average(y, weights=sample_weight)
+    return float(np.average((y - mean) ** 2, weights=sample_weight))
+
+
+def choose_solver(sample_weight, n_params):
+    """L-BFGS, unless there are at least as many parameters as (effective) samples.
+
+    In that interpolation regime the minimisers of the training loss form a
+    manifold: quasi-Newton steps drift along it chaotically (a rounding difference
+    changes the interpolant found), while plain gradient descent moves continuously
+    with the data and the start point. Sample weights count as frequencies.
+    """
+    return "lbfgs" if float(sample_weight.sum()) > n_params else "gd"
 
 
 class BaseOneHiddenLayer(BaseEstimator):

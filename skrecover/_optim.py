@@ -43,6 +43,8 @@ class OptimResult:
         False when ``max_iter`` ran out before the stopping rule fired.
     learning_rate : float or None
         Final step size of ``solver="gd"``.
+    solver : str
+        The solver that ran.
     """
 
     x: np.ndarray
@@ -51,13 +53,15 @@ class OptimResult:
     validation_loss_curve: list = field(default_factory=list)
     converged: bool = False
     learning_rate: float | None = None
+    solver: str = "lbfgs"
 
 
 class _Monitor:
     """Records losses, keeps the best parameters, applies the stopping rule."""
 
-    def __init__(self, x0, tol, n_iter_no_change, validate, verbose):
+    def __init__(self, x0, tol, n_iter_no_change, validate, verbose, loss_floor=0.0):
         self.tol = tol
+        self.loss_floor = loss_floor
         self.n_iter_no_change = n_iter_no_change
         self.validate = validate
         self.verbose = verbose
@@ -88,7 +92,7 @@ class _Monitor:
             self.stale = 0 if enough else self.stale + 1
         else:
             self.stale += 1
-        if self.stale >= self.n_iter_no_change or self.best == 0:
+        if self.stale >= self.n_iter_no_change or self.best <= self.loss_floor:
             result.converged = True
             return True
         return False
@@ -105,6 +109,7 @@ def minimize(
     learning_rate="auto",
     validate=False,
     verbose=0,
+    loss_floor=0.0,
 ):
     """Minimise a smooth objective over full batches.
 
@@ -128,12 +133,15 @@ def minimize(
         Monitor the validation loss instead of the training loss (early stopping).
     verbose : int, default=0
         Print one line per iteration.
+    loss_floor : float, default=0.0
+        Stop as soon as the monitored loss is at most this value.
 
     Returns
     -------
     result : OptimResult
     """
-    monitor = _Monitor(x0, tol, n_iter_no_change, validate, verbose)
+    monitor = _Monitor(x0, tol, n_iter_no_change, validate, verbose, loss_floor)
+    monitor.result.solver = solver
     safe = _finite(fun)
     if solver == "lbfgs":
         _run_lbfgs(safe, x0, max_iter, monitor)

@@ -17,6 +17,12 @@ import numpy as np
 from scipy import linalg, optimize
 
 
+# A refined decomposition is rejected as degenerate when two factors have a cosine
+# beyond this, or a weight exceeds this multiple of the tensor's norm.
+_MAX_COHERENCE = 0.99
+_MAX_WEIGHT_RATIO = 10.0
+
+
 class SymmetricCP(NamedTuple):
     """A symmetric CP decomposition ``T ~ sum_i weights[i] factors[:, i]^{(x)p}``.
 
@@ -91,14 +97,18 @@ def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
     if best is None:
         return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
     if refine:
-        polished = refine_symmetric_cp(tensor, best)
-        if polished.residual < best.residual:
-            best = polished
+        best = refine_symmetric_cp(tensor, best)
     return best
 
 
 def _jennrich_draw(core, random_state):
-    """Eigenvectors of ``T(I, I, a) T(I, I, b)^{-1}``, real parts, unit columns."""
+    """Eigenvectors of ``T(I, I, a) T(I, I, b)^{-1}`` as unit columns.
+
+    For an exact tensor they are real. Noise can turn pairs of them into complex
+    conjugates, whose real parts coincide; the pair is replaced by the real and
+    imaginary parts, which span the same invariant subspace, so that no factor is
+    duplicated.
+    """
     rank = core.shape[0]
     a, b = random_state.standard_normal((2, rank))
     slice_a = np.tensordot(core, a, axes=(2, 0))
@@ -106,9 +116,15 @@ def _jennrich_draw(core, random_state):
     try:
         # slice_a slice_b^{-1} = U diag(.) U^{-1}; solve with the transposes.
         pencil = linalg.solve(slice_b, slice_a, assume_a="sym").T
-        eigenvectors = linalg.eig(pencil)[1].real
+        eigenvalues, vectors = linalg.eig(pencil)
     except (linalg.LinAlgError, ValueError):
         return None
+    eigenvectors = vectors.real.copy()
+    complex_pair = eigenvalues.imag > 0
+    partners = np.flatnonzero(eigenvalues.imag < 0)
+    for column in np.flatnonzero(complex_pair):
+        conjugate = partners[np.argmin(np.abs(eigenvalues[partners] - eigenvalues[column].conj()))]
+        eigenvectors[:, conjugate] = vectors[:, column].imag
     norms = np.linalg.norm(eigenvectors, axis=0)
     if not np.all(np.isfinite(eigenvectors)) or np.any(norms == 0):
         return None
@@ -123,7 +139,8 @@ def fit_cp_weights(tensor, factors):
     weights = np.linalg.lstsq(design, tensor.ravel(), rcond=None)[0]
     norm = np.linalg.norm(tensor)
     residual = np.linalg.norm(design @ weights - tensor.ravel()) / norm
-    return SymmetricCP(factors, weights, float(residual))
+    order = np.argsort(-np.abs(weights), kind="stable")
+    return SymmetricCP(factors[:, order], weights[order], float(residual))
 
 
 def refine_symmetric_cp(tensor, start, max_iter=100):
@@ -172,7 +189,25 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
     A = result.x.reshape(dim, rank)
     if not np.all(np.isfinite(A)) or np.any(np.linalg.norm(A, axis=0) == 0):
         return start
-    return fit_cp_weights(tensor, A)
+    refined = fit_cp_weights(tensor, A)
+    if refined.residual >= start.residual or _degenerate(refined, tensor):
+        return start
+    return refined
+
+
+def _degenerate(decomposition, tensor):
+    """Whether a decomposition has drifted towards a degenerate one.
+
+    A tensor with no best rank-``r`` approximation (noise, typically) lets the
+    residual decrease along nearly parallel components with large weights of
+    opposite signs that cancel; such factors mean nothing.
+    """
+    factors = decomposition.factors
+    coherence = np.abs(factors.T @ factors - np.eye(factors.shape[1])).max(initial=0)
+    largest = np.abs(decomposition.weights).max(initial=0)
+    return coherence > _MAX_COHERENCE or largest > _MAX_WEIGHT_RATIO * np.linalg.norm(
+        tensor
+    )
 
 
 def _symmetrize(tensor):

@@ -17,6 +17,7 @@ from ._base import (
     OPTIMIZER_CONSTRAINTS,
     BaseOneHiddenLayer,
     train_network,
+    weighted_variance,
     whitening,
 )
 from ._network import NetworkParams, canonicalize, forward
@@ -39,8 +40,19 @@ _MAX_CP_RESIDUAL = 0.5
 # Initial unit norms below this fraction of the largest are raised to it: a unit with
 # w = 0 has no gradient through ReLU.
 _MIN_RELATIVE_NORM = 0.1
+# No initial unit may output more than this many standard deviations of y: moment
+# estimates from few samples can imply absurd magnitudes.
+_MAX_UNIT_SCALE = 10.0
+# Moment eigenvalues below this fraction of the standard deviation of y are rounding.
+_ROUNDING_LEVEL = 1e-8
+# Gradient descent stops once the loss is this fraction of the variance of y: the
+# weights are then exact to about 1e-10 relative, and the remaining iterations would
+# only chase rounding errors.
+_LOSS_FLOOR = 1e-20
 # Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
-_SIGMA_GRID = np.geomspace(0.02, 50.0, 400)
+# Beyond a norm of 3 the constants of sigmoid-like activations saturate, so moments
+# cannot tell 3 from 30 (and a saturated unit would stall gradient descent).
+_SIGMA_GRID = np.geomspace(0.02, 3.0, 300)
 
 
 class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
@@ -56,9 +68,9 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
     n_hidden : int or "auto", default="auto"
         Number of hidden units ``k`` (at most ``n_features``). ``"auto"`` picks the
         largest relative gap in the spectrum of the moment matrix ``P_2`` among the
-        eigenvalues above its sampling-noise level (at most 20 units and
-        ``n_features``); with no eigenvalue above the noise, 2 units (1 for a single
-        feature).
+        eigenvalues above its sampling-noise level, with at most 20 units, at most
+        ``n_features``, and no more than the samples allow (``k (d + 1)`` at most
+        the number of samples); with no eigenvalue above the noise, 2 units.
     activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
             Activation, default="relu"
         Hidden activation ``phi``. ``LeakyReLU(slope=s)`` sets another slope; any
@@ -75,9 +87,12 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
         are reported in the original coordinates.
     fit_intercept : bool, default=True
         Fit an output bias ``b`` (the teacher networks have ``b = 0``).
-    solver : {"lbfgs", "gd"}, default="lbfgs"
+    solver : {"auto", "lbfgs", "gd"}, default="auto"
         ``"lbfgs"``: scipy's L-BFGS-B. ``"gd"``: the paper's plain gradient descent
-        with step size ``learning_rate``.
+        with step size ``learning_rate``. ``"auto"``: L-BFGS, unless the network has
+        at least as many trained parameters as there are samples; the minimisers
+        then form a manifold on which plain gradient descent, unlike L-BFGS, finds a
+        solution that varies continuously with the data.
     learning_rate : "auto" or float, default="auto"
         Step size of ``solver="gd"``; ``"auto"`` is ``1 / L`` with ``L`` a curvature
         estimate at the initialisation, halved whenever a step raises the loss.
@@ -120,6 +135,8 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
         Number of hidden units used.
     activation_ : Activation
         The activation used.
+    solver_ : str
+        The solver that ran (``"lbfgs"`` or ``"gd"``).
     n_iter_ : int
         Number of gradient iterations run.
     loss_curve_ : list of float
@@ -210,7 +227,7 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
         init="tensor",
         whiten=False,
         fit_intercept=True,
-        solver="lbfgs",
+        solver="auto",
         learning_rate="auto",
         max_iter=200,
         tol=1e-6,
@@ -321,6 +338,7 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
             n_iter_no_change=self.n_iter_no_change,
             learning_rate=self.learning_rate,
             verbose=self.verbose,
+            loss_floor=_LOSS_FLOOR * weighted_variance(y, train_weight),
         )
         self._check_finite(params)
         params = canonicalize(params, activation)
@@ -330,6 +348,7 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
         self.n_hidden_ = len(params.hidden_weights)
         self.activation_ = activation
         self.diagnostics_ = diagnostics
+        self.solver_ = result.solver
         self.n_iter_ = result.n_iter
         self.loss_curve_ = result.loss_curve
         if validation_weight is not None:
@@ -376,18 +395,33 @@ def tensor_initialization(
     """
     orders = activation.moment_orders
     white = None if transform is None else transform.whiten
-    # Hermite control variates: the moments of order >= 2 are those of y minus its
-    # constant and linear terms (and of order >= 3 minus its quadratic term), whose
-    # estimates are far less noisy.
-    centred = y - np.average(y, weights=sample_weight)
-    first = _moments.first_moment(X, centred, sample_weight, whitening=white)
-    residual = _moments.remove_linear_part(
-        X, centred, first if white is None else white @ first
-    )
+    y_scale = np.sqrt(weighted_variance(y, sample_weight))
+    first, residual = _linear_residual(X, y, sample_weight, white)
     basis, spectrum, noise_level = unit_subspace(
-        X, residual, sample_weight, orders, n_hidden, white, random_state
+        X, residual, sample_weight, orders, n_hidden, white, random_state, y_scale
     )
     k = basis.shape[1]
+    if not spectrum[0] > noise_level:
+        warnings.warn(
+            "The moments of the data carry no information about hidden units above "
+            f"their sampling noise (largest eigenvalue {spectrum[0]:.3g}, noise level "
+            f"{noise_level:.3g}): y may be linear in X, or the sample too small. "
+            "Falling back to a random initialisation.",
+            InitializationWarning,
+            stacklevel=3,
+        )
+        params, diagnostics = random_initialization(
+            X,
+            y,
+            sample_weight,
+            activation,
+            k,
+            transform=transform,
+            fit_intercept=fit_intercept,
+            random_state=random_state,
+        )
+        diagnostics.update(spectrum=spectrum, noise_level=noise_level, fallback=True)
+        return params, diagnostics
     projection = basis if white is None else white @ basis
     second = None
     if orders.l2 == 2:
@@ -400,7 +434,7 @@ def tensor_initialization(
     moments = [basis.T @ first, second, *higher[2:]]
     decomposition = decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws)
     signed_norms, output_weights, estimates = magnitudes_and_signs(
-        decomposition, moments, activation, orders
+        decomposition, moments, activation, orders, y_scale
     )
     hidden = signed_norms[:, np.newaxis] * (basis @ decomposition.factors).T
     if white is not None:
@@ -409,6 +443,7 @@ def tensor_initialization(
     params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
     eigen_gap = _eigen_gap(spectrum, k, noise_level)
     diagnostics = Bunch(
+        fallback=False,
         moment_orders=orders,
         spectrum=spectrum,
         noise_level=noise_level,
@@ -421,7 +456,23 @@ def tensor_initialization(
     return params, diagnostics
 
 
-def unit_subspace(X, y, sample_weight, orders, n_hidden, whitening, random_state):
+def _linear_residual(X, y, sample_weight, whitening):
+    """The first Hermite moment and ``y`` minus its constant and linear terms.
+
+    Hermite control variates: the moments of order >= 2 of the residual are those of
+    ``y`` (Hermite polynomials of different orders are orthogonal), and their
+    estimates are far less noisy. (Moments of order >= 3 get the quadratic term
+    removed too, in :func:`~skrecover._moments.projected_hermite_moments`.)
+    """
+    centred = y - np.average(y, weights=sample_weight)
+    first = _moments.first_moment(X, centred, sample_weight, whitening=whitening)
+    coefficients = first if whitening is None else whitening @ first
+    return first, _moments.remove_linear_part(X, centred, coefficients)
+
+
+def unit_subspace(
+    X, y, sample_weight, orders, n_hidden, whitening, random_state, y_scale
+):
     """Orthonormal basis of the span of the hidden units (Step 2 of Algorithm 1).
 
     ``j2 = 2``: top eigenvectors of ``P_2`` by absolute eigenvalue (``P_2`` is
@@ -435,12 +486,17 @@ def unit_subspace(X, y, sample_weight, orders, n_hidden, whitening, random_state
     spectrum : ndarray
         Leading absolute eigenvalues (singular values), decreasing.
     noise_level : float
-        Estimated spectral norm of the sampling noise of the moment matrix.
+        Estimated spectral norm of the sampling noise of the moment matrix, at least
+        ``1e-8 y_scale`` (rounding).
     """
     n_features = X.shape[1]
     auto = n_hidden == "auto"
-    cap = min(n_features, _MAX_AUTO_UNITS) if auto else n_hidden
     n_effective = float(sample_weight.sum())
+    if auto:
+        by_samples = max(1, int(n_effective // (n_features + 1)))
+        cap = min(n_features, _MAX_AUTO_UNITS, by_samples)
+    else:
+        cap = n_hidden
     if orders.j2 == 2:
         vectors, values, entry_variance = _p2_eigenvectors(
             X, y, sample_weight, cap, whitening, random_state
@@ -460,6 +516,7 @@ def unit_subspace(X, y, sample_weight, orders, n_hidden, whitening, random_state
             return_noise=True,
         )
         vectors, values, _ = np.linalg.svd(sketch, full_matrices=False)
+        vectors = _fix_signs(vectors)
         noise_level = np.sqrt(entry_variance / n_effective) * (
             np.sqrt(n_features) + np.sqrt(n_sketch)
         )
@@ -468,6 +525,7 @@ def unit_subspace(X, y, sample_weight, orders, n_hidden, whitening, random_state
             f"Moment order j2={orders.j2} is not supported: the activation's second "
             "and third Hermite constants vanish. Use init='random'."
         )
+    noise_level = max(noise_level, _ROUNDING_LEVEL * y_scale)
     k = _choose_n_hidden(values, noise_level, cap) if auto else n_hidden
     return vectors[:, :k], values, float(noise_level)
 
@@ -498,7 +556,14 @@ def _p2_eigenvectors(X, y, sample_weight, cap, whitening, random_state):
     vectors = vectors[:, order]
     if n_features > _FULL_MATRIX_MAX_FEATURES:
         vectors = basis @ vectors
-    return vectors, np.abs(values[order]), entry_variance
+    return _fix_signs(vectors), np.abs(values[order]), entry_variance
+
+
+def _fix_signs(vectors):
+    """Flip columns so that each has a positive sum (eigenvector signs are arbitrary
+    and would otherwise change with rounding)."""
+    sums = vectors.sum(axis=0)
+    return vectors * np.where(sums < 0, -1.0, 1.0)
 
 
 def _random_unit_columns(random_state, n_rows, n_columns):
@@ -547,7 +612,7 @@ def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
     return best
 
 
-def magnitudes_and_signs(decomposition, moments, activation, orders):
+def magnitudes_and_signs(decomposition, moments, activation, orders, y_scale):
     """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
 
     With unit directions ``u_i`` (in the subspace) from the decomposition, least
@@ -556,6 +621,9 @@ def magnitudes_and_signs(decomposition, moments, activation, orders):
     the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
     ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
     solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
+
+    A unit whose output would exceed ``10 y_scale`` in standard deviation is scaled
+    down to it: from few samples the moments can imply absurd magnitudes.
 
     Returns
     -------
@@ -600,18 +668,40 @@ def magnitudes_and_signs(decomposition, moments, activation, orders):
         else:
             output = np.abs(z) / np.abs(constants[:, 1])
             directions = np.sign(z * constants[:, 1])
-    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
+    norms, output = _guard_magnitudes(norms, output, activation, y_scale)
     directions = np.where(directions == 0, 1.0, directions)
     output = np.where(output == 0, 1.0, output)
     return directions * norms, output, estimates
+
+
+def _guard_magnitudes(norms, output, activation, y_scale):
+    """Bound each unit's output scale by ``10 y_scale``; floor tiny norms."""
+    unit_sd = _output_sd(activation, norms) * np.abs(output)
+    ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
+    shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
+    if activation.degree:
+        norms = norms * shrink ** (1.0 / activation.degree)
+    else:
+        output = output * shrink
+    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
+    return norms, output
+
+
+def _output_sd(activation, norms):
+    """Standard deviation of ``phi(sigma z)``, ``z ~ N(0, 1)``, to fourth Hermite order.
+
+    Parseval: ``Var phi(sigma z) = sum_{j >= 1} m_j(sigma)^2 / j!``.
+    """
+    constants = activation.hermite_constants(np.asarray(norms, dtype=float))
+    return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
 
 
 def _invert_constant_ratio(activation, ratios):
     """Norms ``sigma`` with ``m_3(sigma) / m_1(sigma)`` closest to each ratio.
 
     The ratio is monotone in ``sigma`` for sigmoid and tanh; a ratio outside its
-    range saturates at the end of the grid (a large norm), which gradient descent
-    then corrects.
+    range saturates at the end of the grid (norms from 0.02 to 3), which gradient
+    descent then corrects.
     """
     constants = activation.hermite_constants(_SIGMA_GRID)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -709,27 +799,26 @@ def random_initialization(
     """
     n_features = X.shape[1]
     if n_hidden == "auto":
-        centred = y - np.average(y, weights=sample_weight)
         white = None if transform is None else transform.whiten
         n_hidden = unit_subspace(
             X,
-            centred,
+            _linear_residual(X, y, sample_weight, white)[1],
             sample_weight,
             activation.moment_orders,
             "auto",
             white,
             random_state,
+            np.sqrt(weighted_variance(y, sample_weight)),
         )[0].shape[1]
     hidden = random_state.standard_normal((n_hidden, n_features))
     hidden /= np.linalg.norm(hidden, axis=1, keepdims=True)
     if transform is not None:
         hidden = hidden @ transform.whiten
-    constants = activation.hermite_constants(1.0)
-    unit_sd = np.sqrt(max(np.sum(constants[1:] ** 2 / [1, 2, 6, 24]), 1e-12))
-    y_sd = np.sqrt(np.cov(y, aweights=sample_weight)) if len(y) > 1 else 1.0
+    unit_sd = max(float(_output_sd(activation, 1.0)), 1e-12)
+    y_sd = np.sqrt(weighted_variance(y, sample_weight))
     output = random_state.choice([-1.0, 1.0], n_hidden) * (
         max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_hidden))
     )
     params = NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
     params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
-    return params, Bunch(moment_orders=None)
+    return params, Bunch(fallback=False)
