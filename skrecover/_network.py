@@ -245,7 +245,7 @@ def _gathered_width(X, patch_indices):
     return X.shape[1] if patch_indices is None else patch_indices.size
 
 
-def canonicalize(params, activation, *, scale_to="output"):
+def canonicalize(params, activation, *, scale_to="output", shift_intercept=True):
     """Canonical representative of a network's symmetry class.
 
     Networks related by a permutation of the hidden units, by a positive rescaling
@@ -256,7 +256,8 @@ def canonicalize(params, activation, *, scale_to="output"):
     * homogeneous activations: ``scale_to="output"`` makes every output-weight column
       a unit vector (``v_j = +-1`` for one output) and moves the scale into ``w_j``;
       ``scale_to="hidden"`` makes every ``w_j`` a unit vector instead;
-    * odd activations with one output: ``v_j >= 0``;
+    * odd activations with one output: ``v_j >= 0`` (unless the flip would shift a
+      fixed intercept: ``shift_intercept=False`` and ``phi(0) != 0``);
     * even activations: the largest entry of ``w_j`` in magnitude is positive;
     * units sorted by decreasing ``||w_j|| * ||v_j||``.
 
@@ -268,6 +269,8 @@ def canonicalize(params, activation, *, scale_to="output"):
     params : NetworkParams
     activation : Activation
     scale_to : {"output", "hidden"}, default="output"
+    shift_intercept : bool, default=True
+        Whether the intercept may absorb the shift of a flip.
 
     Returns
     -------
@@ -291,9 +294,10 @@ def canonicalize(params, activation, *, scale_to="output"):
         hidden *= t[:, np.newaxis]
         output /= t**degree
     symmetry = activation.symmetry
-    if symmetry == "odd" and output.shape[0] == 1:
+    offset = activation.flip_offset if symmetry == "odd" else 0.0
+    if symmetry == "odd" and output.shape[0] == 1 and (shift_intercept or offset == 0):
         flip = output[0] < 0
-        intercept += activation.flip_offset * output[0, flip].sum()
+        intercept += offset * output[0, flip].sum()
         output[:, flip] *= -1
         hidden[flip] *= -1
     elif symmetry == "even":

@@ -1,0 +1,210 @@
+import numpy as np
+import pytest
+
+from skrecover import _moments, _network
+from skrecover.datasets import make_teacher_regression
+
+
+def explicit_hermite(x):
+    """Tensor Hermite polynomials H_1..H_4 of one sample, built entrywise."""
+    d = len(x)
+    eye = np.eye(d)
+    h2 = np.outer(x, x) - eye
+    h3 = (
+        np.einsum("p,q,r->pqr", x, x, x)
+        - np.einsum("p,qr->pqr", x, eye)
+        - np.einsum("q,pr->pqr", x, eye)
+        - np.einsum("r,pq->pqr", x, eye)
+    )
+    xx = np.outer(x, x)
+    h4 = np.einsum("p,q,r,s->pqrs", x, x, x, x)
+    for a, b in (("pq", "rs"), ("pr", "qs"), ("ps", "qr"), ("qr", "ps"), ("qs", "pr"), ("rs", "pq")):
+        h4 -= np.einsum(f"{a},{b}->pqrs", xx, eye)
+    for a, b in (("pq", "rs"), ("pr", "qs"), ("ps", "qr")):
+        h4 += np.einsum(f"{a},{b}->pqrs", eye, eye)
+    return [x, h2, h3, h4]
+
+
+@pytest.fixture
+def small_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = rng.standard_normal(40)
+    weights = rng.uniform(0.2, 3.0, 40)
+    return X, y, weights
+
+
+def explicit_moments(X, y, weights):
+    terms = [explicit_hermite(x) for x in X]
+    return [
+        sum(w * yi * t[j] for w, yi, t in zip(weights, y, terms)) / weights.sum()
+        for j in range(4)
+    ]
+
+
+def test_projected_moments_equal_explicit_hermite_tensors(small_data):
+    X, y, weights = small_data
+    expected = explicit_moments(X, y, weights)
+    got = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
+    for a, b in zip(got, expected):
+        assert np.allclose(a, b, atol=1e-12)
+
+
+def test_projection_commutes_with_hermite_tensors(small_data):
+    X, y, weights = small_data
+    basis = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 2)))[0]
+    full = explicit_moments(X, y, weights)
+    projected = _moments.projected_hermite_moments(X, y, weights, basis, 4)
+    assert np.allclose(projected[2], np.einsum("abc,ap,bq,cr->pqr", full[2], basis, basis, basis))
+    assert np.allclose(
+        projected[3],
+        np.einsum("abcd,ap,bq,cr,ds->pqrs", full[3], basis, basis, basis, basis),
+    )
+
+
+def test_p2_product_and_m3_sketch_equal_explicit_contractions(small_data):
+    X, y, weights = small_data
+    rng = np.random.default_rng(2)
+    full = explicit_moments(X, y, weights)
+    block = rng.standard_normal((4, 3))
+    assert np.allclose(_moments.p2_product(X, y, weights), full[1])
+    assert np.allclose(_moments.p2_product(X, y, weights, block), full[1] @ block)
+    left, right = rng.standard_normal((2, 4, 5))
+    left /= np.linalg.norm(left, axis=0)
+    right /= np.linalg.norm(right, axis=0)
+    expected = np.einsum("pqr,qa,ra->pa", full[2], left, right)
+    assert np.allclose(_moments.m3_sketch(X, y, weights, left, right), expected)
+    assert np.allclose(_moments.first_moment(X, y, weights), full[0])
+
+
+def test_whitened_moments_equal_moments_of_whitened_inputs(small_data):
+    X, y, weights = small_data
+    rng = np.random.default_rng(3)
+    R = rng.standard_normal((4, 4))
+    R = R @ R.T + np.eye(4)
+    white = X @ R
+    block = rng.standard_normal((4, 2))
+    assert np.allclose(
+        _moments.p2_product(X, y, weights, block, whitening=R),
+        _moments.p2_product(white, y, weights, block),
+    )
+    left, right = np.linalg.qr(rng.standard_normal((4, 4)))[0][:, :2], np.eye(4)[:, :2]
+    assert np.allclose(
+        _moments.m3_sketch(X, y, weights, left, right, whitening=R),
+        _moments.m3_sketch(white, y, weights, left, right),
+    )
+    assert np.allclose(
+        _moments.first_moment(X, y, weights, whitening=R),
+        _moments.first_moment(white, y, weights),
+    )
+
+
+def test_quadratic_control_leaves_higher_moments_unbiased():
+    """Subtracting <M_2, H_2(z)>/2 from y leaves E[y H_3] unchanged and cuts the
+    spread of its estimate (over 30 independent samples)."""
+    rng = np.random.default_rng(4)
+    truth = 0.3 * 6  # y = ... + 0.3 He_3(x_0) and E[He_3(x)^2] = 3! = 6
+    plain, controlled = [], []
+    for _ in range(30):
+        X = rng.standard_normal((20_000, 3))
+        y = 2.0 * (X[:, 0] ** 2 - 1) + X[:, 1] * X[:, 2] + 0.3 * (X[:, 0] ** 3 - 3 * X[:, 0])
+        weights = np.ones(len(y))
+        moments = _moments.projected_hermite_moments(X, y, weights, np.eye(3), 3)
+        with_control = _moments.projected_hermite_moments(
+            X, y, weights, np.eye(3), 3, quadratic=moments[1]
+        )
+        plain.append(moments[2][0, 0, 0])
+        controlled.append(with_control[2][0, 0, 0])
+    controlled = np.array(controlled)
+    assert abs(controlled.mean() - truth) < 3 * controlled.std() / np.sqrt(30)
+    assert controlled.std() < 0.7 * np.std(plain)
+
+
+def test_linear_part_removal_keeps_moments_of_order_two_and_more(small_data):
+    X, y, weights = small_data
+    coefficients = _moments.first_moment(X, y, weights)
+    residual = _moments.remove_linear_part(X, y, coefficients)
+    assert np.allclose(residual, y - X @ coefficients)
+
+
+def test_sample_weights_equal_repetition_and_chunks_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 5))
+    y = rng.standard_normal(300)
+    counts = rng.integers(0, 4, 300)
+    basis = np.linalg.qr(rng.standard_normal((5, 3)))[0]
+    weighted = _moments.projected_hermite_moments(X, y, counts * 1.0, basis, 4)
+    repeated = _moments.projected_hermite_moments(
+        np.repeat(X, counts, axis=0), np.repeat(y, counts), np.ones(counts.sum()), basis, 4
+    )
+    for a, b in zip(weighted, repeated):
+        assert np.allclose(a, b, atol=1e-13)
+    monkeypatch.setattr(_network, "_CHUNK_FLOATS", 10)  # 256-row chunks
+    chunked = _moments.projected_hermite_moments(X, y, counts * 1.0, basis, 4)
+    for a, b in zip(weighted, chunked):
+        assert np.allclose(a, b, atol=1e-13)
+
+
+def test_patch_moments_average_over_patches():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((50, 6))
+    y = rng.standard_normal(50)
+    weights = np.ones(50)
+    patches = np.arange(6).reshape(2, 3)
+    stacked_X = np.vstack([X[:, :3], X[:, 3:]])
+    stacked_y = np.concatenate([y, y])
+    assert np.allclose(
+        _moments.p2_product(X, y, weights, patch_indices=patches),
+        _moments.p2_product(stacked_X, stacked_y, np.ones(100)),
+    )
+
+
+def population_moments(teacher, order):
+    """sum_i v_i m_j(||w_i||) wbar_i^{(x)j} for j = order."""
+    W = teacher.hidden_weights
+    norms = np.linalg.norm(W, axis=1)
+    directions = W / norms[:, np.newaxis]
+    coefficients = teacher.output_weights * teacher.activation.hermite_constants(norms)[:, order]
+    tensor = coefficients
+    for _ in range(order):
+        tensor = np.einsum("i...,ip->i...p", tensor, directions)
+    return tensor.sum(axis=0)
+
+
+@pytest.mark.parametrize("activation", ["squared_relu", "relu", "tanh"])
+def test_sample_moments_converge_to_population_moments(activation):
+    """Unbiased, with an error falling like 1/sqrt(n) (16x the data, ~4x smaller)."""
+    X, y, teacher = make_teacher_regression(
+        n_samples=320_000, n_features=6, n_hidden=3, activation=activation, random_state=0
+    )
+    y = y - y.mean()
+    errors = []
+    for n in (20_000, 320_000):
+        weights = np.ones(n)
+        moments = _moments.projected_hermite_moments(X[:n], y[:n], weights, np.eye(6), 4)
+        populations = [population_moments(teacher, j) for j in (1, 2, 3, 4)]
+        scale = max(np.linalg.norm(p) for p in populations)
+        relative = [
+            np.linalg.norm(m - p) / np.linalg.norm(p)
+            for m, p in zip(moments, populations)
+            if np.linalg.norm(p) > 1e-9 * scale
+        ]
+        errors.append(max(relative))
+    assert errors[1] < 0.25
+    assert 2 < errors[0] / errors[1] < 8
+
+
+def test_feature_statistics_of_gaussian_and_uniform_inputs():
+    rng = np.random.default_rng(7)
+    weights = np.ones(50_000)
+    gaussian = _moments.feature_statistics(
+        rng.standard_normal((50_000, 4)), weights, random_state=np.random.RandomState(0)
+    )
+    assert gaussian["n_rows"] == 20_000
+    assert np.abs(gaussian["mean"]).max() < 0.05
+    assert np.abs(gaussian["kurtosis"]).max() < 0.2
+    assert gaussian["correlation_eigenvalue"] < 1.1
+    uniform = _moments.feature_statistics(
+        rng.uniform(size=(5000, 4)), np.ones(5000), random_state=np.random.RandomState(0)
+    )
+    assert np.allclose(uniform["kurtosis"], -1.2, atol=0.1)

@@ -1,0 +1,191 @@
+import numpy as np
+import pytest
+
+from skrecover import _network
+from skrecover._network import (
+    NetworkParams,
+    canonicalize,
+    forward,
+    hidden_features,
+    loss_gradient,
+)
+from skrecover.activations import LeakyReLU, ReLU, Sigmoid, SquaredReLU, Tanh
+
+ACTIVATIONS = [ReLU(), LeakyReLU(0.2), SquaredReLU(), Sigmoid(), Tanh()]
+# Overlapping 1-D patches of length 3 and stride 2 over 9 features.
+OVERLAPPING = np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 8]])
+
+
+def random_params(rng, n_hidden, n_inputs, n_outputs=1, n_patches=None):
+    shape = (n_outputs, n_hidden) if n_patches is None else (
+        n_outputs, n_patches, n_hidden
+    )
+    return NetworkParams(
+        rng.standard_normal((n_hidden, n_inputs)),
+        rng.standard_normal(shape),
+        rng.standard_normal(n_outputs),
+    )
+
+
+def naive_forward(X, params, activation, patch_indices=None):
+    """Per-sample loops: the definition of the model."""
+    W, V, b = params
+    out = np.zeros((len(X), V.shape[0]))
+    patches = [np.arange(X.shape[1])] if patch_indices is None else patch_indices
+    for i, x in enumerate(X):
+        for o in range(V.shape[0]):
+            total = b[o]
+            for l, patch in enumerate(patches):
+                for j, w in enumerate(W):
+                    weight = V[o, j] if V.ndim == 2 else V[o, l, j]
+                    total += weight * activation(w @ x[patch])
+            out[i, o] = total
+    return out
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+@pytest.mark.parametrize(
+    "patch_indices, shared", [(None, True), (OVERLAPPING, True), (OVERLAPPING, False)]
+)
+def test_forward_matches_definition(activation, patch_indices, shared):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((7, 9))
+    n_inputs = 9 if patch_indices is None else 3
+    n_patches = None if shared else len(patch_indices)
+    params = random_params(rng, 2, n_inputs, n_outputs=2, n_patches=n_patches)
+    expected = naive_forward(X, params, activation, patch_indices)
+    assert np.allclose(forward(X, params, activation, patch_indices=patch_indices), expected)
+
+
+def numeric_gradient(f, params, eps=1e-6):
+    gradient = []
+    for index, value in enumerate(params):
+        grad = np.zeros_like(value)
+        for position in np.ndindex(value.shape):
+            shifted = [p.copy() for p in params]
+            shifted[index][position] += eps
+            up = f(NetworkParams(*shifted))
+            shifted[index][position] -= 2 * eps
+            down = f(NetworkParams(*shifted))
+            grad[position] = (up - down) / (2 * eps)
+        gradient.append(grad)
+    return gradient
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+@pytest.mark.parametrize(
+    "patch_indices, shared", [(None, True), (OVERLAPPING, True), (OVERLAPPING, False)]
+)
+def test_squared_loss_gradient_matches_finite_differences(activation, patch_indices, shared):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 9))
+    y = rng.standard_normal((30, 2))
+    weights = rng.uniform(0.5, 2.0, 30)
+    n_inputs = 9 if patch_indices is None else 3
+    n_patches = None if shared else len(patch_indices)
+    params = random_params(rng, 3, n_inputs, n_outputs=2, n_patches=n_patches)
+
+    def loss(p):
+        return loss_gradient(X, y, weights, p, activation, patch_indices=patch_indices)[0]
+
+    _, gradient, _ = loss_gradient(X, y, weights, params, activation, patch_indices=patch_indices)
+    for analytic, numeric in zip(gradient, numeric_gradient(loss, params)):
+        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", [Sigmoid(), Tanh()], ids=repr)
+def test_cross_entropy_gradient_matches_finite_differences(activation):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 5))
+    y = rng.integers(0, 2, (40, 1)).astype(float)
+    weights = np.ones(40)
+    params = NetworkParams(
+        rng.standard_normal((3, 5)) * 0.5,
+        np.full((1, 3), 1 / 3),
+        np.zeros(1),
+    )
+    if activation.symmetry == "odd" and activation.flip_offset == 0:
+        # tanh networks are not probabilities; shift them into (0, 1).
+        params = params._replace(output_weights=np.full((1, 3), 0.1), intercept=np.full(1, 0.5))
+
+    def loss(p):
+        return loss_gradient(X, y, weights, p, activation, loss="cross_entropy")[0]
+
+    _, gradient, _ = loss_gradient(X, y, weights, params, activation, loss="cross_entropy")
+    for analytic, numeric in zip(gradient, numeric_gradient(loss, params)):
+        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_is_the_weighted_mean_and_monitors_cost_nothing_extra():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 4))
+    y = rng.standard_normal((50, 1))
+    weights = rng.uniform(0, 3, 50)
+    mask = rng.random(50) < 0.3
+    params = random_params(rng, 2, 4)
+    residual = forward(X, params, ReLU()) - y
+    per_sample = 0.5 * residual[:, 0] ** 2
+    loss, _, monitored = loss_gradient(
+        X, y, weights, params, ReLU(), monitor_weights=(mask * 1.0,)
+    )
+    assert loss == pytest.approx(np.average(per_sample, weights=weights))
+    assert monitored[0] == pytest.approx(per_sample[mask].mean())
+
+
+def test_chunked_passes_equal_one_pass(monkeypatch):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((1000, 9))
+    y = rng.standard_normal((1000, 1))
+    weights = np.ones(1000)
+    params = random_params(rng, 2, 3)
+    whole = loss_gradient(X, y, weights, params, Tanh(), patch_indices=OVERLAPPING)
+    monkeypatch.setattr(_network, "_CHUNK_FLOATS", 37)  # 256-row chunks
+    chunked = loss_gradient(X, y, weights, params, Tanh(), patch_indices=OVERLAPPING)
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-13)
+    for a, b in zip(chunked[1], whole[1]):
+        assert np.allclose(a, b, rtol=1e-12)
+
+
+def test_tiling_patches_are_views_not_copies():
+    X = np.arange(24.0).reshape(2, 12)
+    tiling = np.arange(12).reshape(3, 4)
+    assert np.shares_memory(_network.gather_patches(X, tiling), X)
+    assert np.shares_memory(_network.gather_patches(X, None), X)
+    assert not np.shares_memory(_network.gather_patches(X, OVERLAPPING), X)
+
+
+def test_float32_inputs_give_float32_outputs():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((20, 4)).astype(np.float32)
+    params = random_params(rng, 2, 4)
+    assert forward(X, params, ReLU()).dtype == np.float32
+    assert hidden_features(X, params.hidden_weights, ReLU()).shape == (20, 2)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+def test_canonical_form_computes_the_same_function(activation):
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((100, 5))
+    params = random_params(rng, 4, 5)
+    canonical = canonicalize(params, activation)
+    assert np.allclose(forward(X, canonical, activation), forward(X, params, activation))
+    again = canonicalize(canonical, activation)
+    for a, b in zip(again, canonical):
+        assert np.allclose(a, b)
+    if activation.degree:
+        assert np.allclose(np.abs(canonical.output_weights), 1.0)
+    else:
+        assert np.all(canonical.output_weights > 0)
+    importance = np.linalg.norm(canonical.hidden_weights, axis=1) * np.abs(
+        canonical.output_weights[0]
+    )
+    assert np.all(np.diff(importance) <= 0)
+
+
+def test_canonical_form_with_unit_hidden_weights():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((50, 3))
+    params = random_params(rng, 2, 3, n_outputs=3)
+    canonical = canonicalize(params, ReLU(), scale_to="hidden")
+    assert np.allclose(np.linalg.norm(canonical.hidden_weights, axis=1), 1.0)
+    assert np.allclose(forward(X, canonical, ReLU()), forward(X, params, ReLU()))

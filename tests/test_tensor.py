@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from skrecover._tensor import (
+    SymmetricCP,
+    cp_reconstruct,
+    fit_cp_weights,
+    refine_symmetric_cp,
+    symmetric_cp,
+)
+
+
+def planted(rank, dim, seed, order=3):
+    rng = np.random.default_rng(seed)
+    factors = rng.standard_normal((dim, rank))
+    factors /= np.linalg.norm(factors, axis=0)
+    weights = rng.choice([-1, 1], rank) * rng.uniform(0.5, 2.0, rank)
+    return factors, weights, cp_reconstruct(factors, weights, order)
+
+
+def factor_error(true, found):
+    """1 - the worst |cosine| between a true factor and its best match."""
+    return 1 - np.abs(true.T @ found).max(axis=1).min()
+
+
+def symmetric_noise(shape, seed):
+    noise = np.random.default_rng(seed).standard_normal(shape)
+    axes = range(len(shape))
+    import itertools
+
+    return sum(noise.transpose(p) for p in itertools.permutations(axes))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3, 5, 8])
+def test_exact_non_orthogonal_factors_are_recovered(rank):
+    factors, weights, tensor = planted(rank, rank, seed=rank)
+    result = symmetric_cp(tensor, rank, random_state=np.random.RandomState(0))
+    assert result.residual < 1e-12
+    assert factor_error(factors, result.factors) < 1e-12
+    reconstruction = cp_reconstruct(result.factors, result.weights)
+    assert np.allclose(reconstruction, tensor, atol=1e-12)
+
+
+def test_rank_below_dimension():
+    factors, weights, tensor = planted(3, 6, seed=0)
+    result = symmetric_cp(tensor, 3, random_state=np.random.RandomState(0))
+    assert result.residual < 1e-12
+    assert factor_error(factors, result.factors) < 1e-12
+
+
+@pytest.mark.parametrize("rank", [5, 10])
+def test_noisy_tensor_error_scales_with_noise(rank):
+    factors, weights, tensor = planted(rank, rank, seed=1)
+    noise = symmetric_noise(tensor.shape, 2)
+    errors = []
+    for level in (1e-3, 1e-2):
+        noisy = tensor + level * np.linalg.norm(tensor) * noise / np.linalg.norm(noise)
+        result = symmetric_cp(noisy, rank, random_state=np.random.RandomState(0))
+        assert result.residual < 2 * level
+        errors.append(factor_error(factors, result.factors))
+    assert errors[1] < 1e-2
+    assert errors[0] < errors[1]
+
+
+def test_refinement_beats_jennrich_alone_on_noisy_tensors():
+    factors, weights, tensor = planted(10, 10, seed=3)
+    noise = symmetric_noise(tensor.shape, 4)
+    noisy = tensor + 0.01 * np.linalg.norm(tensor) * noise / np.linalg.norm(noise)
+    raw = symmetric_cp(noisy, 10, refine=False, random_state=np.random.RandomState(0))
+    polished = symmetric_cp(noisy, 10, random_state=np.random.RandomState(0))
+    assert polished.residual < raw.residual
+    assert factor_error(factors, polished.factors) < 1e-3
+
+
+def test_fourth_order_refinement_from_a_perturbed_start():
+    factors, weights, tensor = planted(4, 4, seed=5, order=4)
+    start = fit_cp_weights(tensor, factors + 0.1 * np.random.default_rng(0).standard_normal((4, 4)))
+    result = refine_symmetric_cp(tensor, start)
+    assert result.residual < 1e-10
+    assert factor_error(factors, result.factors) < 1e-10
+
+
+def test_deterministic_under_random_state():
+    _, _, tensor = planted(4, 4, seed=6)
+    tensor = tensor + 0.05 * symmetric_noise(tensor.shape, 7) / 10
+    first = symmetric_cp(tensor, 4, random_state=np.random.RandomState(3))
+    second = symmetric_cp(tensor, 4, random_state=np.random.RandomState(3))
+    assert np.array_equal(first.factors, second.factors)
+    assert np.array_equal(first.weights, second.weights)
+
+
+def test_noise_tensor_gives_distinct_factors_not_degenerate_ones():
+    """Complex eigenpairs must not duplicate factors, and refinement must not drift
+    to cancelling components."""
+    tensor = symmetric_noise((3, 3, 3), 8)
+    result = symmetric_cp(tensor, 3, random_state=np.random.RandomState(0))
+    cosines = np.abs(result.factors.T @ result.factors - np.eye(3))
+    assert cosines.max() < 0.99
+    assert np.abs(result.weights).max() < 10 * np.linalg.norm(tensor)
+
+
+def test_zero_tensor():
+    result = symmetric_cp(np.zeros((2, 2, 2)), 2, random_state=np.random.RandomState(0))
+    assert isinstance(result, SymmetricCP)
+    assert result.residual == np.inf

@@ -1,0 +1,305 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skrecover import TensorInitGD
+from skrecover.activations import Activation, LeakyReLU, Tanh
+from skrecover.datasets import make_teacher_regression
+from skrecover.exceptions import AssumptionWarning, InitializationWarning
+from skrecover.metrics import recovery_error, recovery_success
+
+
+class Init:
+    """The initialisation of a fitted model, in the layout metrics expect."""
+
+    def __init__(self, model):
+        self.hidden_weights_ = model.init_hidden_weights_
+        self.output_weights_ = model.init_output_weights_
+
+
+def teacher_data(activation, n_samples, seed, **kwargs):
+    params = dict(n_features=10, n_hidden=5, condition_number=2.0)
+    params.update(kwargs)
+    return make_teacher_regression(
+        n_samples=n_samples, activation=activation, random_state=seed, **params
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_squared_relu_recovery_to_1e6_noise_free(seed):
+    """The setting of Zhong et al.: d = 10, k = 5, kappa = 2, n = 3e4."""
+    X, y, teacher = teacher_data("squared_relu", 30_000, seed)
+    model = TensorInitGD(activation="squared_relu", random_state=seed).fit(X, y)
+    assert model.n_hidden_ == 5
+    assert recovery_error(teacher, model) <= 1e-6
+    assert recovery_success(teacher, model)
+    assert abs(model.intercept_) < 1e-6
+    # The initialisation alone is already close, with every output sign right.
+    assert recovery_error(teacher, Init(model)) < 0.3
+    assert recovery_success(teacher, Init(model), threshold=0.3)
+
+
+@pytest.mark.parametrize(
+    "activation, n_samples",
+    [
+        ("relu", 10_000),
+        (LeakyReLU(slope=0.1), 10_000),
+        ("tanh", 10_000),
+        ("sigmoid", 10_000),
+    ],
+    ids=["relu", "leaky_relu", "tanh", "sigmoid"],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recovery_of_other_activations(activation, n_samples, seed):
+    """d = 10, k = 5, kappa = 2: n = 1e4 noise-free samples suffice (10/10 seeds in
+    the benchmark sweep recover to 1e-9 even at n = 3e3)."""
+    X, y, teacher = teacher_data(activation, n_samples, seed)
+    model = TensorInitGD(activation=activation, max_iter=1000, random_state=seed)
+    model.fit(X, y)
+    assert model.n_hidden_ == 5
+    assert recovery_error(teacher, model) <= 1e-6
+    assert recovery_success(teacher, model)
+    assert recovery_error(teacher, Init(model)) < 0.6
+
+
+def test_tensor_initialisation_beats_random_initialisation():
+    X, y, teacher = teacher_data("squared_relu", 20_000, 0)
+    tensor = TensorInitGD(activation="squared_relu", random_state=0).fit(X, y)
+    random = TensorInitGD(activation="squared_relu", init="random", random_state=0)
+    random.fit(X, y)
+    assert recovery_error(teacher, tensor) < 1e-6
+    assert recovery_error(teacher, random) > 0.1
+    assert tensor.loss_curve_[-1] < 1e-15 * y.var() < random.loss_curve_[-1]
+    assert random.diagnostics_.fallback is False
+
+
+def test_noisy_labels_give_an_error_of_the_noise_level():
+    X, y, teacher = teacher_data("squared_relu", 30_000, 3, noise=0.1)
+    model = TensorInitGD(activation="squared_relu", random_state=0).fit(X, y)
+    assert recovery_error(teacher, model) < 0.02
+    assert recovery_success(teacher, model, threshold=0.02)
+    assert model.loss_curve_[-1] == pytest.approx(0.5 * 0.1**2, rel=0.05)
+
+
+def test_whitening_recovers_a_teacher_with_correlated_inputs():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((8, 8))
+    covariance = A @ A.T / 8 + 0.2 * np.eye(8)
+    X, y, teacher = teacher_data(
+        "squared_relu", 30_000, 4, n_features=8, n_hidden=3, input_covariance=covariance
+    )
+    model = TensorInitGD(activation="squared_relu", whiten=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AssumptionWarning)
+        model.fit(X, y)
+    assert recovery_error(teacher, model) < 1e-6
+    with pytest.warns(AssumptionWarning, match="correlated"):
+        TensorInitGD(activation="squared_relu", max_iter=0, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("activation", ["relu", "squared_relu", "tanh"])
+def test_auto_n_hidden_finds_the_teachers_units(activation):
+    X, y, _ = teacher_data(activation, 20_000, 5, n_hidden=3)
+    model = TensorInitGD(activation=activation, max_iter=0, random_state=0).fit(X, y)
+    assert model.n_hidden_ == 3
+    assert model.diagnostics_.eigen_gap > 2
+
+
+def test_auto_n_hidden_never_exceeds_what_the_data_allow():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 6))
+    y = rng.standard_normal(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TensorInitGD(random_state=0).fit(X, y)
+    assert model.n_hidden_ <= 30 // 7
+
+
+def test_user_defined_activation_recovers_like_the_builtin():
+    X, y, teacher = teacher_data("tanh", 10_000, 6)
+    mine = Activation(np.tanh, Tanh().derivative, name="my_tanh")
+    model = TensorInitGD(activation=mine, max_iter=1000, random_state=0).fit(X, y)
+    assert recovery_error(teacher, model) < 1e-6
+
+
+def test_sigmoid_without_intercept_resolves_signs_from_the_mean():
+    X, y, teacher = teacher_data("sigmoid", 20_000, 7, n_hidden=3)
+    model = TensorInitGD(
+        activation="sigmoid", fit_intercept=False, max_iter=1000, random_state=0
+    ).fit(X, y)
+    assert recovery_success(teacher, model, threshold=1e-6)
+    assert model.intercept_ == 0
+
+
+def test_plain_gradient_descent_solver():
+    X, y, teacher = teacher_data("squared_relu", 5_000, 8, n_features=5, n_hidden=2)
+    model = TensorInitGD(
+        activation="squared_relu", solver="gd", max_iter=3000, random_state=0
+    ).fit(X, y)
+    assert model.solver_ == "gd"
+    assert recovery_error(teacher, model) < 1e-6
+    assert np.all(np.diff(model.loss_curve_) <= 0)
+
+
+def test_integer_sample_weights_equal_repeated_samples():
+    X, y, _ = teacher_data("relu", 3_000, 9, n_features=6, n_hidden=3, noise=0.3)
+    counts = np.random.default_rng(0).integers(0, 3, len(y))
+    weighted = TensorInitGD(random_state=0).fit(X, y, sample_weight=counts)
+    repeated = TensorInitGD(random_state=0).fit(
+        np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    )
+    assert np.allclose(weighted.predict(X), repeated.predict(X), atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_validation_weights():
+    X, y, _ = teacher_data("relu", 2_000, 10, n_features=6, n_hidden=3, noise=1.0)
+    model = TensorInitGD(
+        n_hidden=6, early_stopping=True, validation_fraction=0.2, random_state=0
+    ).fit(X, y)
+    curve = model.validation_loss_curve_
+    assert len(curve) == model.n_iter_ == len(model.loss_curve_)
+    assert np.argmin(curve) < len(curve) - 1  # it ran past the best point ...
+    held_out = np.random.RandomState(0).permutation(len(y))[: int(np.ceil(0.2 * len(y)))]
+    loss = 0.5 * np.mean((model.predict(X[held_out]) - y[held_out]) ** 2)
+    assert loss == pytest.approx(min(curve), rel=1e-6)  # ... and went back to it
+
+
+def test_warm_start_continues_from_the_previous_solution():
+    X, y, teacher = teacher_data("squared_relu", 10_000, 11)
+    model = TensorInitGD(activation="squared_relu", max_iter=5, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        model.fit(X, y)
+    init = model.init_hidden_weights_.copy()
+    errors = [recovery_error(teacher, model)]
+    model.set_params(warm_start=True, max_iter=500)
+    model.fit(X, y)
+    errors.append(recovery_error(teacher, model))
+    assert errors[1] < 1e-6 < errors[0]
+    assert np.array_equal(model.init_hidden_weights_, init)
+    with pytest.raises(ValueError, match="warm_start"):
+        model.fit(X[:, :5], y)
+
+
+def test_max_iter_zero_keeps_the_initialisation():
+    X, y, _ = teacher_data("relu", 5_000, 12)
+    model = TensorInitGD(max_iter=0, random_state=0).fit(X, y)
+    assert model.n_iter_ == 0 and model.loss_curve_ == []
+    assert np.array_equal(model.hidden_weights_, model.init_hidden_weights_)
+
+
+def test_diagnostics_explain_the_initialisation():
+    X, y, _ = teacher_data("relu", 5_000, 13)
+    diagnostics = TensorInitGD(max_iter=0, random_state=0).fit(X, y).diagnostics_
+    assert diagnostics.moment_orders == (2, 4, 1, 2)
+    assert diagnostics.spectrum[4] > diagnostics.noise_level > diagnostics.spectrum[5]
+    assert 0 <= diagnostics.cp_residual < 0.5
+    assert diagnostics.magnitude_estimates.z.shape == (5,)
+    assert set(diagnostics.input_statistics) >= {"mean", "variance", "kurtosis"}
+
+
+def test_labels_linear_in_x_fall_back_to_random_initialisation():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((5_000, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0])
+    with pytest.warns(InitializationWarning, match="no information"):
+        model = TensorInitGD(random_state=0).fit(X, y)
+    assert model.diagnostics_.fallback
+    assert model.score(X, y) > 0.999
+
+
+def test_non_gaussian_inputs_are_reported():
+    rng = np.random.default_rng(3)
+    X = rng.exponential(size=(2_000, 3))
+    y = np.maximum(X @ np.array([1.0, -1.0, 0.5]), 0)
+    with pytest.warns(AssumptionWarning, match="skewness") as record:
+        TensorInitGD(max_iter=0, random_state=0).fit(X, y)
+    assert "StandardScaler" in str(record[0].message)
+
+
+def test_convergence_warning_says_what_to_change():
+    X, y, _ = teacher_data("relu", 2_000, 14)
+    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+        TensorInitGD(max_iter=2, random_state=0).fit(X, y)
+
+
+def test_verbose_prints_the_loss(capsys):
+    X, y, _ = teacher_data("relu", 1_000, 15)
+    model = TensorInitGD(verbose=1, max_iter=3, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    output = capsys.readouterr().out
+    assert output.count("Iteration") == 3 and "loss = " in output
+
+
+def test_float32_inputs():
+    X, y, teacher = teacher_data("squared_relu", 20_000, 16)
+    model = TensorInitGD(activation="squared_relu", random_state=0)
+    model.fit(X.astype(np.float32), y.astype(np.float32))
+    prediction = model.predict(X.astype(np.float32))
+    assert prediction.dtype == np.float32
+    assert recovery_error(teacher, model) < 1e-3
+
+
+def test_inputs_are_not_modified_and_pickling_round_trips():
+    X, y, _ = teacher_data("relu", 2_000, 17)
+    X_copy, y_copy = X.copy(), y.copy()
+    model = TensorInitGD(random_state=0).fit(X, y)
+    assert np.array_equal(X, X_copy) and np.array_equal(y, y_copy)
+    restored = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(restored.predict(X), model.predict(X))
+
+
+def test_pipeline_and_grid_search_in_parallel():
+    X, y, _ = teacher_data("squared_relu", 3_000, 18, n_features=6, n_hidden=2)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), TensorInitGD(random_state=0)),
+        {"tensorinitgd__activation": ["relu", "squared_relu"]},
+        cv=3,
+        n_jobs=2,
+    ).fit(X, y)
+    assert search.best_params_["tensorinitgd__activation"] == "squared_relu"
+    assert search.best_score_ > 0.999
+
+
+@pytest.mark.parametrize(
+    "X_change, message",
+    [
+        (lambda X: np.where(X > 2, np.nan, X), "NaN"),
+        (lambda X: np.where(X > 2, np.inf, X), "infinity"),
+        (lambda X: X[:1], "1 sample"),
+    ],
+)
+def test_bad_training_inputs_get_clear_errors(X_change, message):
+    X, y, _ = teacher_data("relu", 200, 19)
+    X = X_change(X)
+    with pytest.raises(ValueError, match=message):
+        TensorInitGD().fit(X, y[: len(X)])
+
+
+def test_other_bad_inputs():
+    X, y, _ = teacher_data("relu", 200, 20)
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        TensorInitGD().fit(sp.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="n_hidden=12 is larger than n_features=10"):
+        TensorInitGD(n_hidden=12).fit(X, y)
+    with pytest.raises(ValueError, match="activation"):
+        TensorInitGD(activation="swish").fit(X, y)
+    with pytest.raises(ValueError, match="not identifiable"):
+        TensorInitGD(activation=LeakyReLU(slope=1.0)).fit(X, y)
+    with pytest.raises(ValueError, match="non-zero|positive sum"):
+        TensorInitGD().fit(X, y, sample_weight=np.zeros(len(y)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TensorInitGD(max_iter=5).fit(X, y)
+    with pytest.raises(ValueError, match="10 features"):
+        model.predict(X[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.full_like(X, np.nan))
