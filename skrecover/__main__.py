@@ -12,7 +12,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
@@ -106,7 +105,14 @@ def demo(argv=None):
             warnings.simplefilter("ignore")
             model.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
-        rows.append((name, _recovery(teacher, name, model), model.score(X_test, y_test), elapsed))
+        rows.append(
+            (
+                name,
+                _recovery(teacher, name, model),
+                model.score(X_test, y_test),
+                elapsed,
+            )
+        )
     _print_table(rows)
     return rows
 
@@ -114,7 +120,10 @@ def demo(argv=None):
 def _recovery(teacher, name, model):
     if isinstance(model, TensorInitGD):
         return f"{recovery_error(teacher, model):.2e}"
-    if name.startswith("MLPRegressor(") and model.coefs_[0].shape[1] == teacher.n_hidden:
+    if (
+        name.startswith("MLPRegressor(")
+        and model.coefs_[0].shape[1] == teacher.n_hidden
+    ):
         return f"{recovery_error(teacher, _MLPWeights(model)):.2e}"
     return "n/a"
 
@@ -122,11 +131,13 @@ def _recovery(teacher, name, model):
 def _print_table(rows):
     header = ("model", "recovery error", "test R^2", "fit time (s)")
     lines = [header] + [
-        (name, error, f"{r2:.6f}", f"{seconds:.2f}") for name, error, r2, seconds in rows
+        (name, error, f"{r2:.6f}", f"{seconds:.2f}")
+        for name, error, r2, seconds in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for index, line in enumerate(lines):
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)))
+        cells = zip(line, widths, strict=True)
+        print("  ".join(cell.ljust(width) for cell, width in cells))
         if index == 0:
             print("  ".join("-" * width for width in widths))
     print(

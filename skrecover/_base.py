@@ -133,13 +133,73 @@ def train_network(
     learning_rate="auto",
     verbose=0,
     loss_floor=0.0,
+    random_state=None,
 ):
     """Full-batch training of the ``free`` parameters from ``params``.
+
+    With L-BFGS on large data (at least 100 000 samples, no early stopping), the
+    first iterations run on nested random subsamples growing 8-fold from 1/64 of
+    the rows (at least 20 rows per parameter) to at most a quarter: a warm start
+    that costs a fraction of full passes and leaves the objective minimised at the
+    end unchanged. The returned loss curve and iteration count include these
+    iterations.
 
     Returns the best parameters and the :class:`~skrecover._optim.OptimResult`.
     """
     packer = ParameterPacker(params, free, transform)
-    monitors = () if validation_weight is None else (validation_weight,)
+    start = packer.pack(params)
+    if solver == "auto":
+        solver = choose_solver(sample_weight, start.size)
+    if max_iter == 0 or start.size == 0:
+        return params, OptimResult(x=start, converged=True, solver=solver)
+    options = {
+        "solver": solver,
+        "tol": tol,
+        "n_iter_no_change": n_iter_no_change,
+        "learning_rate": learning_rate,
+        "verbose": verbose,
+        "loss_floor": loss_floor,
+    }
+    warm_up = []
+    if solver == "lbfgs" and validation_weight is None and random_state is not None:
+        for rows in subsample_schedule(len(y), start.size, random_state):
+            result = minimize(
+                _objective(
+                    X[rows],
+                    y[rows],
+                    sample_weight[rows],
+                    packer,
+                    activation,
+                    loss,
+                    patch_indices,
+                    None,
+                ),
+                start,
+                max_iter=max_iter,
+                **options,
+            )
+            start = result.x
+            warm_up.append(result)
+    objective = _objective(
+        X, y, sample_weight, packer, activation, loss, patch_indices, validation_weight
+    )
+    result = minimize(
+        objective,
+        start,
+        max_iter=max_iter,
+        validate=validation_weight is not None,
+        **options,
+    )
+    for stage in reversed(warm_up):
+        result.loss_curve[:0] = stage.loss_curve
+        result.n_iter += stage.n_iter
+    return packer.unpack(result.x), result
+
+
+def _objective(
+    X, y, sample_weight, packer, activation, loss, patch_indices, validation
+):
+    monitors = () if validation is None else (validation,)
 
     def objective(vector):
         value, gradient, monitored = loss_gradient(
@@ -152,28 +212,34 @@ def train_network(
             patch_indices=patch_indices,
             monitor_weights=monitors,
         )
-        return value, packer.pack_gradient(gradient), (
-            monitored[0] if monitors else None
+        return (
+            value,
+            packer.pack_gradient(gradient),
+            (monitored[0] if monitors else None),
         )
 
-    start = packer.pack(params)
-    if solver == "auto":
-        solver = choose_solver(sample_weight, start.size)
-    if max_iter == 0 or start.size == 0:
-        return params, OptimResult(x=start, converged=True, solver=solver)
-    result = minimize(
-        objective,
-        start,
-        solver=solver,
-        max_iter=max_iter,
-        tol=tol,
-        n_iter_no_change=n_iter_no_change,
-        learning_rate=learning_rate,
-        validate=validation_weight is not None,
-        verbose=verbose,
-        loss_floor=loss_floor,
-    )
-    return packer.unpack(result.x), result
+    return objective
+
+
+# Data with at least this many samples get the subsample warm start, with at least
+# this many rows per trained parameter in the smallest subsample.
+_WARM_UP_MIN_SAMPLES = 100_000
+_WARM_UP_ROWS_PER_PARAMETER = 20
+_WARM_UP_FACTOR = 8
+
+
+def subsample_schedule(n_samples, n_params, random_state):
+    """Sorted row indices of nested random subsamples, smallest first."""
+    if n_samples < _WARM_UP_MIN_SAMPLES:
+        return []
+    smallest = max(_WARM_UP_ROWS_PER_PARAMETER * n_params, n_samples // 64)
+    sizes = []
+    size = smallest
+    while size * 4 <= n_samples:
+        sizes.append(size)
+        size *= _WARM_UP_FACTOR
+    permutation = random_state.permutation(n_samples)
+    return [np.sort(permutation[:size]) for size in sizes]
 
 
 def weighted_variance(y, sample_weight):
@@ -331,7 +397,9 @@ def gaussian_input_problems(stats, *, whiten):
         checks.append(
             (
                 "variance",
-                np.abs(np.log(np.where(stats["variance"] > 0, stats["variance"], 1e-300))),
+                np.abs(
+                    np.log(np.where(stats["variance"] > 0, stats["variance"], 1e-300))
+                ),
                 np.log(2.0),
                 "has variance {value:.3g} (standard Gaussian: 1)",
                 stats["variance"],

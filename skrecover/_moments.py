@@ -110,8 +110,10 @@ def p2_product(
     entry_variance : float
         Only with ``return_noise=True``.
     """
-    effective = basis if whitening is None else (
-        whitening if basis is None else whitening @ basis
+    effective = (
+        basis
+        if whitening is None
+        else (whitening if basis is None else whitening @ basis)
     )
     total, mean, variance = 0.0, 0.0, 0.0
     for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
@@ -228,7 +230,9 @@ def projected_hermite_moments(
     for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
         z = rows @ projection
         if quadratic is not None:
-            term = 0.5 * (np.einsum("ni,ij,nj->n", z, quadratic, z) - np.trace(quadratic))
+            term = 0.5 * (
+                np.einsum("ni,ij,nj->n", z, quadratic, z) - np.trace(quadratic)
+            )
             term = term.reshape(-1, n_patches).sum(axis=1)
             labels = labels - np.repeat(term, n_patches)
         weights = weights * labels

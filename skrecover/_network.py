@@ -7,9 +7,10 @@ Every model in skrecover is an instance of
     f(x)_o = b_o + \\sum_{l=1}^{r} \\sum_{j=1}^{k} V_{o l j} \\, \\phi(w_j^T x_l),
 
 with ``x_l`` the ``r`` patches of ``x`` (one patch, ``x`` itself, for a fully
-connected network). Output weights are either shared by the patches, ``V_{olj} = V_{oj}``
-(sum pooling: the fully connected networks, the non-overlapping CNNs with several
-kernels), or given per patch (Convotron: one kernel, ``V_{0l0} = a_l``).
+connected network). Output weights are either shared by the patches,
+``V_{olj} = V_{oj}`` (sum pooling: the fully connected networks, the non-overlapping
+CNNs with several kernels), or given per patch (Convotron: one kernel,
+``V_{0l0} = a_l``).
 
 The teacher generators of :mod:`skrecover.datasets` and every estimator call the
 functions here. Rows are processed in chunks, so gathering overlapping patches never

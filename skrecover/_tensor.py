@@ -5,7 +5,8 @@ number of hidden units, symmetric, of rank ``k`` and with *non-orthogonal* facto
 orthogonal tensor power iteration does not apply. Jennrich's simultaneous
 diagonalisation finds the factors exactly for an exact tensor; on a noisy tensor it is
 repeated over random contraction pairs, keeping the draw with the smallest residual,
-and then refined by Gauss-Newton (a trust-region method) on ``||T - sum_i a_i^{(x)3}||``.
+and then refined by Gauss-Newton (a trust-region method) on
+``||T - sum_i a_i^{(x)3}||``.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -15,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg, optimize
-
 
 # A refined decomposition is rejected as degenerate when two factors have a cosine
 # beyond this, or a weight exceeds this multiple of the tensor's norm.
@@ -123,7 +123,9 @@ def _jennrich_draw(core, random_state):
     complex_pair = eigenvalues.imag > 0
     partners = np.flatnonzero(eigenvalues.imag < 0)
     for column in np.flatnonzero(complex_pair):
-        conjugate = partners[np.argmin(np.abs(eigenvalues[partners] - eigenvalues[column].conj()))]
+        conjugate = partners[
+            np.argmin(np.abs(eigenvalues[partners] - eigenvalues[column].conj()))
+        ]
         eigenvectors[:, conjugate] = vectors[:, column].imag
     norms = np.linalg.norm(eigenvectors, axis=0)
     if not np.all(np.isfinite(eigenvectors)) or np.any(norms == 0):
@@ -157,12 +159,16 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
     tensor = _symmetrize(tensor)
     signs = np.where(start.weights < 0, -1.0, 1.0)
     contract = "".join("abcdefgh"[:order])
-    gradient_spec = f"s{contract[1:]}," + ",".join(f"{c}i" for c in contract[1:]) + "->si"
+    gradient_spec = (
+        f"s{contract[1:]}," + ",".join(f"{c}i" for c in contract[1:]) + "->si"
+    )
 
     def loss_gradient(flat):
         A = flat.reshape(dim, rank)
         residual = cp_reconstruct(A, signs, order) - tensor
-        gradient = order * signs * np.einsum(gradient_spec, residual, *([A] * (order - 1)))
+        gradient = (
+            order * signs * np.einsum(gradient_spec, residual, *([A] * (order - 1)))
+        )
         return 0.5 * np.sum(residual * residual), gradient.ravel()
 
     def gauss_newton(flat):
@@ -172,8 +178,10 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
         matrix = order * np.einsum(
             "st,ij->sitj", np.eye(dim), outer_signs * gram ** (order - 1)
         )
-        matrix += order * (order - 1) * np.einsum(
-            "sj,ti,ij->sitj", A, A, outer_signs * gram ** (order - 2)
+        matrix += (
+            order
+            * (order - 1)
+            * np.einsum("sj,ti,ij->sitj", A, A, outer_signs * gram ** (order - 2))
         )
         return matrix.reshape(dim * rank, dim * rank)
 

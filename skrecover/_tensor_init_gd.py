@@ -303,7 +303,9 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
                 X, train_weight, random_state, whiten=self.whiten
             )
             initialise = (
-                tensor_initialization if self.init == "tensor" else random_initialization
+                tensor_initialization
+                if self.init == "tensor"
+                else random_initialization
             )
             params, diagnostics = initialise(
                 X,
@@ -341,6 +343,7 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
             learning_rate=self.learning_rate,
             verbose=self.verbose,
             loss_floor=_LOSS_FLOOR * weighted_variance(y, train_weight),
+            random_state=random_state,
         )
         self._check_finite(params)
         params = canonicalize(params, activation, shift_intercept=self.fit_intercept)
@@ -399,7 +402,7 @@ def tensor_initialization(
     white = None if transform is None else transform.whiten
     y_scale = np.sqrt(weighted_variance(y, sample_weight))
     first, residual = _linear_residual(X, y, sample_weight, white)
-    basis, spectrum, noise_level = unit_subspace(
+    basis, spectrum, noise_level, eigenvalues = unit_subspace(
         X, residual, sample_weight, orders, n_hidden, white, random_state, y_scale
     )
     k = basis.shape[1]
@@ -414,23 +417,33 @@ def tensor_initialization(
             stacklevel=3,
         )
         params = fallback_initialization(
-            X, y, sample_weight, activation, k, first, white, fit_intercept, random_state
+            X,
+            y,
+            sample_weight,
+            activation,
+            k,
+            first,
+            white,
+            fit_intercept,
+            random_state,
         )
         diagnostics = Bunch(
-            fallback=True, moment_orders=orders, spectrum=spectrum, noise_level=noise_level
+            fallback=True,
+            moment_orders=orders,
+            spectrum=spectrum,
+            noise_level=noise_level,
         )
         return params, diagnostics
     projection = basis if white is None else white @ basis
-    second = None
-    if orders.l2 == 2:
-        second = _moments.projected_hermite_moments(
-            X, residual, sample_weight, projection, 2
-        )[1]
+    # V^T P_2 V is diagonal: the eigenvalues of the chosen eigenvectors.
+    second = np.diag(eigenvalues) if orders.j2 == 2 else None
     higher = _moments.projected_hermite_moments(
         X, residual, sample_weight, projection, orders.j3, quadratic=second
     )
     moments = [basis.T @ first, second, *higher[2:]]
-    decomposition = decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws)
+    decomposition = decompose_reduced_tensor(
+        moments, orders, k, random_state, n_cp_draws
+    )
     signed_norms, output_weights, estimates = magnitudes_and_signs(
         decomposition, moments, activation, orders, y_scale
     )
@@ -438,7 +451,9 @@ def tensor_initialization(
     if white is not None:
         hidden = hidden @ white
     params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
-    params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
+    params = _fit_intercept_and_flips(
+        X, y, sample_weight, params, activation, fit_intercept
+    )
     eigen_gap = _eigen_gap(spectrum, k, noise_level)
     diagnostics = Bunch(
         fallback=False,
@@ -486,6 +501,8 @@ def unit_subspace(
     noise_level : float
         Estimated spectral norm of the sampling noise of the moment matrix, at least
         ``1e-8 y_scale`` (rounding).
+    eigenvalues : ndarray of shape (k,) or None
+        The signed eigenvalues of ``P_2`` for the basis vectors (``j2 = 2``).
     """
     n_features = X.shape[1]
     auto = n_hidden == "auto"
@@ -496,7 +513,7 @@ def unit_subspace(
     else:
         cap = n_hidden
     if orders.j2 == 2:
-        vectors, values, entry_variance = _p2_eigenvectors(
+        vectors, values, entry_variance, signed = _p2_eigenvectors(
             X, y, sample_weight, cap, whitening, random_state
         )
         noise_level = 2 * np.sqrt(n_features * entry_variance / n_effective)
@@ -525,7 +542,8 @@ def unit_subspace(
         )
     noise_level = max(noise_level, _ROUNDING_LEVEL * y_scale)
     k = _choose_n_hidden(values, noise_level, cap) if auto else n_hidden
-    return vectors[:, :k], values, float(noise_level)
+    eigenvalues = signed[:k] if orders.j2 == 2 else None
+    return vectors[:, :k], values, float(noise_level), eigenvalues
 
 
 def _p2_eigenvectors(X, y, sample_weight, cap, whitening, random_state):
@@ -554,7 +572,7 @@ def _p2_eigenvectors(X, y, sample_weight, cap, whitening, random_state):
     vectors = vectors[:, order]
     if n_features > _FULL_MATRIX_MAX_FEATURES:
         vectors = basis @ vectors
-    return _fix_signs(vectors), np.abs(values[order]), entry_variance
+    return _fix_signs(vectors), np.abs(values[order]), entry_variance, values[order]
 
 
 def _fix_signs(vectors):
@@ -594,7 +612,9 @@ def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
     which can be small). Several ``beta`` are tried; the smallest residual wins.
     """
     if orders.j3 == 3:
-        return symmetric_cp(moments[2], k, n_draws=n_cp_draws, random_state=random_state)
+        return symmetric_cp(
+            moments[2], k, n_draws=n_cp_draws, random_state=random_state
+        )
     fourth = moments[3]
     best = None
     for _ in range(_N_CONTRACTIONS):
@@ -713,16 +733,17 @@ def _invert_constant_ratio(activation, ratios):
         sign_change = (curve[lower] - ratio) * (curve[upper] - ratio)
         if lower < upper and sign_change < 0:
             norms[i] = optimize.brentq(
-                lambda s: _ratio(activation, s) - ratio,
+                _ratio_gap,
                 _SIGMA_GRID[lower],
                 _SIGMA_GRID[upper],
+                args=(activation, ratio),
             )
     return norms
 
 
-def _ratio(activation, sigma):
+def _ratio_gap(sigma, activation, ratio):
     constants = activation.hermite_constants(sigma)
-    return constants[3] / constants[1]
+    return constants[3] / constants[1] - ratio
 
 
 def _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept):
@@ -779,7 +800,15 @@ def _warn_if_unhealthy(weakest, noise_level, cp_residual):
 
 
 def fallback_initialization(
-    X, y, sample_weight, activation, n_hidden, first, whitening, fit_intercept, random_state
+    X,
+    y,
+    sample_weight,
+    activation,
+    n_hidden,
+    first,
+    whitening,
+    fit_intercept,
+    random_state,
 ):
     """Initialisation when the moments carry no information about the units.
 
@@ -849,5 +878,7 @@ def random_initialization(
         max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_hidden))
     )
     params = NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
-    params = _fit_intercept_and_flips(X, y, sample_weight, params, activation, fit_intercept)
+    params = _fit_intercept_and_flips(
+        X, y, sample_weight, params, activation, fit_intercept
+    )
     return params, Bunch(fallback=False)

@@ -524,6 +524,6 @@ def _hermite_vander(z):
 
 
 def _half_moments(powers):
-    """``E[z^m 1{z > 0}]`` for ``z ~ N(0, 1)``: ``2^(m/2) Gamma((m+1)/2) / (2 sqrt(pi))``."""
+    """``E[z^m 1{z > 0}] = 2^(m/2) Gamma((m+1)/2) / (2 sqrt(pi))``, ``z ~ N(0, 1)``."""
     powers = np.asarray(powers, dtype=float)
     return 2 ** (powers / 2) * special.gamma((powers + 1) / 2) / (2 * np.sqrt(np.pi))

@@ -183,7 +183,7 @@ def make_teacher_regression(
 
 
 def _conditioned_weights(n_hidden, n_inputs, condition_number, rng):
-    """Rows of ``(U diag(linspace(1, kappa, k)) Q^T)^T`` with random orthonormal U, Q."""
+    """Rows of ``(U diag(linspace(1, kappa, k)) Q^T)^T``, U and Q random orthonormal."""
     if not 1 <= n_hidden <= n_inputs:
         raise ValueError(
             f"n_hidden={n_hidden} must be between 1 and the input dimension "

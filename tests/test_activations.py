@@ -70,7 +70,9 @@ def test_relu_family_closed_forms():
     )
 
 
-@pytest.mark.parametrize("activation", [ReLU(), LeakyReLU(0.1), SquaredReLU()], ids=repr)
+@pytest.mark.parametrize(
+    "activation", [ReLU(), LeakyReLU(0.1), SquaredReLU()], ids=repr
+)
 def test_closed_forms_agree_with_quadrature_and_homogeneity(activation):
     sigma = np.array([0.3, 1.0, 4.0])
 
@@ -117,7 +119,7 @@ def test_moment_orders_follow_vanishing_constants(activation, orders):
 
 def test_linear_activation_has_no_usable_moments():
     with pytest.raises(ValueError, match="vanish identically"):
-        LeakyReLU(slope=1.0).moment_orders
+        _ = LeakyReLU(slope=1.0).moment_orders
 
 
 def test_user_defined_activation_matches_builtin():

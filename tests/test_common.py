@@ -5,7 +5,10 @@ import warnings
 
 import pytest
 from sklearn.base import BaseEstimator
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 import skrecover
 

@@ -35,7 +35,10 @@ def test_noise_has_the_requested_standard_deviation():
 def test_input_covariance():
     covariance = np.array([[2.0, 0.8, 0.0], [0.8, 1.0, 0.3], [0.0, 0.3, 0.5]])
     X, y, teacher = make_teacher_regression(
-        n_samples=200_000, n_features=3, n_hidden=2, input_covariance=covariance,
+        n_samples=200_000,
+        n_features=3,
+        n_hidden=2,
+        input_covariance=covariance,
         random_state=3,
     )
     assert np.allclose(np.cov(X.T), covariance, atol=0.02)

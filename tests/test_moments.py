@@ -18,7 +18,14 @@ def explicit_hermite(x):
     )
     xx = np.outer(x, x)
     h4 = np.einsum("p,q,r,s->pqrs", x, x, x, x)
-    for a, b in (("pq", "rs"), ("pr", "qs"), ("ps", "qr"), ("qr", "ps"), ("qs", "pr"), ("rs", "pq")):
+    for a, b in (
+        ("pq", "rs"),
+        ("pr", "qs"),
+        ("ps", "qr"),
+        ("qr", "ps"),
+        ("qs", "pr"),
+        ("rs", "pq"),
+    ):
         h4 -= np.einsum(f"{a},{b}->pqrs", xx, eye)
     for a, b in (("pq", "rs"), ("pr", "qs"), ("ps", "qr")):
         h4 += np.einsum(f"{a},{b}->pqrs", eye, eye)
@@ -37,7 +44,8 @@ def small_data():
 def explicit_moments(X, y, weights):
     terms = [explicit_hermite(x) for x in X]
     return [
-        sum(w * yi * t[j] for w, yi, t in zip(weights, y, terms)) / weights.sum()
+        sum(w * yi * t[j] for w, yi, t in zip(weights, y, terms, strict=False))
+        / weights.sum()
         for j in range(4)
     ]
 
@@ -46,7 +54,7 @@ def test_projected_moments_equal_explicit_hermite_tensors(small_data):
     X, y, weights = small_data
     expected = explicit_moments(X, y, weights)
     got = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=False):
         assert np.allclose(a, b, atol=1e-12)
 
 
@@ -55,7 +63,9 @@ def test_projection_commutes_with_hermite_tensors(small_data):
     basis = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 2)))[0]
     full = explicit_moments(X, y, weights)
     projected = _moments.projected_hermite_moments(X, y, weights, basis, 4)
-    assert np.allclose(projected[2], np.einsum("abc,ap,bq,cr->pqr", full[2], basis, basis, basis))
+    assert np.allclose(
+        projected[2], np.einsum("abc,ap,bq,cr->pqr", full[2], basis, basis, basis)
+    )
     assert np.allclose(
         projected[3],
         np.einsum("abcd,ap,bq,cr,ds->pqrs", full[3], basis, basis, basis, basis),
@@ -107,7 +117,11 @@ def test_quadratic_control_leaves_higher_moments_unbiased():
     plain, controlled = [], []
     for _ in range(30):
         X = rng.standard_normal((20_000, 3))
-        y = 2.0 * (X[:, 0] ** 2 - 1) + X[:, 1] * X[:, 2] + 0.3 * (X[:, 0] ** 3 - 3 * X[:, 0])
+        y = (
+            2.0 * (X[:, 0] ** 2 - 1)
+            + X[:, 1] * X[:, 2]
+            + 0.3 * (X[:, 0] ** 3 - 3 * X[:, 0])
+        )
         weights = np.ones(len(y))
         moments = _moments.projected_hermite_moments(X, y, weights, np.eye(3), 3)
         with_control = _moments.projected_hermite_moments(
@@ -135,13 +149,17 @@ def test_sample_weights_equal_repetition_and_chunks_equal_one_pass(monkeypatch):
     basis = np.linalg.qr(rng.standard_normal((5, 3)))[0]
     weighted = _moments.projected_hermite_moments(X, y, counts * 1.0, basis, 4)
     repeated = _moments.projected_hermite_moments(
-        np.repeat(X, counts, axis=0), np.repeat(y, counts), np.ones(counts.sum()), basis, 4
+        np.repeat(X, counts, axis=0),
+        np.repeat(y, counts),
+        np.ones(counts.sum()),
+        basis,
+        4,
     )
-    for a, b in zip(weighted, repeated):
+    for a, b in zip(weighted, repeated, strict=False):
         assert np.allclose(a, b, atol=1e-13)
     monkeypatch.setattr(_network, "_CHUNK_FLOATS", 10)  # 256-row chunks
     chunked = _moments.projected_hermite_moments(X, y, counts * 1.0, basis, 4)
-    for a, b in zip(weighted, chunked):
+    for a, b in zip(weighted, chunked, strict=False):
         assert np.allclose(a, b, atol=1e-13)
 
 
@@ -164,7 +182,9 @@ def population_moments(teacher, order):
     W = teacher.hidden_weights
     norms = np.linalg.norm(W, axis=1)
     directions = W / norms[:, np.newaxis]
-    coefficients = teacher.output_weights * teacher.activation.hermite_constants(norms)[:, order]
+    coefficients = (
+        teacher.output_weights * teacher.activation.hermite_constants(norms)[:, order]
+    )
     tensor = coefficients
     for _ in range(order):
         tensor = np.einsum("i...,ip->i...p", tensor, directions)
@@ -175,18 +195,24 @@ def population_moments(teacher, order):
 def test_sample_moments_converge_to_population_moments(activation):
     """Unbiased, with an error falling like 1/sqrt(n) (16x the data, ~4x smaller)."""
     X, y, teacher = make_teacher_regression(
-        n_samples=320_000, n_features=6, n_hidden=3, activation=activation, random_state=0
+        n_samples=320_000,
+        n_features=6,
+        n_hidden=3,
+        activation=activation,
+        random_state=0,
     )
     y = y - y.mean()
     errors = []
     for n in (20_000, 320_000):
         weights = np.ones(n)
-        moments = _moments.projected_hermite_moments(X[:n], y[:n], weights, np.eye(6), 4)
+        moments = _moments.projected_hermite_moments(
+            X[:n], y[:n], weights, np.eye(6), 4
+        )
         populations = [population_moments(teacher, j) for j in (1, 2, 3, 4)]
         scale = max(np.linalg.norm(p) for p in populations)
         relative = [
             np.linalg.norm(m - p) / np.linalg.norm(p)
-            for m, p in zip(moments, populations)
+            for m, p in zip(moments, populations, strict=False)
             if np.linalg.norm(p) > 1e-9 * scale
         ]
         errors.append(max(relative))
@@ -205,6 +231,8 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
     assert np.abs(gaussian["kurtosis"]).max() < 0.2
     assert gaussian["correlation_eigenvalue"] < 1.1
     uniform = _moments.feature_statistics(
-        rng.uniform(size=(5000, 4)), np.ones(5000), random_state=np.random.RandomState(0)
+        rng.uniform(size=(5000, 4)),
+        np.ones(5000),
+        random_state=np.random.RandomState(0),
     )
     assert np.allclose(uniform["kurtosis"], -1.2, atol=0.1)

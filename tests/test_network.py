@@ -17,8 +17,8 @@ OVERLAPPING = np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 8]])
 
 
 def random_params(rng, n_hidden, n_inputs, n_outputs=1, n_patches=None):
-    shape = (n_outputs, n_hidden) if n_patches is None else (
-        n_outputs, n_patches, n_hidden
+    shape = (
+        (n_outputs, n_hidden) if n_patches is None else (n_outputs, n_patches, n_hidden)
     )
     return NetworkParams(
         rng.standard_normal((n_hidden, n_inputs)),
@@ -35,9 +35,9 @@ def naive_forward(X, params, activation, patch_indices=None):
     for i, x in enumerate(X):
         for o in range(V.shape[0]):
             total = b[o]
-            for l, patch in enumerate(patches):
+            for index, patch in enumerate(patches):
                 for j, w in enumerate(W):
-                    weight = V[o, j] if V.ndim == 2 else V[o, l, j]
+                    weight = V[o, j] if V.ndim == 2 else V[o, index, j]
                     total += weight * activation(w @ x[patch])
             out[i, o] = total
     return out
@@ -54,7 +54,9 @@ def test_forward_matches_definition(activation, patch_indices, shared):
     n_patches = None if shared else len(patch_indices)
     params = random_params(rng, 2, n_inputs, n_outputs=2, n_patches=n_patches)
     expected = naive_forward(X, params, activation, patch_indices)
-    assert np.allclose(forward(X, params, activation, patch_indices=patch_indices), expected)
+    assert np.allclose(
+        forward(X, params, activation, patch_indices=patch_indices), expected
+    )
 
 
 def numeric_gradient(f, params, eps=1e-6):
@@ -76,7 +78,9 @@ def numeric_gradient(f, params, eps=1e-6):
 @pytest.mark.parametrize(
     "patch_indices, shared", [(None, True), (OVERLAPPING, True), (OVERLAPPING, False)]
 )
-def test_squared_loss_gradient_matches_finite_differences(activation, patch_indices, shared):
+def test_squared_loss_gradient_matches_finite_differences(
+    activation, patch_indices, shared
+):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((30, 9))
     y = rng.standard_normal((30, 2))
@@ -86,10 +90,16 @@ def test_squared_loss_gradient_matches_finite_differences(activation, patch_indi
     params = random_params(rng, 3, n_inputs, n_outputs=2, n_patches=n_patches)
 
     def loss(p):
-        return loss_gradient(X, y, weights, p, activation, patch_indices=patch_indices)[0]
+        return loss_gradient(X, y, weights, p, activation, patch_indices=patch_indices)[
+            0
+        ]
 
-    _, gradient, _ = loss_gradient(X, y, weights, params, activation, patch_indices=patch_indices)
-    for analytic, numeric in zip(gradient, numeric_gradient(loss, params)):
+    _, gradient, _ = loss_gradient(
+        X, y, weights, params, activation, patch_indices=patch_indices
+    )
+    for analytic, numeric in zip(
+        gradient, numeric_gradient(loss, params), strict=False
+    ):
         assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -106,13 +116,19 @@ def test_cross_entropy_gradient_matches_finite_differences(activation):
     )
     if activation.symmetry == "odd" and activation.flip_offset == 0:
         # tanh networks are not probabilities; shift them into (0, 1).
-        params = params._replace(output_weights=np.full((1, 3), 0.1), intercept=np.full(1, 0.5))
+        params = params._replace(
+            output_weights=np.full((1, 3), 0.1), intercept=np.full(1, 0.5)
+        )
 
     def loss(p):
         return loss_gradient(X, y, weights, p, activation, loss="cross_entropy")[0]
 
-    _, gradient, _ = loss_gradient(X, y, weights, params, activation, loss="cross_entropy")
-    for analytic, numeric in zip(gradient, numeric_gradient(loss, params)):
+    _, gradient, _ = loss_gradient(
+        X, y, weights, params, activation, loss="cross_entropy"
+    )
+    for analytic, numeric in zip(
+        gradient, numeric_gradient(loss, params), strict=False
+    ):
         assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -142,7 +158,7 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
     monkeypatch.setattr(_network, "_CHUNK_FLOATS", 37)  # 256-row chunks
     chunked = loss_gradient(X, y, weights, params, Tanh(), patch_indices=OVERLAPPING)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-13)
-    for a, b in zip(chunked[1], whole[1]):
+    for a, b in zip(chunked[1], whole[1], strict=False):
         assert np.allclose(a, b, rtol=1e-12)
 
 
@@ -168,9 +184,11 @@ def test_canonical_form_computes_the_same_function(activation):
     X = rng.standard_normal((100, 5))
     params = random_params(rng, 4, 5)
     canonical = canonicalize(params, activation)
-    assert np.allclose(forward(X, canonical, activation), forward(X, params, activation))
+    assert np.allclose(
+        forward(X, canonical, activation), forward(X, params, activation)
+    )
     again = canonicalize(canonical, activation)
-    for a, b in zip(again, canonical):
+    for a, b in zip(again, canonical, strict=False):
         assert np.allclose(a, b)
     if activation.degree:
         assert np.allclose(np.abs(canonical.output_weights), 1.0)

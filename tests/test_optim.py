@@ -58,12 +58,12 @@ def test_early_stopping_restores_the_best_validation_point():
     def fun(x):
         return 0.5 * (x[0] - 3) ** 2, np.array([x[0] - 3]), (x[0] - 1) ** 2
 
-    result = minimize(fun, np.zeros(1), solver="gd", learning_rate=0.1, validate=True, max_iter=100)
+    result = minimize(
+        fun, np.zeros(1), solver="gd", learning_rate=0.1, validate=True, max_iter=100
+    )
     assert result.converged
     best = int(np.argmin(result.validation_loss_curve))
-    assert result.validation_loss_curve[best] == pytest.approx(
-        (result.x[0] - 1) ** 2
-    )
+    assert result.validation_loss_curve[best] == pytest.approx((result.x[0] - 1) ** 2)
     assert abs(result.x[0] - 1) < 0.2
     assert len(result.validation_loss_curve) == result.n_iter
 
@@ -95,7 +95,9 @@ def test_non_finite_losses_make_steps_back_off():
             return np.nan, np.array([np.nan]), None
         return x[0] ** 2, np.array([2 * x[0]]), None
 
-    result = minimize(fun, np.array([1.5]), solver="gd", learning_rate=5.0, max_iter=200)
+    result = minimize(
+        fun, np.array([1.5]), solver="gd", learning_rate=5.0, max_iter=200
+    )
     assert np.isfinite(result.x).all() and abs(result.x[0]) < 1e-3
     result = minimize(fun, np.array([1.5]), solver="lbfgs", max_iter=200)
     assert np.isfinite(result.x).all() and abs(result.x[0]) < 1e-3

@@ -74,7 +74,9 @@ def test_refinement_beats_jennrich_alone_on_noisy_tensors():
 
 def test_fourth_order_refinement_from_a_perturbed_start():
     factors, weights, tensor = planted(4, 4, seed=5, order=4)
-    start = fit_cp_weights(tensor, factors + 0.1 * np.random.default_rng(0).standard_normal((4, 4)))
+    start = fit_cp_weights(
+        tensor, factors + 0.1 * np.random.default_rng(0).standard_normal((4, 4))
+    )
     result = refine_symmetric_cp(tensor, start)
     assert result.residual < 1e-10
     assert factor_error(factors, result.factors) < 1e-10

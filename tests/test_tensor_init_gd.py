@@ -25,7 +25,7 @@ class Init:
 
 
 def teacher_data(activation, n_samples, seed, **kwargs):
-    params = dict(n_features=10, n_hidden=5, condition_number=2.0)
+    params = {"n_features": 10, "n_hidden": 5, "condition_number": 2.0}
     params.update(kwargs)
     return make_teacher_regression(
         n_samples=n_samples, activation=activation, random_state=seed, **params
@@ -166,7 +166,9 @@ def test_early_stopping_keeps_the_best_validation_weights():
     curve = model.validation_loss_curve_
     assert len(curve) == model.n_iter_ == len(model.loss_curve_)
     assert np.argmin(curve) < len(curve) - 1  # it ran past the best point ...
-    held_out = np.random.RandomState(0).permutation(len(y))[: int(np.ceil(0.2 * len(y)))]
+    held_out = np.random.RandomState(0).permutation(len(y))[
+        : int(np.ceil(0.2 * len(y)))
+    ]
     loss = 0.5 * np.mean((model.predict(X[held_out]) - y[held_out]) ** 2)
     assert loss == pytest.approx(min(curve), rel=1e-6)  # ... and went back to it
 
