@@ -225,7 +225,7 @@ def _objective(
 # this many rows per trained parameter in the smallest subsample.
 _WARM_UP_MIN_SAMPLES = 100_000
 _WARM_UP_ROWS_PER_PARAMETER = 20
-_WARM_UP_FACTOR = 8
+_WARM_UP_FACTOR = 4
 
 
 def subsample_schedule(n_samples, n_params, random_state):
@@ -235,7 +235,7 @@ def subsample_schedule(n_samples, n_params, random_state):
     smallest = max(_WARM_UP_ROWS_PER_PARAMETER * n_params, n_samples // 64)
     sizes = []
     size = smallest
-    while size * 4 <= n_samples:
+    while size * 2 <= n_samples:
         sizes.append(size)
         size *= _WARM_UP_FACTOR
     permutation = random_state.permutation(n_samples)

@@ -21,6 +21,9 @@ import numpy as np
 
 from ._network import chunk_rows, gather_patches
 
+# Subsamples copied for diagnostics hold at most this many bytes.
+_CHUNK_BYTES = 2**23
+
 
 def _chunks(X, y, sample_weight, patch_indices):
     """Yield ``(rows, weights, labels)`` in float64 over the (patch) rows of ``X``.
@@ -303,13 +306,14 @@ def _sym_matrix_identity(S):
     )
 
 
-def feature_statistics(X, sample_weight, *, max_rows=20_000, random_state=None):
+def feature_statistics(X, sample_weight, *, random_state):
     """Per-feature mean, variance, skewness and excess kurtosis of ``X``.
 
-    Computed on at most ``max_rows`` rows drawn without replacement, as a cheap check
-    of the Gaussian or symmetric input assumptions. Also the largest eigenvalue of the
-    correlation matrix (power iteration, never forming it), about
-    ``(1 + sqrt(d / n))**2`` for independent features.
+    Computed on a random subsample of at most 8 MB (and at least 2 000 rows) as a
+    cheap check of the Gaussian or symmetric input assumptions; the subsample is
+    the only copy made. Also the largest eigenvalue of the correlation matrix
+    (power iteration, never forming it), about ``(1 + sqrt(d / n))**2`` for
+    independent features.
 
     Returns
     -------
@@ -317,24 +321,25 @@ def feature_statistics(X, sample_weight, *, max_rows=20_000, random_state=None):
         ``mean``, ``variance``, ``skewness``, ``kurtosis`` (arrays of shape (d,)),
         ``correlation_eigenvalue`` and ``n_rows`` (the number of rows used).
     """
-    n_samples = X.shape[0]
+    n_samples, n_features = X.shape
+    max_rows = max(2000, _CHUNK_BYTES // (8 * n_features))
     if n_samples > max_rows:
         rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
-        X, sample_weight = X[rows], sample_weight[rows]
-    weights = sample_weight / sample_weight.sum()
-    X = X.astype(np.float64, copy=False)
-    mean = weights @ X
-    centred = X - mean
-    variance = weights @ centred**2
-    scale = np.sqrt(np.where(variance > 0, variance, 1.0))
-    standard = centred / scale
+    else:
+        rows = np.arange(n_samples)
+    standard = np.array(X[rows], dtype=np.float64)
+    weights = sample_weight[rows] / sample_weight[rows].sum()
+    mean = weights @ standard
+    standard -= mean
+    variance = np.einsum("i,ij,ij->j", weights, standard, standard)
+    standard /= np.sqrt(np.where(variance > 0, variance, 1.0))
     return {
         "mean": mean,
         "variance": variance,
-        "skewness": weights @ standard**3,
-        "kurtosis": weights @ standard**4 - 3.0,
+        "skewness": np.einsum("i,ij,ij,ij->j", weights, standard, standard, standard),
+        "kurtosis": np.einsum("i,ij,ij,ij,ij->j", weights, *[standard] * 4) - 3.0,
         "correlation_eigenvalue": _top_eigenvalue(standard, weights),
-        "n_rows": len(X),
+        "n_rows": len(rows),
     }
 
 

@@ -57,6 +57,12 @@ class MomentOrders(NamedTuple):
         Lowest non-vanishing order, used for magnitudes and direction signs.
     l2 : int
         Lowest non-vanishing order of at least 2, used for output signs.
+
+    Examples
+    --------
+    >>> from skrecover.activations import ReLU
+    >>> ReLU().moment_orders.j3
+    4
     """
 
     j2: int

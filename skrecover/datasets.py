@@ -172,7 +172,7 @@ def make_teacher_regression(
     hidden = _conditioned_weights(n_hidden, n_features, condition_number, rng)
     output = _output_weights(output_weights, n_hidden, rng)
     covariance = None if input_covariance is None else np.asarray(input_covariance)
-    X = gaussian_inputs(n_samples, n_features, covariance, rng)
+    X = _gaussian_inputs(n_samples, n_features, covariance, rng)
     teacher = TeacherNetwork(
         hidden, output, activation, noise=noise, input_covariance=covariance
     )
@@ -221,7 +221,7 @@ def _output_weights(output_weights, n_hidden, rng):
     return weights
 
 
-def gaussian_inputs(n_samples, n_features, covariance, rng):
+def _gaussian_inputs(n_samples, n_features, covariance, rng):
     """``n_samples`` draws of ``N(0, covariance)`` (identity when ``None``)."""
     X = rng.standard_normal((n_samples, n_features))
     if covariance is not None:

@@ -15,6 +15,19 @@ class AssumptionWarning(UserWarning):
     Raised, for example, when a Gaussian-moment method sees inputs whose means,
     variances or skewness are far from those of a standard Gaussian. The message
     reports the measured statistic and what to do about it.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> from skrecover import TensorInitGD
+    >>> from skrecover.exceptions import AssumptionWarning
+    >>> X = np.random.RandomState(0).uniform(size=(500, 3))  # not N(0, I)
+    >>> y = np.maximum(X @ [1.0, -1.0, 0.5], 0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = TensorInitGD(max_iter=5, random_state=0).fit(X, y)
+    >>> any(issubclass(w.category, AssumptionWarning) for w in caught)
+    True
     """
 
 
@@ -23,4 +36,19 @@ class InitializationWarning(UserWarning):
 
     The message reports the diagnostic (an eigen-gap, a decomposition residual) that
     makes the initialisation unreliable, and what to change.
+
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> from skrecover import TensorInitGD
+    >>> from skrecover.exceptions import InitializationWarning
+    >>> X = np.random.RandomState(0).standard_normal((1000, 4))
+    >>> y = X @ [1.0, -2.0, 0.5, 0.0]  # linear: no hidden unit to find
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = TensorInitGD(random_state=0).fit(X, y)
+    >>> any(issubclass(w.category, InitializationWarning) for w in caught)
+    True
+    >>> model.diagnostics_.fallback
+    True
     """

@@ -49,6 +49,15 @@ def match_hidden_units(
         Index ``pi(j)`` of the estimated unit matched to true unit ``j``, -1 if none.
     signs : ndarray of shape (n_true,)
         The sign ``s_j`` applied to the matched estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover.metrics import match_hidden_units
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> errors, matches, signs = match_hidden_units(W, -W[::-1], allow_sign_flip=True)
+    >>> matches, signs
+    (array([1, 0]), array([-1., -1.]))
     """
     true_weights = np.atleast_2d(np.asarray(true_weights, dtype=float))
     estimated = np.atleast_2d(np.asarray(estimated_weights, dtype=float))

@@ -187,6 +187,8 @@ def test_warm_start_continues_from_the_previous_solution():
     assert np.array_equal(model.init_hidden_weights_, init)
     with pytest.raises(ValueError, match="warm_start"):
         model.fit(X[:, :5], y)
+    with pytest.raises(ValueError, match="n_hidden=3 differs"):
+        model.set_params(n_hidden=3).fit(X, y)
 
 
 def test_max_iter_zero_keeps_the_initialisation():
