@@ -108,7 +108,10 @@ def race(configs, budget, targets=(0.999, 0.99999)):
     for activation, n, d, k, noise in configs:
         X, y, X_test, y_test, net = teacher(activation, n, d, k, noise, seed=0)
         ours, ours_full = fit_ours(X, y, k, activation, seed=0)
-        ours_targets = ours_time_to(X, y, X_test, y_test, k, activation, targets)
+        ours_targets = [
+            None if t is None else min(t, ours_full)
+            for t in ours_time_to(X, y, X_test, y_test, k, activation, targets)
+        ]
         baselines = []
         if activation in MLP_ACTIVATION:
             baselines.append(

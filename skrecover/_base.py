@@ -83,13 +83,14 @@ class ParameterPacker:
         self.transform = transform
 
     def pack(self, params):
-        parts = []
-        for name in self.free:
-            value = getattr(params, name)
-            if name == "hidden_weights" and self.transform is not None:
-                value = value @ self.transform.color
-            parts.append(np.ravel(value))
-        return np.concatenate(parts) if parts else np.zeros(0)
+        """The trained parameters as one vector (whitened coordinates)."""
+        color = None if self.transform is None else self.transform.color
+        return self._flatten(params, color)
+
+    def pack_gradient(self, gradient):
+        """A gradient in original coordinates as a vector in whitened ones."""
+        whiten = None if self.transform is None else self.transform.whiten
+        return self._flatten(gradient, whiten)
 
     def unpack(self, vector):
         values = self.template._asdict()
@@ -104,12 +105,12 @@ class ParameterPacker:
             values[name] = value
         return NetworkParams(**values)
 
-    def pack_gradient(self, gradient):
+    def _flatten(self, params, hidden_map):
         parts = []
         for name in self.free:
-            value = getattr(gradient, name)
-            if name == "hidden_weights" and self.transform is not None:
-                value = value @ self.transform.whiten
+            value = getattr(params, name)
+            if name == "hidden_weights" and hidden_map is not None:
+                value = value @ hidden_map
             parts.append(np.ravel(value))
         return np.concatenate(parts) if parts else np.zeros(0)
 

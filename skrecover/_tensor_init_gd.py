@@ -110,7 +110,9 @@ class TensorInitGD(RegressorMixin, BaseOneHiddenLayer):
     validation_fraction : float, default=0.1
         Fraction of samples held out with ``early_stopping``.
     n_cp_draws : int, default=50
-        Random contraction pairs of Jennrich's algorithm in the tensor decomposition.
+        Random contraction pairs of Jennrich's algorithm in the tensor decomposition
+        (shared among the 5 random contractions of the fourth-order tensor for the
+        ReLU family).
     warm_start : bool, default=False
         Start gradient descent from the previous solution instead of a new
         initialisation.
@@ -622,13 +624,14 @@ def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
             moments[2], k, n_draws=n_cp_draws, random_state=random_state
         )
     fourth = moments[3]
+    draws = max(1, n_cp_draws // _N_CONTRACTIONS)
     best = None
     for _ in range(_N_CONTRACTIONS):
         beta = random_state.standard_normal(k)
         beta /= np.linalg.norm(beta)
         contracted = np.tensordot(fourth, beta, axes=(3, 0))
         start = symmetric_cp(
-            contracted, k, n_draws=n_cp_draws, refine=False, random_state=random_state
+            contracted, k, n_draws=draws, refine=False, random_state=random_state
         )
         candidate = refine_symmetric_cp(fourth, fit_cp_weights(fourth, start.factors))
         if best is None or candidate.residual < best.residual:

@@ -410,7 +410,26 @@ class SquaredReLU(_PiecewisePolynomial):
         return 2 * np.maximum(z, 0)
 
 
-class Sigmoid(Activation):
+class _Smooth(Activation):
+    """Base of the parameter-free smooth built-ins: not homogeneous; subclasses
+    compute the value and the derivative together."""
+
+    def __init__(self):
+        pass
+
+    @property
+    def degree(self):
+        return None
+
+    @property
+    def display_name(self):
+        return type(self).__name__
+
+    def derivative(self, z):
+        return self.value_and_derivative(z)[1]
+
+
+class Sigmoid(_Smooth):
     """Logistic sigmoid ``1 / (1 + exp(-z))``.
 
     ``sigmoid - 1/2`` is odd, so ``m_2`` and ``m_4`` vanish and tensor methods use the
@@ -423,30 +442,15 @@ class Sigmoid(Activation):
     array([ 0.5   ,  0.2066,  0.    , -0.0624,  0.    ])
     """
 
-    def __init__(self):
-        pass
-
-    @property
-    def degree(self):
-        return None
-
-    @property
-    def display_name(self):
-        return "Sigmoid"
-
     def __call__(self, z):
         return special.expit(z)
-
-    def derivative(self, z):
-        s = special.expit(z)
-        return s * (1 - s)
 
     def value_and_derivative(self, z):
         s = special.expit(z)
         return s, s * (1 - s)
 
 
-class Tanh(Activation):
+class Tanh(_Smooth):
     """Hyperbolic tangent, an odd activation (``j2 = j3 = 3``).
 
     Examples
@@ -456,23 +460,8 @@ class Tanh(Activation):
     array([ 0.    ,  0.6057,  0.    , -0.3636,  0.    ])
     """
 
-    def __init__(self):
-        pass
-
-    @property
-    def degree(self):
-        return None
-
-    @property
-    def display_name(self):
-        return "Tanh"
-
     def __call__(self, z):
         return np.tanh(z)
-
-    def derivative(self, z):
-        t = np.tanh(z)
-        return 1 - t * t
 
     def value_and_derivative(self, z):
         t = np.tanh(z)

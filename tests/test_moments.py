@@ -1,35 +1,9 @@
 import numpy as np
 import pytest
+from numpy.polynomial import hermite_e
 
 from skrecover import _moments, _network
 from skrecover.datasets import make_teacher_regression
-
-
-def explicit_hermite(x):
-    """Tensor Hermite polynomials H_1..H_4 of one sample, built entrywise."""
-    d = len(x)
-    eye = np.eye(d)
-    h2 = np.outer(x, x) - eye
-    h3 = (
-        np.einsum("p,q,r->pqr", x, x, x)
-        - np.einsum("p,qr->pqr", x, eye)
-        - np.einsum("q,pr->pqr", x, eye)
-        - np.einsum("r,pq->pqr", x, eye)
-    )
-    xx = np.outer(x, x)
-    h4 = np.einsum("p,q,r,s->pqrs", x, x, x, x)
-    for a, b in (
-        ("pq", "rs"),
-        ("pr", "qs"),
-        ("ps", "qr"),
-        ("qr", "ps"),
-        ("qs", "pr"),
-        ("rs", "pq"),
-    ):
-        h4 -= np.einsum(f"{a},{b}->pqrs", xx, eye)
-    for a, b in (("pq", "rs"), ("pr", "qs"), ("ps", "qr")):
-        h4 += np.einsum(f"{a},{b}->pqrs", eye, eye)
-    return [x, h2, h3, h4]
 
 
 @pytest.fixture
@@ -41,27 +15,32 @@ def small_data():
     return X, y, weights
 
 
-def explicit_moments(X, y, weights):
-    terms = [explicit_hermite(x) for x in X]
-    return [
-        sum(w * yi * t[j] for w, yi, t in zip(weights, y, terms, strict=False))
-        / weights.sum()
-        for j in range(4)
-    ]
+def contract(tensor, u):
+    """``T(u, ..., u)``: a symmetric tensor is determined by these values."""
+    for _ in range(np.ndim(tensor)):
+        tensor = np.tensordot(tensor, u, axes=(0, 0))
+    return float(tensor)
 
 
-def test_projected_moments_equal_explicit_hermite_tensors(small_data):
+def test_projected_moments_are_the_hermite_moments(small_data):
+    """Polarisation: ``E[y H_j(x)](u, ..., u) = E[y He_j(u^T x)]`` for unit ``u``,
+    which characterises the symmetric tensor ``E[y H_j(x)]`` completely."""
     X, y, weights = small_data
-    expected = explicit_moments(X, y, weights)
-    got = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
-    for a, b in zip(got, expected, strict=False):
-        assert np.allclose(a, b, atol=1e-12)
+    moments = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
+    rng = np.random.default_rng(8)
+    for u in rng.standard_normal((25, 4)):
+        u /= np.linalg.norm(u)
+        for j, moment in enumerate(moments, start=1):
+            he_j = hermite_e.hermeval(X @ u, np.eye(j + 1)[j])
+            assert contract(moment, u) == pytest.approx(
+                np.average(y * he_j, weights=weights), abs=1e-12
+            )
 
 
 def test_projection_commutes_with_hermite_tensors(small_data):
     X, y, weights = small_data
     basis = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 2)))[0]
-    full = explicit_moments(X, y, weights)
+    full = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
     projected = _moments.projected_hermite_moments(X, y, weights, basis, 4)
     assert np.allclose(
         projected[2], np.einsum("abc,ap,bq,cr->pqr", full[2], basis, basis, basis)
@@ -72,10 +51,10 @@ def test_projection_commutes_with_hermite_tensors(small_data):
     )
 
 
-def test_p2_product_and_m3_sketch_equal_explicit_contractions(small_data):
+def test_p2_product_and_m3_sketch_equal_moment_contractions(small_data):
     X, y, weights = small_data
     rng = np.random.default_rng(2)
-    full = explicit_moments(X, y, weights)
+    full = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 3)
     block = rng.standard_normal((4, 3))
     assert np.allclose(_moments.p2_product(X, y, weights), full[1])
     assert np.allclose(_moments.p2_product(X, y, weights, block), full[1] @ block)
