@@ -171,20 +171,24 @@ def scaling(sizes, d, k, activation, noise):
     for n in sizes:
         X, y = np.ascontiguousarray(X_all[:n]), y_all[:n]
         model, seconds = fit_ours(X, y, k, activation, seed=0, repeats=2)
-        rows.append(
-            dict(
-                n=n,
-                fit_time=seconds,
-                iterations=model.n_iter_,
-                test_r2=model.score(X_test, y_test),
-                recovery_error=recovery_error(net, model),
-            )
-        )
-        print_row(rows[-1])
+        rows.append(fit_row(model, seconds, X_test, y_test, net, n=n))
     slope = np.polyfit(
         np.log([r["n"] for r in rows]), np.log([r["fit_time"] for r in rows]), 1
     )[0]
     return rows, float(slope)
+
+
+def fit_row(model, seconds, X_test, y_test, net, **setting):
+    """One printed table row for a fitted TensorInitGD."""
+    row = dict(
+        **setting,
+        fit_time=seconds,
+        iterations=model.n_iter_,
+        test_r2=model.score(X_test, y_test),
+        recovery_error=recovery_error(net, model),
+    )
+    print_row(row)
+    return row
 
 
 def memory(n, d, k, activation):
@@ -256,16 +260,10 @@ def main(argv=None):
         X, y, X_test, y_test, net = teacher(activation, 1_000_000, 100, 10, noise, 3)
         model, seconds = fit_ours(X, y, 10, activation, seed=0, repeats=1)
         big_rows.append(
-            dict(
-                activation=activation,
-                noise=noise,
-                fit_time=seconds,
-                iterations=model.n_iter_,
-                test_r2=model.score(X_test, y_test),
-                recovery_error=recovery_error(net, model),
+            fit_row(
+                model, seconds, X_test, y_test, net, activation=activation, noise=noise
             )
         )
-        print_row(big_rows[-1])
         del X, y
     if big_rows:
         report.append(markdown("n = 1e6, d = 100, k = 10", big_rows))
