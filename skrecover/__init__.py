@@ -7,8 +7,8 @@ cross-validation next to MLPRegressor and other baselines.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._tensor_init_gd import TensorInitGD
+from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["TensorInitGD", "__version__"]
+__all__ = ["TensorInitGD", "TensorInitGDClassifier", "__version__"]

@@ -263,14 +263,14 @@ def choose_solver(sample_weight, n_params):
 class BaseOneHiddenLayer(BaseEstimator):
     """Validation, diagnostics and prediction shared by one-hidden-layer estimators."""
 
-    def _validate_training_data(self, X, y, sample_weight):
+    def _validate_training_data(self, X, y, sample_weight, *, classification=False):
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=False,
             dtype=[np.float64, np.float32],
-            y_numeric=True,
+            y_numeric=not classification,
             ensure_min_samples=2,
         )
         sample_weight = _check_sample_weight(
@@ -278,7 +278,9 @@ class BaseOneHiddenLayer(BaseEstimator):
         )
         if not sample_weight.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        return X, np.asarray(y, dtype=np.float64), sample_weight
+        if not classification:
+            y = np.asarray(y, dtype=np.float64)
+        return X, y, sample_weight
 
     def _validation_split(self, sample_weight, random_state):
         """Training and validation weights (``None``) without copying ``X``.

@@ -25,6 +25,93 @@ from ._network import chunk_rows, gather_patches
 _CHUNK_BYTES = 2**23
 
 
+class MomentSample:
+    """Weighted rows of ``X`` (or their patches), optionally whitened.
+
+    Binds the arguments every moment of one fit shares, so that the algorithms read
+    as the mathematics: ``sample.p2_product(y)``, ``sample.first_moment(y)``.
+    Vectors and matrices it takes and returns live in the whitened patch space of
+    dimension ``dim``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    whitening : ndarray of shape (dim, dim), default=None
+        Symmetric ``R``: the moments are those of ``R x`` (or ``R x_l``).
+    patch_indices : ndarray of shape (n_patches, dim), default=None
+    """
+
+    def __init__(self, X, sample_weight, *, whitening=None, patch_indices=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.whitening = whitening
+        self.patch_indices = patch_indices
+
+    @property
+    def dim(self):
+        """Dimension of the (patch) inputs."""
+        return (
+            self.X.shape[1]
+            if self.patch_indices is None
+            else self.patch_indices.shape[1]
+        )
+
+    @property
+    def n_effective(self):
+        """Number of samples, counting weights as frequencies."""
+        return float(self.sample_weight.sum())
+
+    def to_original(self, vectors):
+        """Map row vectors from whitened to original coordinates (``v R``)."""
+        return vectors if self.whitening is None else vectors @ self.whitening
+
+    def first_moment(self, y):
+        return first_moment(self.X, y, self.sample_weight, **self._options())
+
+    def remove_linear_part(self, y, first):
+        """``y`` minus ``first^T (R x)`` (summed over patches)."""
+        return remove_linear_part(
+            self.X, y, self.to_original(first), patch_indices=self.patch_indices
+        )
+
+    def p2_product(self, y, basis=None, *, return_noise=False):
+        return p2_product(
+            self.X,
+            y,
+            self.sample_weight,
+            basis,
+            return_noise=return_noise,
+            **self._options(),
+        )
+
+    def m3_sketch(self, y, left, right, *, return_noise=False):
+        return m3_sketch(
+            self.X,
+            y,
+            self.sample_weight,
+            left,
+            right,
+            return_noise=return_noise,
+            **self._options(),
+        )
+
+    def projected_hermite_moments(self, y, basis, max_order, *, quadratic=None):
+        """Hermite moments of ``z = V^T R x`` for an orthonormal basis ``V``."""
+        return projected_hermite_moments(
+            self.X,
+            y,
+            self.sample_weight,
+            self.to_original(basis.T).T,
+            max_order,
+            quadratic=quadratic,
+            patch_indices=self.patch_indices,
+        )
+
+    def _options(self):
+        return {"whitening": self.whitening, "patch_indices": self.patch_indices}
+
+
 def _chunks(X, y, sample_weight, patch_indices):
     """Yield ``(rows, weights, labels)`` in float64 over the (patch) rows of ``X``.
 
@@ -103,9 +190,9 @@ def p2_product(
         Symmetric ``R``: the moment is that of the whitened inputs ``R x``.
     patch_indices : ndarray of shape (n_patches, patch_size), default=None
     return_noise : bool, default=False
-        Also return ``E[y^2 ||H_2(x)||_F^2] / d^2``, the mean variance of one entry
-        of ``y H_2(x)``: the sampling noise of each entry of ``P_2`` is its square
-        root over ``sqrt(n)``.
+        Also return the mean variance of one entry of a sample's contribution
+        ``y mean_l H_2(x_l)`` (``y H_2(x)`` without patches): the sampling noise of
+        each entry of ``P_2`` is its square root over ``sqrt(n)``.
 
     Returns
     -------
@@ -118,6 +205,7 @@ def p2_product(
         if whitening is None
         else (whitening if basis is None else whitening @ basis)
     )
+    n_patches = _n_patches(patch_indices)
     total, mean, variance = 0.0, 0.0, 0.0
     for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
         weighted = weights * labels
@@ -126,9 +214,15 @@ def p2_product(
         mean += weighted.sum()
         if return_noise:
             white = rows if whitening is None else rows @ whitening
-            squared = np.einsum("ij,ij->i", white, white)
-            hermite_norm = squared * squared - 2 * squared + rows.shape[1]
-            variance += (weighted * labels) @ hermite_norm
+            gram = _patch_gram(white, n_patches)
+            # ||sum_l H_2(x_l)||_F^2 = sum_lm (x_l^T x_m)^2 - 2 r sum_l |x_l|^2 + r^2 d
+            squared_norms = np.einsum("ill->i", gram)
+            hermite_norm = (
+                np.einsum("ilm,ilm->i", gram, gram)
+                - 2 * n_patches * squared_norms
+                + n_patches**2 * rows.shape[1]
+            ) / n_patches**2
+            variance += _per_sample(weighted * labels, n_patches).sum(1) @ hermite_norm
     if whitening is not None:
         total = whitening @ total
     identity = np.eye(total.shape[0]) if basis is None else basis
@@ -162,7 +256,8 @@ def m3_sketch(
     whitening : ndarray of shape (d, d), default=None
         Symmetric ``R``: the moment is that of the whitened inputs ``R x``.
     return_noise : bool, default=False
-        Also return the mean variance of one entry of the sketch's summand.
+        Also return the mean variance of one entry of a sample's contribution to
+        the sketch (averaged over its patches).
 
     Returns
     -------
@@ -173,6 +268,7 @@ def m3_sketch(
     project_left = left if whitening is None else whitening @ left
     project_right = right if whitening is None else whitening @ right
     inner = np.einsum("dp,dp->p", left, right)
+    n_patches = _n_patches(patch_indices)
     cubic, first, left_mean, right_mean, variance = 0.0, 0.0, 0.0, 0.0, 0.0
     for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
         weighted = weights * labels
@@ -184,23 +280,54 @@ def m3_sketch(
         right_mean = right_mean + weighted @ along_right
         if return_noise:
             white = rows if whitening is None else rows @ whitening
-            squared = np.einsum("ij,ij->i", white, white)
-            # ||g||^2 for g = (t_a t_b - c) x - t_b a - t_a b, unit a and b.
-            alpha = product - inner
-            norms = (
-                alpha**2 * squared[:, np.newaxis]
-                + along_left**2
-                + along_right**2
-                - 4 * alpha * product
-                + 2 * product * inner
+            norms = _sketch_summand_norms(
+                white, along_left, along_right, inner, n_patches
             )
-            variance += (weighted * labels) @ norms.sum(axis=1)
+            variance += _per_sample(weighted * labels, n_patches).sum(1) @ norms
     if whitening is not None:
         cubic, first = whitening @ cubic, whitening @ first
     sketch = cubic - np.outer(first, inner) - left * right_mean - right * left_mean
     if return_noise:
         return sketch, variance / (sketch.shape[0] * sketch.shape[1])
     return sketch
+
+
+def _sketch_summand_norms(rows, along_left, along_right, inner, n_patches):
+    """``sum_c ||mean_l g_lc||^2`` per sample, ``g_lc = M_3``'s summand of patch l.
+
+    ``g = (t_a t_b - a^T b) x - t_b a - t_a b`` for unit ``a``, ``b``, with
+    ``t_a = a^T x``; summed over patches, ``S = sum_l alpha_l x_l`` has
+    ``||S||^2 = alpha^T G alpha`` with ``G`` the Gram matrix of the patches.
+    """
+    alpha = _per_sample(along_left * along_right - inner, n_patches)
+    t_left = _per_sample(along_left, n_patches)
+    t_right = _per_sample(along_right, n_patches)
+    gram = _patch_gram(rows, n_patches)
+    sum_left, sum_right = t_left.sum(1), t_right.sum(1)
+    squared = (
+        np.einsum("ilc,ilm,imc->ic", alpha, gram, alpha)
+        + sum_left**2
+        + sum_right**2
+        - 2 * sum_right * np.einsum("ilc,ilc->ic", alpha, t_left)
+        - 2 * sum_left * np.einsum("ilc,ilc->ic", alpha, t_right)
+        + 2 * sum_left * sum_right * inner
+    )
+    return squared.sum(axis=1) / n_patches**2
+
+
+def _n_patches(patch_indices):
+    return 1 if patch_indices is None else patch_indices.shape[0]
+
+
+def _per_sample(values, n_patches):
+    """Patch rows back to ``(n_samples, n_patches, ...)``."""
+    return values.reshape(-1, n_patches, *values.shape[1:])
+
+
+def _patch_gram(rows, n_patches):
+    """Per sample, the Gram matrix of its patches, shape (n, n_patches, n_patches)."""
+    patches = _per_sample(rows, n_patches)
+    return np.einsum("ilp,imp->ilm", patches, patches)
 
 
 def projected_hermite_moments(

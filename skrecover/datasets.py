@@ -12,8 +12,9 @@ from sklearn.utils import check_random_state
 
 from ._network import NetworkParams, forward
 from .activations import get_activation
+from .patches import make_patch_indices
 
-__all__ = ["TeacherNetwork", "make_teacher_regression"]
+__all__ = ["TeacherNetwork", "make_teacher_classification", "make_teacher_regression"]
 
 
 class TeacherNetwork:
@@ -33,6 +34,9 @@ class TeacherNetwork:
         Standard deviation of the Gaussian label noise.
     input_covariance : ndarray of shape (n_features, n_features), default=None
         Covariance of the Gaussian inputs; ``None`` means the identity.
+    patch_indices : ndarray of shape (n_patches, patch_length), default=None
+        Feature indices of the patches of a convolutional teacher (hidden weights are
+        then kernels of the patch length); ``None`` for a fully connected one.
 
     Attributes
     ----------
@@ -58,6 +62,7 @@ class TeacherNetwork:
         intercept=0.0,
         noise=0.0,
         input_covariance=None,
+        patch_indices=None,
     ):
         self.hidden_weights = hidden_weights
         self.output_weights = output_weights
@@ -65,6 +70,7 @@ class TeacherNetwork:
         self.intercept = intercept
         self.noise = noise
         self.input_covariance = input_covariance
+        self.patch_indices = patch_indices
 
     @property
     def n_hidden(self):
@@ -90,12 +96,22 @@ class TeacherNetwork:
         -------
         y : ndarray of shape (n_samples,)
         """
-        return forward(np.asarray(X), self.params, self.activation)[:, 0]
+        return forward(
+            np.asarray(X),
+            self.params,
+            self.activation,
+            patch_indices=self.patch_indices,
+        )[:, 0]
 
     def __repr__(self):
+        inputs = self.hidden_weights.shape[1]
+        shape = (
+            f"n_features={inputs}"
+            if self.patch_indices is None
+            else f"n_patches={len(self.patch_indices)}, patch_length={inputs}"
+        )
         return (
-            f"TeacherNetwork(n_hidden={self.n_hidden}, "
-            f"n_features={self.hidden_weights.shape[1]}, "
+            f"TeacherNetwork(n_hidden={self.n_hidden}, {shape}, "
             f"activation={self.activation!r}, noise={self.noise})"
         )
 
@@ -110,14 +126,19 @@ def make_teacher_regression(
     output_weights="sign",
     noise=0.0,
     input_covariance=None,
+    patch_size=None,
+    input_shape=None,
     random_state=None,
 ):
     """Regression data from a one-hidden-layer teacher network with Gaussian inputs.
 
-    ``y = sum_j v_j phi(w_j^T x) + noise`` with ``x ~ N(0, input_covariance)``. The
-    hidden weights follow Zhong et al. (2017): ``W = U diag(linspace(1, kappa, k))
-    Q^T`` with ``U`` (n_features x k) and ``Q`` (k x k) random orthonormal, so the
-    singular values of ``W`` run from 1 to ``condition_number``.
+    ``y = sum_j v_j phi(w_j^T x) + noise`` with ``x ~ N(0, input_covariance)``, or,
+    with ``patch_size``, the non-overlapping convolutional network
+    ``y = sum_j v_j sum_l phi(w_j^T x_l) + noise`` over the disjoint patches ``x_l``.
+    The hidden weights follow Zhong et al. (2017): ``W = U diag(linspace(1, kappa,
+    k)) Q^T`` with ``U`` (d x k) and ``Q`` (k x k) random orthonormal, so the singular
+    values of ``W`` run from 1 to ``condition_number`` (``d`` is the patch length for
+    a convolutional teacher).
 
     Parameters
     ----------
@@ -140,6 +161,12 @@ def make_teacher_regression(
     input_covariance : array-like of shape (n_features, n_features), default=None
         Covariance of the inputs; ``None`` for the identity (the setting of the
         guarantees). A non-identity covariance needs ``whiten=True`` in the estimator.
+    patch_size : int or tuple of int, default=None
+        Make a convolutional teacher with non-overlapping patches of this size (see
+        :func:`skrecover.patches.make_patch_indices`); ``n_hidden`` kernels.
+    input_shape : tuple of int, default=None
+        Shape of one input for ``patch_size`` (e.g. ``(8, 8)`` or ``(8, 8, 3)``);
+        it sets ``n_features``. ``None``: a 1-D signal of ``n_features``.
     random_state : int, RandomState instance or None, default=None
         Seed for the weights, the inputs and the noise.
 
@@ -168,18 +195,141 @@ def make_teacher_regression(
     array([4. , 2.5, 1. ])
     """
     rng = check_random_state(random_state)
-    activation = get_activation(activation)
-    hidden = _conditioned_weights(n_hidden, n_features, condition_number, rng)
-    output = _output_weights(output_weights, n_hidden, rng)
-    covariance = None if input_covariance is None else np.asarray(input_covariance)
-    X = _gaussian_inputs(n_samples, n_features, covariance, rng)
-    teacher = TeacherNetwork(
-        hidden, output, activation, noise=noise, input_covariance=covariance
+    X, teacher = _teacher_inputs_and_weights(
+        n_samples,
+        n_features,
+        n_hidden,
+        activation,
+        condition_number,
+        input_covariance,
+        patch_size,
+        input_shape,
+        rng,
     )
+    teacher.output_weights = _output_weights(output_weights, n_hidden, rng)
+    teacher.noise = noise
     y = teacher.predict(X)
     if noise:
         y += noise * rng.standard_normal(n_samples)
     return X, y, teacher
+
+
+def make_teacher_classification(
+    n_samples=1000,
+    n_features=10,
+    n_hidden=3,
+    *,
+    activation="sigmoid",
+    condition_number=2.0,
+    patch_size=None,
+    input_shape=None,
+    random_state=None,
+):
+    """Binary labels from a one-hidden-layer teacher of Fu, Chi and Liang (2018).
+
+    ``P(y = 1 | x) = (1 / K) sum_k sigmoid(w_k^T x)`` with ``x ~ N(0, I)``, or, with
+    ``patch_size``, ``(1 / (K r)) sum_k sum_l sigmoid(w_k^T x_l)`` over the ``r``
+    disjoint patches of ``x``; ``y`` is a Bernoulli draw. The weights are drawn as in
+    :func:`make_teacher_regression`, with singular values from 1 to
+    ``condition_number`` (norms of 1 to 2 keep the problem well posed: the sigmoid's
+    curvature vanishes for large norms).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of samples.
+    n_features : int, default=10
+        Input dimension.
+    n_hidden : int, default=3
+        Number of units (kernels) ``K``.
+    activation : str or Activation, default="sigmoid"
+        Unit activation, with values in ``[0, 1]``.
+    condition_number : float, default=2.0
+        Ratio of the largest to the smallest singular value of the weights.
+    patch_size : int or tuple of int, default=None
+        Make a convolutional teacher with non-overlapping patches of this size.
+    input_shape : tuple of int, default=None
+        Shape of one input for ``patch_size``; it sets ``n_features``.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the weights, the inputs and the labels.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Labels 0 and 1.
+    teacher : TeacherNetwork
+        The true weights; ``teacher.predict(X)`` is ``P(y = 1 | x)``.
+
+    References
+    ----------
+    H. Fu, Y. Chi, Y. Liang. Guaranteed Recovery of One-Hidden-Layer Neural Networks
+    via Cross Entropy. IEEE Transactions on Signal Processing 68, 2020.
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_classification
+    >>> X, y, teacher = make_teacher_classification(n_samples=4, random_state=0)
+    >>> y
+    array([0, 1, 0, 1])
+    >>> teacher.output_weights
+    array([0.33333333, 0.33333333, 0.33333333])
+    """
+    rng = check_random_state(random_state)
+    X, teacher = _teacher_inputs_and_weights(
+        n_samples,
+        n_features,
+        n_hidden,
+        activation,
+        condition_number,
+        None,
+        patch_size,
+        input_shape,
+        rng,
+    )
+    n_patches = 1 if teacher.patch_indices is None else len(teacher.patch_indices)
+    teacher.output_weights = np.full(n_hidden, 1.0 / (n_hidden * n_patches))
+    probability = teacher.predict(X)
+    if probability.min() < 0 or probability.max() > 1:
+        raise ValueError(
+            f"The activation {teacher.activation.display_name!r} takes values outside "
+            "[0, 1]; a classification teacher needs probabilities."
+        )
+    y = (rng.uniform(size=n_samples) < probability).astype(int)
+    return X, y, teacher
+
+
+def _teacher_inputs_and_weights(
+    n_samples,
+    n_features,
+    n_hidden,
+    activation,
+    condition_number,
+    input_covariance,
+    patch_size,
+    input_shape,
+    rng,
+):
+    """Gaussian inputs and a teacher with conditioned hidden weights (no outputs)."""
+    if input_shape is not None:
+        n_features = int(np.prod(input_shape))
+    patch_indices = None
+    if patch_size is not None:
+        patch_indices = make_patch_indices(
+            n_features, patch_size, input_shape=input_shape
+        )
+    n_inputs = n_features if patch_indices is None else patch_indices.shape[1]
+    hidden = _conditioned_weights(n_hidden, n_inputs, condition_number, rng)
+    covariance = None if input_covariance is None else np.asarray(input_covariance)
+    X = _gaussian_inputs(n_samples, n_features, covariance, rng)
+    teacher = TeacherNetwork(
+        hidden,
+        None,
+        get_activation(activation),
+        input_covariance=covariance,
+        patch_indices=patch_indices,
+    )
+    return X, teacher
 
 
 def _conditioned_weights(n_hidden, n_inputs, condition_number, rng):

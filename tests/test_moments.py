@@ -217,3 +217,66 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
         random_state=np.random.RandomState(0),
     )
     assert np.allclose(uniform["kurtosis"], -1.2, atol=0.1)
+
+
+@pytest.mark.parametrize("patch_indices", [None, np.arange(6).reshape(2, 3)])
+def test_noise_levels_are_per_sample_variances(patch_indices):
+    """The entry variance is the mean over entries of E[||c_i||^2] / n_entries, with
+    c_i the contribution of sample i (averaged over its patches)."""
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((30, 6))
+    y = rng.standard_normal(30)
+    weights = rng.uniform(0.5, 2, 30)
+    patches = [np.arange(6)] if patch_indices is None else patch_indices
+    dim = len(patches[0])
+    R = np.eye(dim) + 0.1 * np.ones((dim, dim))
+    left = np.linalg.qr(rng.standard_normal((dim, 3)))[0]
+    right = np.linalg.qr(rng.standard_normal((dim, 3)))[0]
+
+    def contribution_p2(x, label):
+        rows = [R @ x[p] for p in patches]
+        return label * np.mean([np.outer(z, z) - np.eye(dim) for z in rows], axis=0)
+
+    def contribution_m3(x, label):
+        columns = []
+        for a, b in zip(left.T, right.T, strict=True):
+            terms = [
+                (a @ z) * (b @ z) * z - (a @ b) * z - (b @ z) * a - (a @ z) * b
+                for z in (R @ x[p] for p in patches)
+            ]
+            columns.append(np.mean(terms, axis=0))
+        return label * np.column_stack(columns)
+
+    for compute, contribution in (
+        (
+            lambda: _moments.p2_product(
+                X,
+                y,
+                weights,
+                whitening=R,
+                patch_indices=patch_indices,
+                return_noise=True,
+            ),
+            contribution_p2,
+        ),
+        (
+            lambda: _moments.m3_sketch(
+                X,
+                y,
+                weights,
+                left,
+                right,
+                whitening=R,
+                patch_indices=patch_indices,
+                return_noise=True,
+            ),
+            contribution_m3,
+        ),
+    ):
+        moment, variance = compute()
+        contributions = [contribution(x, label) for x, label in zip(X, y, strict=True)]
+        expected_moment = np.average(contributions, axis=0, weights=weights)
+        squared = [np.sum(c * c) for c in contributions]
+        expected_variance = np.average(squared, weights=weights) / moment.size
+        assert np.allclose(moment, expected_moment)
+        assert variance == pytest.approx(expected_variance)

@@ -1,0 +1,179 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+from sklearn.preprocessing import StandardScaler
+
+from skrecover import TensorInitGDClassifier
+from skrecover._network import NetworkParams, loss_gradient
+from skrecover.activations import Sigmoid, Tanh
+from skrecover.datasets import make_teacher_classification
+from skrecover.exceptions import InitializationWarning
+from skrecover.metrics import recovery_error, recovery_success
+
+
+def teacher_data(n_samples, seed, **kwargs):
+    params = {"n_features": 10, "n_hidden": 3}
+    params.update(kwargs)
+    return make_teacher_classification(n_samples=n_samples, random_state=seed, **params)
+
+
+def bayes_accuracy(teacher, n_samples=200_000, seed=123):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal(
+        (
+            n_samples,
+            teacher.hidden_weights.shape[1]
+            if teacher.patch_indices is None
+            else teacher.patch_indices.size,
+        )
+    )
+    probability = teacher.predict(X)
+    y = (rng.uniform(size=n_samples) < probability).astype(int)
+    return X, y, float(np.mean((probability > 0.5) == y))
+
+
+def test_distance_to_the_teacher_shrinks_like_one_over_sqrt_n():
+    """The fitted weights approach the teacher's at the statistical rate:
+    16 times the data, about 4 times closer (averaged over 3 teachers)."""
+    ratios = []
+    for seed in range(3):
+        errors = []
+        for n in (40_000, 640_000):
+            X, y, teacher = teacher_data(n, seed)
+            model = TensorInitGDClassifier(3, random_state=0, max_iter=500)
+            with warnings.catch_warnings():
+                # At n = 4e4 the third unit is at the noise level: expected.
+                warnings.simplefilter("ignore", InitializationWarning)
+                model.fit(X, y)
+            errors.append(recovery_error(teacher, model, reduce="mean"))
+        ratios.append(errors[0] / errors[1])
+    assert 2.5 < np.mean(ratios) < 6.5
+    assert errors[1] < 0.1
+
+
+def test_accuracy_and_log_loss_close_to_the_teachers():
+    X, y, teacher = teacher_data(100_000, 3)
+    model = TensorInitGDClassifier(random_state=0).fit(X, y)
+    X_test, y_test, bayes = bayes_accuracy(teacher)
+    assert model.score(X_test, y_test) > bayes - 0.005
+    true_loss = log_loss(y_test, teacher.predict(X_test))
+    assert log_loss(y_test, model.predict_proba(X_test)) < true_loss + 0.003
+
+
+def test_tensor_initialisation_lands_near_the_teacher():
+    X, y, teacher = teacher_data(300_000, 4)
+    model = TensorInitGDClassifier(max_iter=0, random_state=0).fit(X, y)
+
+    class Init:
+        hidden_weights_ = model.init_hidden_weights_
+        output_weights_ = model.init_output_weights_
+
+    assert model.n_hidden_ == 3
+    assert recovery_error(teacher, Init) < 0.6
+    assert np.allclose(model.output_weights_, 1 / 3)
+
+
+def test_convolutional_classifier():
+    """One kernel shared by 4 disjoint patches of length 5: P(y=1|x) is the mean of
+    the 4 sigmoid units (the CNN model of Fu, Chi and Liang)."""
+    X, y, teacher = teacher_data(200_000, 5, n_features=20, n_hidden=1, patch_size=5)
+    model = TensorInitGDClassifier(n_hidden=1, patch_size=5, random_state=0).fit(X, y)
+    assert model.hidden_weights_.shape == (1, 5)
+    assert np.allclose(model.output_weights_, 1 / 4)
+    assert recovery_success(teacher, model, threshold=0.05)
+
+
+def test_cross_entropy_gradient_of_the_model_against_finite_differences():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((50, 6))
+    y = rng.integers(0, 2, (50, 1)).astype(float)
+    weights = rng.uniform(0.5, 1.5, 50)
+    patches = np.arange(6).reshape(2, 3)
+    params = NetworkParams(
+        rng.standard_normal((2, 3)), np.full((1, 2), 0.25), np.zeros(1)
+    )
+
+    def loss(hidden):
+        return loss_gradient(
+            X,
+            y,
+            weights,
+            params._replace(hidden_weights=hidden),
+            Sigmoid(),
+            loss="cross_entropy",
+            patch_indices=patches,
+        )[0]
+
+    _, gradient, _ = loss_gradient(
+        X, y, weights, params, Sigmoid(), loss="cross_entropy", patch_indices=patches
+    )
+    numeric = np.zeros_like(params.hidden_weights)
+    for index in np.ndindex(numeric.shape):
+        step = np.zeros_like(numeric)
+        step[index] = 1e-6
+        numeric[index] = (
+            loss(params.hidden_weights + step) - loss(params.hidden_weights - step)
+        ) / 2e-6
+    assert np.allclose(gradient.hidden_weights, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_string_labels_and_multiclass_one_vs_rest_in_parallel():
+    X, y = make_blobs(n_samples=600, centers=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    labels = np.array(["ant", "bee", "cat"])[y]
+    serial = TensorInitGDClassifier(random_state=0).fit(X, labels)
+    parallel = TensorInitGDClassifier(random_state=0, n_jobs=2).fit(X, labels)
+    assert list(serial.classes_) == ["ant", "bee", "cat"]
+    assert len(serial.estimators_) == 3 and serial.n_iter_.shape == (3,)
+    assert serial.score(X, labels) > 0.9
+    proba = serial.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1)
+    assert np.array_equal(proba, parallel.predict_proba(X))
+    assert serial.decision_function(X).shape == (600, 3)
+    assert not hasattr(serial, "hidden_weights_")
+
+
+@pytest.mark.filterwarnings("ignore::skrecover.exceptions.AssumptionWarning")
+def test_binary_refit_after_multiclass_forgets_the_estimators():
+    X, y = make_blobs(n_samples=300, centers=3, random_state=1)
+    model = TensorInitGDClassifier(random_state=0).fit(X, y)
+    model.fit(X[y < 2], y[y < 2])
+    assert not hasattr(model, "estimators_") and hasattr(model, "hidden_weights_")
+    model.fit(X, y)
+    assert hasattr(model, "estimators_") and not hasattr(model, "hidden_weights_")
+
+
+def test_probabilities_stay_inside_the_unit_interval_for_extreme_inputs():
+    X, y, _ = teacher_data(5_000, 7)
+    model = TensorInitGDClassifier(random_state=0).fit(X, y)
+    extreme = np.vstack([np.full(10, 1e6), np.full(10, -1e6), np.zeros(10)])
+    proba = model.predict_proba(extreme)
+    assert np.all(np.isfinite(proba)) and np.all((proba > 0) & (proba < 1))
+    assert np.all(np.isfinite(model.decision_function(extreme)))
+    assert proba[2, 1] == pytest.approx(0.5)  # no biases: P(y=1 | 0) = 1/2
+
+
+def test_single_class_and_bad_activation_errors():
+    X, y, _ = teacher_data(100, 8)
+    with pytest.raises(ValueError, match="at least 2 classes; got 1 class"):
+        TensorInitGDClassifier().fit(X, np.zeros(100))
+    with pytest.raises(ValueError, match="outside"):
+        TensorInitGDClassifier(activation=Tanh()).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        TensorInitGDClassifier().fit(X, np.linspace(0, 1, 100))
+
+
+def test_warm_start_and_convergence_warning():
+    X, y, teacher = teacher_data(50_000, 9)
+    model = TensorInitGDClassifier(3, max_iter=2, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    model.set_params(warm_start=True, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(X, y)
+    assert recovery_error(teacher, model) < 0.3
