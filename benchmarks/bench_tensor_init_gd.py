@@ -18,13 +18,12 @@ Run ``python benchmarks/bench_tensor_init_gd.py`` (about 15 minutes on 2 cores),
 """
 
 import argparse
-import platform
-import time
 import tracemalloc
 import warnings
-from pathlib import Path
+from functools import partial
 
 import numpy as np
+from _common import epoch_race, markdown, print_row, timed_fit, write_report
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 
@@ -49,20 +48,18 @@ def teacher(activation, n_samples, n_features, n_hidden, noise, seed, n_test=20_
 
 def fit_ours(X, y, n_hidden, activation, seed, repeats=3, max_iter=200):
     """Median fit time over ``repeats`` fits; the last model."""
-    times = []
-    for _ in range(repeats):
-        model = TensorInitGD(
+    return timed_fit(
+        partial(
+            TensorInitGD,
             n_hidden=n_hidden,
             activation=activation,
             max_iter=max_iter,
             random_state=seed,
-        )
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X, y)
-        times.append(time.perf_counter() - start)
-    return model, float(np.median(times))
+        ),
+        X,
+        y,
+        repeats,
+    )
 
 
 def ours_time_to(X, y, X_test, y_test, n_hidden, activation, targets):
@@ -80,27 +77,8 @@ def ours_time_to(X, y, X_test, y_test, n_hidden, activation, targets):
     return [found.get(target) for target in targets]
 
 
-def mlp_race(mlp, X, y, X_test, y_test, targets, budget):
-    """Train epoch by epoch; time (excluding evaluation) until each target R^2.
-
-    Returns (times to targets (None if missed), best R^2, time to best, epochs).
-    """
-    elapsed, best, time_at_best, epoch = 0.0, -np.inf, 0.0, 0
-    reached = [None] * len(targets)
-    while elapsed < budget and None in reached:
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mlp.partial_fit(X, y)
-        elapsed += time.perf_counter() - start
-        epoch += 1
-        score = r2_score(y_test, mlp.predict(X_test))
-        if score > best:
-            best, time_at_best = score, elapsed
-        for i, target in enumerate(targets):
-            if reached[i] is None and score >= target:
-                reached[i] = elapsed
-    return reached, best, time_at_best, epoch
+def test_r2(X_test, y_test, model):
+    return r2_score(y_test, model.predict(X_test))
 
 
 def race(configs, budget, targets=(0.999, 0.99999)):
@@ -126,8 +104,8 @@ def race(configs, budget, targets=(0.999, 0.99999)):
             )
         baselines.append(("MLP(100 relu)", MLPRegressor(random_state=0)))
         for name, mlp in baselines:
-            reached, best, at_best, epochs = mlp_race(
-                mlp, X, y, X_test, y_test, targets, budget
+            reached, best, at_best, epochs = epoch_race(
+                mlp, X, y, partial(test_r2, X_test, y_test), targets, budget
             )
             row = dict(
                 setting=f"{activation} n={n:.0e} d={d} k={k} noise={noise}",
@@ -154,14 +132,6 @@ def race(configs, budget, targets=(0.999, 0.99999)):
             rows.append(row)
             print_row(rows[-1])
     return rows
-
-
-def print_row(row):
-    print("  " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()), flush=True)
-
-
-def _fmt(value):
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def scaling(sizes, d, k, activation, noise):
@@ -203,25 +173,11 @@ def memory(n, d, k, activation):
     return dict(n=n, d=d, X_bytes=X.nbytes, fit_peak_bytes=peak, ratio=peak / X.nbytes)
 
 
-def markdown(title, rows):
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    lines = [
-        f"### {title}",
-        "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-    ]
-    lines += ["| " + " | ".join(_fmt(r[key]) for key in keys) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes)")
     parser.add_argument(
-        "--output", default=str(Path(__file__).parent / "results" / "tensor_init_gd.md")
+        "--name", default="tensor_init_gd", help="results/<name>.md is written"
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -239,14 +195,7 @@ def main(argv=None):
         big = [("squared_relu", 0.0), ("relu", 0.0), ("relu", 0.1), ("tanh", 0.0)]
         memory_sizes = [(1_000_000, 100, 10)]
 
-    report = [
-        "# TensorInitGD benchmark",
-        "",
-        f"Machine: {platform.machine()}, {platform.python_version()}; one process; "
-        "times are medians of repeated fits for TensorInitGD, single runs for "
-        "MLPRegressor.",
-        "",
-    ]
+    report = []
     print("1. Race to test R^2 >= 0.999 (ratio = MLP time / TensorInitGD time)")
     report.append(markdown("Race to test R^2 >= 0.999", race(race_configs, budget)))
     print("2. Scaling in n (d=100, k=10, squared ReLU, noise 0.1)")
@@ -275,10 +224,7 @@ def main(argv=None):
             "Peak memory allocated by fit (tracemalloc), relative to X", memory_rows
         )
     )
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(report))
-    print(f"written to {output}")
+    write_report(args.name, "TensorInitGD benchmark", report)
 
 
 if __name__ == "__main__":

@@ -76,25 +76,7 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
         cross-entropy.
         """
         warm = self.warm_start and hasattr(self, "hidden_weights_")
-        patch_indices = self._tiling_patches(X.shape[1])
-        dim = X.shape[1] if patch_indices is None else patch_indices.shape[1]
-        if self.n_hidden != "auto" and self.n_hidden > dim:
-            what = "n_features=" if patch_indices is None else "the patch length "
-            raise ValueError(
-                f"n_hidden={self.n_hidden} is larger than {what}{dim}: the tensor "
-                "method needs linearly independent hidden units (kernels), at most "
-                "as many as the inputs of one unit."
-            )
-        if warm and self.hidden_weights_.shape[1] != dim:
-            raise ValueError(
-                f"warm_start: the units have {dim} inputs but those of the previous "
-                f"fit had {self.hidden_weights_.shape[1]}."
-            )
-        if warm and self.n_hidden not in ("auto", self.n_hidden_):
-            raise ValueError(
-                f"warm_start: n_hidden={self.n_hidden} differs from the "
-                f"{self.n_hidden_} units of the previous fit; set warm_start=False."
-            )
+        patch_indices = self._unit_layout(X.shape[1], warm)
         activation = get_activation(self.activation)
         random_state = check_random_state(self.random_state)
         train_weight, validation_weight = self._validation_split(
@@ -105,42 +87,24 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             if self.whiten
             else None
         )
-        sample = MomentSample(
-            X,
-            train_weight,
-            whitening=None if transform is None else transform.whiten,
-            patch_indices=patch_indices,
-        )
         if warm:
             params, diagnostics = self._network_params(), self.diagnostics_
         else:
-            statistics = self._check_gaussian_inputs(
-                X, train_weight, random_state, whiten=self.whiten
+            sample = MomentSample(
+                X,
+                train_weight,
+                whitening=None if transform is None else transform.whiten,
+                patch_indices=patch_indices,
             )
-            initialise = (
-                tensor_initialization
-                if self.init == "tensor"
-                else random_initialization
+            params, diagnostics = self._initial_network(
+                sample, y, activation, classification, fit_intercept, random_state
             )
-            params, diagnostics = initialise(
-                sample,
-                y,
-                activation,
-                self.n_hidden,
-                fit_intercept=fit_intercept,
-                known_output=classification,
-                n_cp_draws=self.n_cp_draws,
-                random_state=random_state,
-            )
-            diagnostics.input_statistics = statistics
-            init = canonicalize(params, activation, shift_intercept=fit_intercept)
-            self.init_hidden_weights_ = init.hidden_weights
-            self.init_output_weights_ = init.output_weights[0]
         free = ["hidden_weights"]
         if not classification and (self.init == "random" or not activation.degree):
             free.append("output_weights")
         if fit_intercept:
             free.append("intercept")
+        floor = 0.0 if classification else weighted_variance(y, train_weight)
         params, result = train_network(
             X,
             y[:, np.newaxis],
@@ -158,9 +122,7 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             n_iter_no_change=self.n_iter_no_change,
             learning_rate=self.learning_rate,
             verbose=self.verbose,
-            loss_floor=0.0
-            if classification
-            else _LOSS_FLOOR * weighted_variance(y, train_weight),
+            loss_floor=_LOSS_FLOOR * floor,
             random_state=random_state,
         )
         self._check_finite(params)
@@ -170,20 +132,77 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
         self.intercept_ = float(params.intercept[0])
         self.n_hidden_ = len(params.hidden_weights)
         self.activation_ = activation
-        if patch_indices is not None:
-            self.patch_indices_ = patch_indices
         self.diagnostics_ = diagnostics
         self.solver_ = result.solver
         self.n_iter_ = result.n_iter
         self.loss_curve_ = result.loss_curve
-        if validation_weight is not None:
-            self.validation_loss_curve_ = result.validation_loss_curve
+        self._set_or_forget("patch_indices_", patch_indices)
+        self._set_or_forget(
+            "validation_loss_curve_",
+            None if validation_weight is None else result.validation_loss_curve,
+        )
         self._warn_not_converged(
             result,
             "If the loss was still falling steeply, the initialisation may be poor: "
             "see diagnostics_.",
         )
         return self
+
+    def _unit_layout(self, n_features, warm):
+        """The patch layout (None when fully connected), after checking that the
+        requested units fit it and the previous fit when warm-starting."""
+        patch_indices = self._tiling_patches(n_features)
+        dim = n_features if patch_indices is None else patch_indices.shape[1]
+        if self.n_hidden != "auto" and self.n_hidden > dim:
+            what = "n_features=" if patch_indices is None else "the patch length "
+            raise ValueError(
+                f"n_hidden={self.n_hidden} is larger than {what}{dim}: the tensor "
+                "method needs linearly independent hidden units (kernels), at most "
+                "as many as the inputs of one unit."
+            )
+        if warm and self.hidden_weights_.shape[1] != dim:
+            raise ValueError(
+                f"warm_start: the units have {dim} inputs but those of the previous "
+                f"fit had {self.hidden_weights_.shape[1]}."
+            )
+        if warm and self.n_hidden not in ("auto", self.n_hidden_):
+            raise ValueError(
+                f"warm_start: n_hidden={self.n_hidden} differs from the "
+                f"{self.n_hidden_} units of the previous fit; set warm_start=False."
+            )
+        return patch_indices
+
+    def _initial_network(
+        self, sample, y, activation, classification, fit_intercept, random_state
+    ):
+        """The initialisation (``init``), recorded in ``init_*_`` attributes."""
+        statistics = self._check_gaussian_inputs(
+            sample.X, sample.sample_weight, random_state, whiten=self.whiten
+        )
+        initialise = (
+            tensor_initialization if self.init == "tensor" else random_initialization
+        )
+        params, diagnostics = initialise(
+            sample,
+            y,
+            activation,
+            self.n_hidden,
+            fit_intercept=fit_intercept,
+            known_output=classification,
+            n_cp_draws=self.n_cp_draws,
+            random_state=random_state,
+        )
+        diagnostics.input_statistics = statistics
+        init = canonicalize(params, activation, shift_intercept=fit_intercept)
+        self.init_hidden_weights_ = init.hidden_weights
+        self.init_output_weights_ = init.output_weights[0]
+        return params, diagnostics
+
+    def _set_or_forget(self, name, value):
+        if value is not None:
+            setattr(self, name, value)
+        elif hasattr(self, name):
+            delattr(self, name)
 
     def _tiling_patches(self, n_features):
         """The patch layout of ``patch_size`` and ``input_shape`` (None if no patches);
