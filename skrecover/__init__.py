@@ -7,8 +7,15 @@ cross-validation next to MLPRegressor and other baselines.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from ._convotron import Convotron, DoubleConvotron
 from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["TensorInitGD", "TensorInitGDClassifier", "__version__"]
+__all__ = [
+    "Convotron",
+    "DoubleConvotron",
+    "TensorInitGD",
+    "TensorInitGDClassifier",
+    "__version__",
+]

@@ -133,7 +133,7 @@ def train_network(
     n_iter_no_change=10,
     learning_rate="auto",
     verbose=0,
-    loss_floor=0.0,
+    loss_floor=None,
     random_state=None,
 ):
     """Full-batch training of the ``free`` parameters from ``params``.
@@ -273,14 +273,27 @@ class BaseOneHiddenLayer(BaseEstimator):
             y_numeric=not classification,
             ensure_min_samples=2,
         )
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        if not classification:
+            y = np.asarray(y, dtype=np.float64)
+        return X, y, sample_weight
+
+    @staticmethod
+    def _check_sample_weight(sample_weight, X):
+        """Non-negative float64 weights with a positive sum (ones for None)."""
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         if not sample_weight.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        if not classification:
-            y = np.asarray(y, dtype=np.float64)
-        return X, y, sample_weight
+        return sample_weight
+
+    def _set_or_forget(self, name, value):
+        """Set a fitted attribute, or remove a stale one when ``value`` is None."""
+        if value is not None:
+            setattr(self, name, value)
+        elif hasattr(self, name):
+            delattr(self, name)
 
     def _validation_split(self, sample_weight, random_state):
         """Training and validation weights (``None``) without copying ``X``.
@@ -365,59 +378,37 @@ class BaseOneHiddenLayer(BaseEstimator):
             )
 
 
-def gaussian_input_problems(stats, *, whiten):
-    """Readable descriptions of the ways per-feature statistics depart from N(0, 1).
+def symmetry_problems(stats):
+    """Readable descriptions of per-feature evidence against symmetry about 0.
 
-    A feature is flagged when its deviation is both statistically significant (beyond
-    5 standard errors) and practically large.
+    Flags means and skewness beyond 5 standard errors and beyond 0.1 standard
+    deviation (resp. 0.5), as :func:`gaussian_input_problems` does.
     """
+    return _flagged(stats, _symmetry_checks(stats))
+
+
+def _symmetry_checks(stats):
     n_rows = stats["n_rows"]
     sd = np.sqrt(stats["variance"])
-    checks = [
+    return [
         (
-            "mean",
             np.abs(stats["mean"]) / np.where(sd > 0, sd, 1.0),
             max(0.1, 5 / np.sqrt(n_rows)),
             "has mean {value:.3g} ({size:.2g} standard deviations from 0)",
             stats["mean"],
         ),
         (
-            "skewness",
             np.abs(stats["skewness"]),
             max(0.5, 5 * np.sqrt(6 / n_rows)),
-            "has skewness {value:.3g} (Gaussian: 0)",
+            "has skewness {value:.3g} (symmetric: 0)",
             stats["skewness"],
         ),
-        (
-            "kurtosis",
-            np.abs(stats["kurtosis"]),
-            max(1.0, 5 * np.sqrt(24 / n_rows)),
-            "has excess kurtosis {value:.3g} (Gaussian: 0)",
-            stats["kurtosis"],
-        ),
     ]
-    if not whiten:
-        checks.append(
-            (
-                "variance",
-                np.abs(
-                    np.log(np.where(stats["variance"] > 0, stats["variance"], 1e-300))
-                ),
-                np.log(2.0),
-                "has variance {value:.3g} (standard Gaussian: 1)",
-                stats["variance"],
-            )
-        )
+
+
+def _flagged(stats, checks):
     problems = []
-    n_features = len(stats["mean"])
-    independent = (1 + np.sqrt(n_features / n_rows)) ** 2
-    if not whiten and stats["correlation_eigenvalue"] > 2 * independent:
-        problems.append(
-            "the features are correlated (largest eigenvalue of their correlation "
-            f"matrix {stats['correlation_eigenvalue']:.3g}, about {independent:.3g} "
-            "for independent features)"
-        )
-    for _, size, threshold, template, values in checks:
+    for size, threshold, template, values in checks:
         flagged = np.flatnonzero(size > threshold)
         if len(flagged):
             worst = flagged[np.argmax(size[flagged])]
@@ -428,3 +419,41 @@ def gaussian_input_problems(stats, *, whiten):
                 text += f" ({len(flagged)} features flagged)"
             problems.append(text)
     return problems
+
+
+def gaussian_input_problems(stats, *, whiten):
+    """Readable descriptions of the ways per-feature statistics depart from N(0, 1).
+
+    A feature is flagged when its deviation is both statistically significant (beyond
+    5 standard errors) and practically large: a mean or a skewness (as in
+    :func:`symmetry_problems`), an excess kurtosis, and without ``whiten`` a
+    variance off by more than a factor 2 or correlated features.
+    """
+    n_rows = stats["n_rows"]
+    checks = _symmetry_checks(stats) + [
+        (
+            np.abs(stats["kurtosis"]),
+            max(1.0, 5 * np.sqrt(24 / n_rows)),
+            "has excess kurtosis {value:.3g} (Gaussian: 0)",
+            stats["kurtosis"],
+        )
+    ]
+    problems = []
+    if not whiten:
+        variance = np.where(stats["variance"] > 0, stats["variance"], 1e-300)
+        checks.append(
+            (
+                np.abs(np.log(variance)),
+                np.log(2.0),
+                "has variance {value:.3g} (standard Gaussian: 1)",
+                stats["variance"],
+            )
+        )
+        independent = (1 + np.sqrt(len(stats["mean"]) / n_rows)) ** 2
+        if stats["correlation_eigenvalue"] > 2 * independent:
+            problems.append(
+                "the features are correlated (largest eigenvalue of their correlation "
+                f"matrix {stats['correlation_eigenvalue']:.3g}, about "
+                f"{independent:.3g} for independent features)"
+            )
+    return problems + _flagged(stats, checks)

@@ -22,6 +22,7 @@ copies more than one chunk of ``X``.
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # Gathered patches of one chunk hold at most this many floats (4 MB in float64):
 # small enough to stay in cache between the forward and the backward product.
@@ -58,9 +59,9 @@ def chunk_rows(n_features_per_row, n_samples=None):
 def gather_patches(X, patch_indices):
     """Patches of the rows of ``X`` as an array of shape (n, n_patches, patch_size).
 
-    A fully connected network (``patch_indices=None``) and a layout that tiles the
-    features in order are views of ``X``; other layouts are gathered (a copy), which is
-    why callers pass chunks of rows.
+    A fully connected network (``patch_indices=None``), a layout that tiles the
+    features in order, and strided windows of a 1-D signal are views of ``X``;
+    other layouts are gathered (a copy), which is why callers pass chunks of rows.
     """
     n_samples = X.shape[0]
     if patch_indices is None:
@@ -70,7 +71,25 @@ def gather_patches(X, patch_indices):
         patch_indices.ravel(), np.arange(X.shape[1])
     ):
         return X.reshape(n_samples, n_patches, patch_size)
-    return X[:, patch_indices]
+    stride = _window_stride(patch_indices)
+    if stride is not None:
+        windows = sliding_window_view(X, patch_size, axis=1)
+        return windows[:, : stride * (n_patches - 1) + 1 : stride, :]
+    # np.take, unlike X[:, patch_indices], returns C-contiguous patches.
+    return np.take(X, patch_indices, axis=1)
+
+
+def _window_stride(patch_indices):
+    """The stride if the patches are 1-D windows ``l s + arange(r)``, else None."""
+    n_patches, patch_size = patch_indices.shape
+    stride = int(patch_indices[1, 0] - patch_indices[0, 0]) if n_patches > 1 else 1
+    if stride < 1:
+        return None
+    expected = (
+        stride * np.arange(n_patches)[:, np.newaxis]
+        + np.arange(patch_size)[np.newaxis, :]
+    )
+    return stride if np.array_equal(patch_indices, expected) else None
 
 
 def _pre_activations(patches, hidden_weights):
@@ -78,6 +97,8 @@ def _pre_activations(patches, hidden_weights):
     weights = hidden_weights.astype(patches.dtype, copy=False)
     if n_patches == 1:
         return (patches[:, 0, :] @ weights.T)[:, np.newaxis, :]
+    if not patches.flags.c_contiguous:  # a strided view: no copy
+        return patches @ weights.T
     flat = patches.reshape(n_samples * n_patches, patch_size) @ weights.T
     return flat.reshape(n_samples, n_patches, -1)
 

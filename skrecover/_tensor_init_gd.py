@@ -104,7 +104,9 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             free.append("output_weights")
         if fit_intercept:
             free.append("intercept")
-        floor = 0.0 if classification else weighted_variance(y, train_weight)
+        floor = (
+            None if classification else _LOSS_FLOOR * weighted_variance(y, train_weight)
+        )
         params, result = train_network(
             X,
             y[:, np.newaxis],
@@ -122,7 +124,7 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             n_iter_no_change=self.n_iter_no_change,
             learning_rate=self.learning_rate,
             verbose=self.verbose,
-            loss_floor=_LOSS_FLOOR * floor,
+            loss_floor=floor,
             random_state=random_state,
         )
         self._check_finite(params)
@@ -197,12 +199,6 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
         self.init_hidden_weights_ = init.hidden_weights
         self.init_output_weights_ = init.output_weights[0]
         return params, diagnostics
-
-    def _set_or_forget(self, name, value):
-        if value is not None:
-            setattr(self, name, value)
-        elif hasattr(self, name):
-            delattr(self, name)
 
     def _tiling_patches(self, n_features):
         """The patch layout of ``patch_size`` and ``input_shape`` (None if no patches);

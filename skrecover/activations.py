@@ -19,6 +19,7 @@ constants vanish identically decides which moment orders a method may use
 # SPDX-License-Identifier: BSD-3-Clause
 
 import inspect
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -471,6 +472,7 @@ class Tanh(_Smooth):
 _ACTIVATIONS = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
+    "linear": partial(LeakyReLU, slope=1.0),
     "squared_relu": SquaredReLU,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
@@ -482,10 +484,10 @@ def get_activation(activation):
 
     Parameters
     ----------
-    activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
-            Activation
+    activation : {"relu", "leaky_relu", "linear", "squared_relu", "sigmoid", \
+            "tanh"} or Activation
         The activation. ``"leaky_relu"`` has slope 0.01; pass ``LeakyReLU(slope=s)``
-        for another slope.
+        for another slope. ``"linear"`` is ``LeakyReLU(slope=1)``.
 
     Returns
     -------

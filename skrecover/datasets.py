@@ -14,7 +14,12 @@ from ._network import NetworkParams, forward
 from .activations import get_activation
 from .patches import make_patch_indices
 
-__all__ = ["TeacherNetwork", "make_teacher_classification", "make_teacher_regression"]
+__all__ = [
+    "TeacherNetwork",
+    "make_teacher_classification",
+    "make_teacher_convolution",
+    "make_teacher_regression",
+]
 
 
 class TeacherNetwork:
@@ -37,6 +42,9 @@ class TeacherNetwork:
     patch_indices : ndarray of shape (n_patches, patch_length), default=None
         Feature indices of the patches of a convolutional teacher (hidden weights are
         then kernels of the patch length); ``None`` for a fully connected one.
+    output_per_patch : bool, default=False
+        The output weights are one per patch, ``f(x) = sum_l a_l phi(w^T x_l)`` for a
+        single kernel ``w`` (Convotron), instead of one per kernel.
 
     Attributes
     ----------
@@ -63,6 +71,7 @@ class TeacherNetwork:
         noise=0.0,
         input_covariance=None,
         patch_indices=None,
+        output_per_patch=False,
     ):
         self.hidden_weights = hidden_weights
         self.output_weights = output_weights
@@ -71,6 +80,7 @@ class TeacherNetwork:
         self.noise = noise
         self.input_covariance = input_covariance
         self.patch_indices = patch_indices
+        self.output_per_patch = output_per_patch
 
     @property
     def n_hidden(self):
@@ -79,9 +89,12 @@ class TeacherNetwork:
     @property
     def params(self):
         """The weights as :class:`~skrecover._network.NetworkParams`."""
+        output = np.asarray(self.output_weights, dtype=float)
         return NetworkParams(
             np.asarray(self.hidden_weights, dtype=float),
-            np.atleast_2d(np.asarray(self.output_weights, dtype=float)),
+            output.reshape(1, -1, 1)
+            if self.output_per_patch
+            else np.atleast_2d(output),
             np.atleast_1d(np.asarray(self.intercept, dtype=float)),
         )
 
@@ -297,6 +310,117 @@ def make_teacher_classification(
         )
     y = (rng.uniform(size=n_samples) < probability).astype(int)
     return X, y, teacher
+
+
+def make_teacher_convolution(
+    n_samples=1000,
+    n_features=160,
+    patch_size=16,
+    *,
+    stride=9,
+    input_shape=None,
+    activation="relu",
+    output_weights="average",
+    distribution="gaussian",
+    noise=0.0,
+    random_state=None,
+):
+    """Data from one convolutional filter over overlapping patches (Convotron).
+
+    ``y = sum_l a_l phi(w^T x_l) + noise`` with one filter ``w`` (unit norm) read by
+    every patch ``x_l`` of ``x``, patches as in :func:`skrecover.patches.
+    make_patch_indices`, and inputs drawn from a distribution symmetric about 0
+    (Goel, Klivans and Meka, 2018; Du and Goel, 2018).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of samples.
+    n_features : int, default=160
+        Input dimension (set by ``input_shape`` when given).
+    patch_size : int or tuple of int, default=16
+        Spatial size of a patch.
+    stride : int or tuple of int, default=9
+        Step between patches.
+    input_shape : tuple of int, default=None
+        Shape of one input, e.g. ``(8, 8)`` or ``(8, 8, 3)``; ``None``: a 1-D signal.
+    activation : {"relu", "leaky_relu", "linear"} or LeakyReLU, default="relu"
+        Activation (Convotron's guarantee needs a linear odd part).
+    output_weights : {"average", "random"} or array-like of shape (n_patches,), \
+            default="average"
+        ``"average"``: ``a_l = 1 / n_patches`` (Convotron); ``"random"``: Gaussian
+        ``a`` of unit norm (Double Convotron); or the weights themselves.
+    distribution : {"gaussian", "uniform", "rademacher"}, default="gaussian"
+        Symmetric input distribution with identity covariance: ``N(0, I)``, uniform
+        on ``[-sqrt(3), sqrt(3)]``, or independent random signs.
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to ``y``.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the weights, the inputs and the noise.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    teacher : TeacherNetwork
+        ``hidden_weights`` of shape (1, patch length) holds ``w``, ``output_weights``
+        of shape (n_patches,) holds ``a``.
+
+    References
+    ----------
+    S. Goel, A. Klivans, R. Meka. Learning One Convolutional Layer with Overlapping
+    Patches. ICML 2018.
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_convolution
+    >>> X, y, teacher = make_teacher_convolution(n_samples=10, random_state=0)
+    >>> X.shape, teacher.hidden_weights.shape, teacher.output_weights.shape
+    ((10, 160), (1, 16), (17,))
+    """
+    rng = check_random_state(random_state)
+    if input_shape is not None:
+        n_features = int(np.prod(input_shape))
+    patch_indices = make_patch_indices(
+        n_features, patch_size, input_shape=input_shape, stride=stride
+    )
+    n_patches, patch_length = patch_indices.shape
+    kernel = rng.standard_normal((1, patch_length))
+    kernel /= np.linalg.norm(kernel)
+    if isinstance(output_weights, str) and output_weights == "average":
+        output = np.full(n_patches, 1.0 / n_patches)
+    elif isinstance(output_weights, str) and output_weights == "random":
+        output = rng.standard_normal(n_patches)
+        output /= np.linalg.norm(output)
+    else:
+        output = _output_weights(output_weights, n_patches, rng)
+    X = _symmetric_inputs(n_samples, n_features, distribution, rng)
+    teacher = TeacherNetwork(
+        kernel,
+        output,
+        get_activation(activation),
+        noise=noise,
+        patch_indices=patch_indices,
+        output_per_patch=True,
+    )
+    y = teacher.predict(X)
+    if noise:
+        y += noise * rng.standard_normal(n_samples)
+    return X, y, teacher
+
+
+def _symmetric_inputs(n_samples, n_features, distribution, rng):
+    """Inputs with identity covariance from a distribution symmetric about 0."""
+    if distribution == "gaussian":
+        return rng.standard_normal((n_samples, n_features))
+    if distribution == "uniform":
+        return rng.uniform(-np.sqrt(3), np.sqrt(3), (n_samples, n_features))
+    if distribution == "rademacher":
+        return rng.choice([-1.0, 1.0], (n_samples, n_features))
+    raise ValueError(
+        f"distribution must be 'gaussian', 'uniform' or 'rademacher', got "
+        f"{distribution!r}."
+    )
 
 
 def _teacher_inputs_and_weights(

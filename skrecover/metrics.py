@@ -228,6 +228,8 @@ def _canonical_pair(teacher, estimator):
 def _params_of(model):
     if hasattr(model, "params"):
         return model.params
+    if hasattr(model, "_network_params") and hasattr(model, "hidden_weights_"):
+        return model._network_params()
     if not hasattr(model, "hidden_weights_"):
         raise TypeError(
             f"{type(model).__name__} has no hidden_weights_: fit it first, or pass a "

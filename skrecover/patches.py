@@ -33,9 +33,9 @@ def make_patch_indices(n_features, patch_size, *, input_shape=None, stride=None)
         ``(L,)`` or ``(L, C)`` for 1-D signals, ``(H, W)`` or ``(H, W, C)`` for
         images (channels last). ``None`` means a 1-D signal of length ``n_features``.
     stride : int or tuple of int, default=None
-        Step between patches along each spatial dimension; ``None`` is the patch
-        size (non-overlapping patches). Padding is "valid": a trailing part that no
-        patch reaches is left out, with a warning.
+        Step between patches along each spatial dimension (an int applies to all of
+        them); ``None`` is the patch size (non-overlapping patches). Padding is
+        "valid": a trailing part that no patch reaches is left out, with a warning.
 
     Returns
     -------
@@ -62,6 +62,8 @@ def make_patch_indices(n_features, patch_size, *, input_shape=None, stride=None)
     if n_spatial not in (1, 2):
         raise ValueError(f"patch_size must have 1 or 2 entries, got {patch_size!r}.")
     step = size if stride is None else _as_tuple(stride, "stride")
+    if len(step) == 1:
+        step = step * n_spatial
     if len(step) != n_spatial:
         raise ValueError(
             f"stride {stride!r} must have as many entries as patch_size {patch_size!r}."

@@ -162,12 +162,17 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
         assert np.allclose(a, b, rtol=1e-12)
 
 
-def test_tiling_patches_are_views_not_copies():
+def test_regular_patches_are_views_irregular_ones_contiguous_copies():
     X = np.arange(24.0).reshape(2, 12)
     tiling = np.arange(12).reshape(3, 4)
-    assert np.shares_memory(_network.gather_patches(X, tiling), X)
-    assert np.shares_memory(_network.gather_patches(X, None), X)
-    assert not np.shares_memory(_network.gather_patches(X, OVERLAPPING), X)
+    for layout in (tiling, None, OVERLAPPING):
+        assert np.shares_memory(_network.gather_patches(X, layout), X)
+    windows = _network.gather_patches(X[:, :9], OVERLAPPING)
+    assert np.array_equal(windows, X[:, OVERLAPPING])
+    irregular = np.array([[0, 5, 2], [7, 1, 3]])
+    gathered = _network.gather_patches(X, irregular)
+    assert not np.shares_memory(gathered, X) and gathered.flags.c_contiguous
+    assert np.array_equal(gathered, X[:, irregular])
 
 
 def test_float32_inputs_give_float32_outputs():

@@ -101,3 +101,34 @@ def test_non_finite_losses_make_steps_back_off():
     assert np.isfinite(result.x).all() and abs(result.x[0]) < 1e-3
     result = minimize(fun, np.array([1.5]), solver="lbfgs", max_iter=200)
     assert np.isfinite(result.x).all() and abs(result.x[0]) < 1e-3
+
+
+def test_accelerated_descent_on_an_ill_conditioned_quadratic():
+    """About sqrt(kappa) instead of kappa iterations per decade."""
+    H = np.diag(np.geomspace(1.0, 1e4, 20))
+    b = np.ones(20)
+
+    def fun(x):
+        return 0.5 * x @ H @ x - b @ x, H @ x - b, None
+
+    solution = np.linalg.solve(H, b)
+    fast = minimize(
+        fun, np.zeros(20), solver="agd", learning_rate=1e-4, max_iter=5000, tol=0
+    )
+    slow = minimize(
+        fun, np.zeros(20), solver="gd", learning_rate=1e-4, max_iter=5000, tol=0
+    )
+    assert np.abs(fast.x - solution).max() < 1e-6
+    assert np.abs(slow.x - solution).max() > 1e-3
+
+
+def test_accelerated_descent_follows_a_field_that_is_no_gradient():
+    """A rotation-perturbed linear field (no potential) still converges."""
+    A = np.array([[2.0, 0.5], [-0.5, 1.0]])
+
+    def fun(x):
+        field = A @ (x - 1.0)
+        return float(field @ field), field, None
+
+    result = minimize(fun, np.zeros(2), solver="agd", learning_rate=0.2, max_iter=2000)
+    assert np.allclose(result.x, 1.0, atol=1e-6)

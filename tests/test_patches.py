@@ -83,7 +83,7 @@ def test_errors_and_warnings():
     with pytest.raises(ValueError, match="positive integers"):
         make_patch_indices(6, 0)
     with pytest.raises(ValueError, match="as many entries"):
-        make_patch_indices(16, (2, 2), input_shape=(4, 4), stride=2)
+        make_patch_indices(16, (2, 2), input_shape=(4, 4), stride=(1, 1, 1))
     with pytest.raises(ValueError, match="spatial"):
         make_patch_indices(16, 2, input_shape=(2, 2, 2, 2))
     with pytest.warns(UserWarning, match="leave the last 1 of 7 positions unread"):

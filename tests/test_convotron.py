@@ -1,0 +1,243 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from skrecover import Convotron, DoubleConvotron
+from skrecover._convotron import convotron_field, drift_matrix
+from skrecover.activations import LeakyReLU, Tanh
+from skrecover.datasets import make_teacher_convolution
+from skrecover.exceptions import AssumptionWarning
+from skrecover.metrics import recovery_error
+
+
+def filter_error(model, teacher):
+    return float(np.linalg.norm(model.hidden_weights_ - teacher.hidden_weights))
+
+
+def data(n_samples=5000, stride=9, **kwargs):
+    return make_teacher_convolution(
+        n_samples=n_samples, n_features=160, patch_size=16, stride=stride, **kwargs
+    )
+
+
+def test_recovery_from_default_parameters():
+    """GKM18's setting: 160 inputs, patches of 16, stride 9 (17 patches), ReLU."""
+    X, y, teacher = data(random_state=0)
+    model = Convotron(patch_size=16, stride=9).fit(X, y)
+    assert filter_error(model, teacher) <= 1e-6
+    assert recovery_error(teacher, model) <= 1e-6
+    assert model.n_patches_ == 17 and model.filter_.shape == (16,)
+    assert np.allclose(model.output_weights_, 1 / 17)
+    assert model.predict(X[:5]) == pytest.approx(teacher.predict(X[:5]), abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Patches of size:UserWarning")
+@pytest.mark.parametrize("stride", [16, 13, 12, 10, 9, 8, 7, 6, 5, 4])
+def test_every_stride_converges_with_the_automatic_step(stride):
+    """Batch solver; strides 1-3 (condition numbers 1e3-4e3) converge too but take
+    minutes: they are in benchmarks/bench_convotron.py."""
+    X, y, teacher = data(stride=stride, random_state=1)
+    model = Convotron(patch_size=16, stride=stride).fit(X, y)
+    assert filter_error(model, teacher) <= 1e-5
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+def test_stochastic_solvers_converge_from_zero(solver):
+    X, y, teacher = data(random_state=2)
+    model = Convotron(patch_size=16, stride=9, solver=solver, random_state=0).fit(X, y)
+    assert filter_error(model, teacher) <= 1e-6
+    assert model.t_ > model.n_iter_ * 100
+
+
+@pytest.mark.filterwarnings("ignore:Patches of size:UserWarning")
+def test_two_dimensional_and_multichannel_images():
+    for shape, patch, stride in (((12, 12), (4, 4), (2, 2)), ((10, 10, 3), (3, 3), 2)):
+        X, y, teacher = make_teacher_convolution(
+            n_samples=4000,
+            input_shape=shape,
+            patch_size=patch,
+            stride=stride,
+            random_state=3,
+        )
+        model = Convotron(patch_size=patch, input_shape=shape, stride=stride).fit(X, y)
+        assert filter_error(model, teacher) <= 1e-6
+        channels = shape[2:] or ()
+        assert model.filter_.shape == tuple(np.atleast_1d(patch)) + tuple(channels)
+
+
+def test_explicit_patch_indices_and_known_output_weights():
+    rng = np.random.default_rng(4)
+    patches = np.array([[0, 3, 7, 9], [1, 3, 8, 11], [2, 5, 7, 10], [4, 6, 9, 11]])
+    X, y, teacher = make_teacher_convolution(
+        n_samples=3000, n_features=12, patch_size=4, stride=2, random_state=4
+    )
+    a = rng.uniform(0.5, 1.5, 4)
+    w = teacher.hidden_weights[0]
+    y = np.maximum(np.take(X, patches, axis=1) @ w, 0) @ a
+    model = Convotron(patch_indices=patches, output_weights=a).fit(X, y)
+    assert np.linalg.norm(model.hidden_weights_[0] - w) <= 1e-6
+
+
+def test_leaky_and_linear_activations():
+    for activation, slope in (("linear", 1.0), (LeakyReLU(slope=0.3), 0.3)):
+        X, y, teacher = data(activation=activation, random_state=5)
+        model = Convotron(patch_size=16, stride=9, activation=activation).fit(X, y)
+        assert model.activation_.slope == slope
+        assert filter_error(model, teacher) <= 1e-6
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "rademacher"])
+def test_symmetric_non_gaussian_inputs(distribution):
+    X, y, teacher = data(distribution=distribution, random_state=6)
+    model = Convotron(patch_size=16, stride=9).fit(X, y)
+    assert filter_error(model, teacher) <= 1e-6
+
+
+def test_one_disjoint_patch_update():
+    """Patch 0 reads features 0-3 alone; the others (stride 1) overlap."""
+    rng = np.random.default_rng(7)
+    others = np.arange(4, 13)[:, np.newaxis] + np.arange(4)[np.newaxis, :]
+    patches = np.vstack([np.arange(4), others[: 12 - 3]])
+    X = rng.standard_normal((20_000, 16))
+    w = rng.standard_normal(4)
+    w /= np.linalg.norm(w)
+    y = np.maximum(np.take(X, patches, axis=1) @ w, 0).mean(axis=1)
+    model = Convotron(
+        patch_indices=patches, update_patch=0, solver="minibatch", random_state=0
+    ).fit(X, y)
+    assert np.linalg.norm(model.hidden_weights_[0] - w) <= 1e-4
+    with pytest.raises(ValueError, match="shares features"):
+        Convotron(patch_indices=patches, update_patch=1).fit(X, y)
+
+
+def test_noisy_labels_with_averaging():
+    """With label noise 0.5 sd(f*) a constant step leaves an error floor; averaging
+    the iterates brings it to the statistical error (spec: 0.03-0.07 at 40k steps)."""
+    X, y, teacher = data(n_samples=20_000, random_state=8)
+    y = y + 0.5 * y.std() * np.random.default_rng(8).standard_normal(len(y))
+    plain = Convotron(
+        patch_size=16, stride=9, solver="stochastic", max_iter=4, random_state=0
+    )
+    averaged = Convotron(
+        patch_size=16,
+        stride=9,
+        solver="stochastic",
+        max_iter=4,
+        average=20_000,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain.fit(X, y)
+        averaged.fit(X, y)
+    assert filter_error(averaged, teacher) < 0.07
+    assert filter_error(averaged, teacher) < filter_error(plain, teacher)
+
+
+def test_partial_fit_over_chunks_equals_fit():
+    X, y, _ = data(n_samples=3000, random_state=9)
+    params = dict(
+        patch_size=16, stride=9, solver="stochastic", learning_rate=0.2, shuffle=False
+    )
+    whole = Convotron(max_iter=2, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        whole.fit(X, y)
+    streamed = Convotron(**params)
+    for _ in range(2):
+        for chunk in np.array_split(np.arange(3000), 7):
+            streamed.partial_fit(X[chunk], y[chunk])
+    assert np.allclose(streamed.hidden_weights_, whole.hidden_weights_, atol=1e-12)
+    assert streamed.t_ == whole.t_ == 6000
+    assert not hasattr(Convotron(solver="batch"), "partial_fit")
+    with pytest.raises(ValueError, match="features"):
+        streamed.partial_fit(X[:, :100], y)
+
+
+def test_key_identity_drift_is_c_times_covariance():
+    """E[(y - f_w(x)) v(x)] = c C (w* - w) on symmetric inputs (GKM18, Lemma 1)."""
+    X, y, teacher = data(n_samples=400_000, random_state=10, distribution="uniform")
+    a = teacher.output_weights
+    w = teacher.hidden_weights[0] + 0.3 * np.random.default_rng(0).standard_normal(16)
+    weights = np.ones(len(y))
+    C, _ = drift_matrix(X, weights, teacher.patch_indices, a)
+    _, drift, _ = convotron_field(X, y, weights, w, teacher.patch_indices, a, 0.0)
+    expected = 0.5 * C @ (teacher.hidden_weights[0] - w)
+    assert np.linalg.norm(drift - expected) < 0.02 * np.linalg.norm(expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_diagnostics_and_warnings():
+    X, y, _ = data(random_state=11)
+    model = Convotron(patch_size=16, stride=9).fit(X, y)
+    assert 0 < model.lambda_min_ < model.lambda_max_
+    assert model.condition_number_ == pytest.approx(
+        model.lambda_max_ / model.lambda_min_
+    )
+    assert model.learning_rate_ > 0
+    with pytest.warns(AssumptionWarning, match="symmetric about 0"):
+        Convotron(max_iter=5).fit(X + 1.0, y)
+    duplicated = np.column_stack([X[:, :10], X[:, :10]])
+    with pytest.warns(AssumptionWarning, match="singular"):
+        Convotron(max_iter=5).fit(duplicated, y)
+
+
+def test_bad_parameters():
+    X, y, _ = data(n_samples=200, random_state=12)
+    with pytest.raises(ValueError, match="odd part being linear"):
+        Convotron(activation=Tanh()).fit(X, y)
+    with pytest.raises(ValueError, match="shape"):
+        Convotron(patch_size=16, stride=9, output_weights=np.ones(3)).fit(X, y)
+    with pytest.raises(ValueError, match="either patch_indices or patch_size"):
+        Convotron(patch_size=4, patch_indices=[[0, 1]]).fit(X, y)
+    with pytest.raises(ValueError, match="need a patch_size"):
+        Convotron(stride=2).fit(X, y)
+    with pytest.raises(ValueError, match="only 17 patches"):
+        Convotron(patch_size=16, stride=9, update_patch=20).fit(X, y)
+
+
+def test_double_convotron_learns_filter_and_output_weights():
+    """Du and Goel's setting (160, 16, 16): angle to a* below 0.1 rad."""
+    X, y, teacher = data(
+        n_samples=30_000, stride=16, output_weights="random", random_state=13
+    )
+    X_test, y_test = X[20_000:], y[20_000:]
+    model = DoubleConvotron(patch_size=16, stride=16, random_state=0)
+    model.fit(X[:20_000], y[:20_000])
+    assert model.n_iter_ < 100  # stage 1 is one pass; stage 2 converges at once
+    angle = np.arccos(min(model.output_weights_ @ teacher.output_weights, 1.0))
+    assert angle < 0.1
+    assert model.sign_ == 1 and model.candidate_losses_[0] < model.candidate_losses_[1]
+    assert np.mean((model.predict(X_test) - y_test) ** 2) < 0.01 * y_test.var()
+    assert np.isclose(np.linalg.norm(model.output_weights_), 1.0)
+    assert model.stage1_filter_.shape == (16,)
+
+
+def test_double_convotron_with_overlapping_patches():
+    """Stride 12 (exclusive parts of 8): stage 1 needs ~1e5 updates."""
+    X, y, teacher = data(
+        n_samples=20_000, stride=12, output_weights="random", random_state=0
+    )
+    model = DoubleConvotron(patch_size=16, stride=12, max_iter=100_000, random_state=0)
+    model.fit(X, y)
+    assert np.arccos(min(model.output_weights_ @ teacher.output_weights, 1.0)) < 0.1
+    with pytest.raises(ValueError, match="stride=7 is below"):
+        DoubleConvotron(patch_size=16, stride=7).fit(X, y)
+
+
+def test_teacher_distributions_are_symmetric_with_identity_covariance():
+    for distribution in ("gaussian", "uniform", "rademacher"):
+        X, _, _ = make_teacher_convolution(
+            n_samples=50_000,
+            n_features=8,
+            patch_size=4,
+            stride=2,
+            distribution=distribution,
+            random_state=0,
+        )
+        assert np.allclose(np.cov(X.T), np.eye(8), atol=0.03)
+        assert np.abs(X.mean(axis=0)).max() < 0.03
+    with pytest.raises(ValueError, match="distribution"):
+        make_teacher_convolution(n_samples=5, distribution="cauchy")
