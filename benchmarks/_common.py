@@ -2,6 +2,7 @@
 
 import platform
 import time
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -21,6 +22,18 @@ def timed_fit(make_model, X, y, repeats=3):
             model.fit(X, y)
         times.append(time.perf_counter() - start)
     return model, float(np.median(times))
+
+
+def fit_peak_memory(model, X, y):
+    """Peak memory (bytes) numpy allocates during ``model.fit(X, y)`` (tracemalloc)."""
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    peak = tracemalloc.get_traced_memory()[1] - baseline
+    tracemalloc.stop()
+    return peak
 
 
 def epoch_race(model, X, y, score, targets, budget, classes=None):
@@ -62,7 +75,7 @@ def print_row(row):
 def markdown(title, rows):
     if not rows:
         return ""
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(key for row in rows for key in row))
     lines = [
         f"### {title}",
         "",

@@ -18,12 +18,17 @@ Run ``python benchmarks/bench_tensor_init_gd.py`` (about 15 minutes on 2 cores),
 """
 
 import argparse
-import tracemalloc
-import warnings
 from functools import partial
 
 import numpy as np
-from _common import epoch_race, markdown, print_row, timed_fit, write_report
+from _common import (
+    epoch_race,
+    fit_peak_memory,
+    markdown,
+    print_row,
+    timed_fit,
+    write_report,
+)
 from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 
@@ -163,13 +168,9 @@ def fit_row(model, seconds, X_test, y_test, net, **setting):
 
 def memory(n, d, k, activation):
     X, y, _, _, _ = teacher(activation, n, d, k, 0.0, 2, n_test=10)
-    tracemalloc.start()
-    baseline = tracemalloc.get_traced_memory()[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        TensorInitGD(n_hidden=k, activation=activation, random_state=0).fit(X, y)
-    peak = tracemalloc.get_traced_memory()[1] - baseline
-    tracemalloc.stop()
+    peak = fit_peak_memory(
+        TensorInitGD(n_hidden=k, activation=activation, random_state=0), X, y
+    )
     return dict(n=n, d=d, X_bytes=X.nbytes, fit_peak_bytes=peak, ratio=peak / X.nbytes)
 
 

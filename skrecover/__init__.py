@@ -8,6 +8,7 @@ cross-validation next to MLPRegressor and other baselines.
 # SPDX-License-Identifier: BSD-3-Clause
 
 from ._convotron import Convotron, DoubleConvotron
+from ._moment_recovery import MomentRecovery
 from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
 
 __version__ = "0.1.0.dev0"
@@ -15,6 +16,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Convotron",
     "DoubleConvotron",
+    "MomentRecovery",
     "TensorInitGD",
     "TensorInitGDClassifier",
     "__version__",

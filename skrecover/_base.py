@@ -61,6 +61,11 @@ def whitening(X, sample_weight, *, patch_indices=None):
     (numerically) zero variance are projected out.
     """
     second = _moments.second_moment(X, sample_weight, patch_indices=patch_indices)
+    return whitening_from_moment(second)
+
+
+def whitening_from_moment(second):
+    """:func:`whitening` of a given second-moment matrix."""
     eigenvalues, eigenvectors = np.linalg.eigh(second)
     keep = eigenvalues > _RANK_TOL * max(eigenvalues.max(), np.finfo(float).tiny)
     root = np.sqrt(eigenvalues[keep])
@@ -263,7 +268,16 @@ def choose_solver(sample_weight, n_params):
 class BaseOneHiddenLayer(BaseEstimator):
     """Validation, diagnostics and prediction shared by one-hidden-layer estimators."""
 
-    def _validate_training_data(self, X, y, sample_weight, *, classification=False):
+    def _validate_training_data(
+        self,
+        X,
+        y,
+        sample_weight,
+        *,
+        classification=False,
+        multi_output=False,
+        reset=True,
+    ):
         X, y = validate_data(
             self,
             X,
@@ -271,7 +285,9 @@ class BaseOneHiddenLayer(BaseEstimator):
             accept_sparse=False,
             dtype=[np.float64, np.float32],
             y_numeric=not classification,
+            multi_output=multi_output,
             ensure_min_samples=2,
+            reset=reset,
         )
         sample_weight = self._check_sample_weight(sample_weight, X)
         if not classification:
@@ -390,19 +406,29 @@ def symmetry_problems(stats):
 def _symmetry_checks(stats):
     n_rows = stats["n_rows"]
     sd = np.sqrt(stats["variance"])
-    return [
+    checks = [
         (
             np.abs(stats["mean"]) / np.where(sd > 0, sd, 1.0),
             max(0.1, 5 / np.sqrt(n_rows)),
-            "has mean {value:.3g} ({size:.2g} standard deviations from 0)",
+            "feature {index} has mean {value:.3g} "
+            "({size:.2g} standard deviations from 0)",
             stats["mean"],
         ),
         (
             np.abs(stats["skewness"]),
             max(0.5, 5 * np.sqrt(6 / n_rows)),
-            "has skewness {value:.3g} (symmetric: 0)",
+            "feature {index} has skewness {value:.3g} (symmetric: 0)",
             stats["skewness"],
         ),
+    ]
+    return checks + [
+        (
+            np.array([np.abs(stats["direction_skewness"]).max()]),
+            max(0.2, 5 * np.sqrt(15 / n_rows)),
+            "the inputs have a third moment along a random direction "
+            "{value:.3g} (symmetric: 0)",
+            np.array([np.abs(stats["direction_skewness"]).max()]),
+        )
     ]
 
 
@@ -412,9 +438,7 @@ def _flagged(stats, checks):
         flagged = np.flatnonzero(size > threshold)
         if len(flagged):
             worst = flagged[np.argmax(size[flagged])]
-            text = f"feature {worst} " + template.format(
-                value=values[worst], size=size[worst]
-            )
+            text = template.format(index=worst, value=values[worst], size=size[worst])
             if len(flagged) > 1:
                 text += f" ({len(flagged)} features flagged)"
             problems.append(text)
@@ -434,7 +458,7 @@ def gaussian_input_problems(stats, *, whiten):
         (
             np.abs(stats["kurtosis"]),
             max(1.0, 5 * np.sqrt(24 / n_rows)),
-            "has excess kurtosis {value:.3g} (Gaussian: 0)",
+            "feature {index} has excess kurtosis {value:.3g} (Gaussian: 0)",
             stats["kurtosis"],
         )
     ]
@@ -445,7 +469,7 @@ def gaussian_input_problems(stats, *, whiten):
             (
                 np.abs(np.log(variance)),
                 np.log(2.0),
-                "has variance {value:.3g} (standard Gaussian: 1)",
+                "feature {index} has variance {value:.3g} (standard Gaussian: 1)",
                 stats["variance"],
             )
         )

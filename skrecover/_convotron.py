@@ -26,7 +26,7 @@ from ._network import (
     chunk_rows,
     gather_patches,
 )
-from ._optim import Monitor, minimize
+from ._optim import Monitor, blew_up, minimize
 from .activations import Activation, LeakyReLU, ReLU, get_activation
 from .exceptions import AssumptionWarning
 from .patches import check_patch_indices, make_patch_indices
@@ -315,9 +315,11 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
     ``c E[v v^T] (w* - w)``: a contraction towards ``w*`` with no local minima.
 
     **Step sizes** (``learning_rate="auto"``, from the data): batch
-    ``1 / (c lambda_max)``, halved whenever the loss would rise; stochastic
-    ``c / (E||u||^2 + 2 lambda_max)``; minibatch of ``b`` samples
-    ``min(b eta_1, 1 / (c lambda_max))``.
+    ``1 / (c lambda_max)``; stochastic ``c / (E||u||^2 + 2 lambda_max)``; minibatch
+    of ``b`` samples ``min(b eta_1, 1 / (c lambda_max))``. On data that violate the
+    assumptions these can be too long: whenever the loss becomes non-finite or
+    grows more than tenfold, the step is halved and the fit resumes from the best
+    filter.
 
     **Guarantee.** Realizable labels: ``||w_t - w*||`` falls geometrically, at a
     rate set by ``lambda_min / lambda_max``; noisy labels: ``O(1/epsilon)``
@@ -667,10 +669,20 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         w = self.hidden_weights_[0].copy()
         training = np.flatnonzero(sample_weight > 0)
         monitors = () if validation_weight is None else (validation_weight,)
+        best_w, best_loss = w.copy(), self._field(X, y, sample_weight, w)[0]
         for _ in range(self.max_iter):
             order = random_state.permutation(training) if self.shuffle else training
             w = self._epoch(X, y, sample_weight, order, w)
             loss, _, monitored = self._field(X, y, sample_weight, w, monitors)
+            if blew_up(loss, best_loss):
+                # The step is too long for these data (asymmetric inputs, say):
+                # halve it and resume from the best filter.
+                self.learning_rate_ /= 2
+                w = best_w.copy()
+                self.__dict__.pop("_iterate", None)
+                continue
+            if loss < best_loss:
+                best_w, best_loss = w.copy(), loss
             if monitor.record(w, loss, monitored[0] if monitors else None):
                 break
         return monitor.result

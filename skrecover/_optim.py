@@ -33,6 +33,14 @@ from scipy import optimize
 from threadpoolctl import ThreadpoolController
 
 _POWER_ITERATIONS = 10
+# A loss that rises by this many times the size of its best value means a
+# diverging iteration.
+_BLOW_UP = 10.0
+
+
+def blew_up(loss, best_loss):
+    """Whether ``loss`` is non-finite or far above the best loss so far."""
+    return not np.isfinite(loss) or loss > best_loss + _BLOW_UP * abs(best_loss)
 
 
 @dataclass
@@ -291,18 +299,23 @@ def _run_gd(fun, x0, max_iter, learning_rate, monitor):
 def _run_agd(fun, x0, max_iter, learning_rate, monitor):
     """Accelerated steps from the look-ahead point. Momentum restarts whenever the
     loss rises or the direction turns against the last move (O'Donoghue and
-    Candes), which keeps the loss nearly monotone; the step halves if the loss
-    becomes non-finite."""
+    Candes), which keeps the loss nearly monotone. A loss that is non-finite or
+    blows up (:func:`blew_up`) means the step is too long for this field: it is
+    halved and the iteration resumes from the best point."""
     previous = np.array(x0, dtype=float)
     look_ahead = previous.copy()
+    best_x, best_loss = previous.copy(), np.inf
     momentum, last_loss = 1.0, np.inf
     step = None if learning_rate == "auto" else float(learning_rate)
     for _ in range(max_iter):
         loss, gradient, validation_loss = fun(look_ahead)
-        if not np.isfinite(loss):
+        if blew_up(loss, best_loss):
             step /= 2
-            look_ahead, momentum = previous.copy(), 1.0
+            look_ahead, previous = best_x.copy(), best_x.copy()
+            momentum, last_loss = 1.0, np.inf
             continue
+        if loss < best_loss:
+            best_x, best_loss = look_ahead.copy(), loss
         if step is None:
             step = _inverse_curvature(fun, look_ahead, gradient)
         if monitor.record(look_ahead, loss, validation_loss):

@@ -223,3 +223,100 @@ def _symmetrize(tensor):
     modes = range(tensor.ndim)
     permutations = list(itertools.permutations(modes))
     return sum(tensor.transpose(p) for p in permutations) / len(permutations)
+
+
+class Diagonalization(NamedTuple):
+    """Common diagonaliser ``Z`` of a subspace ``{Z D Z^T : D diagonal}``.
+
+    Attributes
+    ----------
+    factors : ndarray of shape (dim, dim)
+        Unit columns ``z_i``, each up to sign.
+    eigen_gap : float
+        Smallest gap between the eigenvalues of the kept random combination,
+        relative to the largest: the stability of the split.
+    anchored : bool
+        Whether the positive-definite anchor was used (else plain Jennrich pairs).
+    """
+
+    factors: np.ndarray
+    eigen_gap: float
+    anchored: bool
+
+
+def simultaneous_diagonalization(basis, *, n_trials=20, n_sweeps=30, random_state):
+    """Columns ``z_i`` such that ``basis`` spans ``{sum_i d_i z_i z_i^T}``.
+
+    Each trial splits a random combination ``M_1`` of the basis against the
+    projection ``M_2`` of the identity onto the span, which is positive definite
+    when the ``z_i`` are not far from orthogonal: ``M_2^{-1/2} M_1 M_2^{-1/2}`` is
+    symmetric, its orthogonal eigenvectors ``O`` give ``Z ~ M_2^{1/2} O``. When the
+    anchor is not definite, trials are Jennrich pairs ``M_1 M_2^{-1}``. The trial
+    with the largest relative eigen-gap is kept, then refined by alternating
+    projection, ``z_i <- top eigenvector of P_S(z_i z_i^T)``, which takes the error
+    down to the noise of the subspace.
+
+    Parameters
+    ----------
+    basis : ndarray of shape (dim, dim, dim)
+        Frobenius-orthonormal symmetric matrices ``basis[s]``.
+    n_trials : int, default=20
+    n_sweeps : int, default=30
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    diagonalization : Diagonalization
+    """
+    dim = basis.shape[0]
+    flat = basis.reshape(dim, -1)
+
+    def project(M):
+        return np.tensordot(flat @ M.ravel(), basis, axes=1)
+
+    anchor = project(np.eye(dim))
+    values, vectors = np.linalg.eigh(anchor)
+    if values.sum() < 0:
+        values = -values[::-1]
+        vectors = vectors[:, ::-1]
+    anchored = values[0] > 1e-8 * values[-1]
+    best = None
+    for _ in range(n_trials):
+        if anchored:
+            combination = np.tensordot(random_state.standard_normal(dim), basis, axes=1)
+            inverse_root = (vectors / np.sqrt(values)) @ vectors.T
+            eigenvalues, rotation = np.linalg.eigh(
+                inverse_root @ combination @ inverse_root
+            )
+            factors = (vectors * np.sqrt(values)) @ vectors.T @ rotation
+        else:
+            factors = _jennrich_draw(np.moveaxis(basis, 0, -1), random_state)
+            if factors is None:
+                continue
+            eigenvalues = np.einsum(
+                "ai,ab,bi->i",
+                factors,
+                np.tensordot(random_state.standard_normal(dim), basis, axes=1),
+                factors,
+            )
+        gap = _relative_gap(eigenvalues)
+        if best is None or gap > best[1]:
+            best = (factors / np.linalg.norm(factors, axis=0), gap)
+    if best is None:
+        return Diagonalization(np.eye(dim), 0.0, anchored)
+    factors = best[0].copy()
+    for _ in range(n_sweeps):
+        for i in range(dim):
+            values_i, vectors_i = np.linalg.eigh(
+                project(np.outer(factors[:, i], factors[:, i]))
+            )
+            factors[:, i] = vectors_i[:, np.argmax(np.abs(values_i))]
+    return Diagonalization(factors, best[1], bool(anchored))
+
+
+def _relative_gap(eigenvalues):
+    if len(eigenvalues) < 2:
+        return np.inf
+    spread = np.max(np.abs(eigenvalues))
+    gaps = np.diff(np.sort(eigenvalues))
+    return float(gaps.min() / spread) if spread > 0 else 0.0

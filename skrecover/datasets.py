@@ -19,6 +19,7 @@ __all__ = [
     "make_teacher_classification",
     "make_teacher_convolution",
     "make_teacher_regression",
+    "make_teacher_two_layer",
 ]
 
 
@@ -29,8 +30,8 @@ class TeacherNetwork:
     ----------
     hidden_weights : ndarray of shape (n_hidden, n_features)
         True hidden units ``w_j`` as rows.
-    output_weights : ndarray of shape (n_hidden,)
-        True output weights ``v_j``.
+    output_weights : ndarray of shape (n_hidden,) or (n_outputs, n_hidden)
+        True output weights ``v_j`` (one column per unit for several outputs).
     activation : Activation
         Hidden activation.
     intercept : float, default=0.0
@@ -107,14 +108,16 @@ class TeacherNetwork:
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Two-dimensional when ``output_weights`` is a matrix (several outputs).
         """
-        return forward(
+        output = forward(
             np.asarray(X),
             self.params,
             self.activation,
             patch_indices=self.patch_indices,
-        )[:, 0]
+        )
+        return output if np.ndim(self.output_weights) == 2 else output[:, 0]
 
     def __repr__(self):
         inputs = self.hidden_weights.shape[1]
@@ -350,9 +353,11 @@ def make_teacher_convolution(
             default="average"
         ``"average"``: ``a_l = 1 / n_patches`` (Convotron); ``"random"``: Gaussian
         ``a`` of unit norm (Double Convotron); or the weights themselves.
-    distribution : {"gaussian", "uniform", "rademacher"}, default="gaussian"
-        Symmetric input distribution with identity covariance: ``N(0, I)``, uniform
-        on ``[-sqrt(3), sqrt(3)]``, or independent random signs.
+    distribution : {"gaussian", "uniform", "rademacher", "mixture"}, \
+            default="gaussian"
+        Symmetric input distribution: ``N(0, I)``, uniform on ``[-sqrt(3),
+        sqrt(3)]``, independent random signs, or the symmetric Gaussian mixture of
+        :func:`make_teacher_two_layer`.
     noise : float, default=0.0
         Standard deviation of the Gaussian noise added to ``y``.
     random_state : int, RandomState instance or None, default=None
@@ -409,18 +414,106 @@ def make_teacher_convolution(
     return X, y, teacher
 
 
+def make_teacher_two_layer(
+    n_samples=1000,
+    n_features=10,
+    n_hidden=5,
+    n_outputs=8,
+    *,
+    distribution="gaussian",
+    condition_number=1.0,
+    noise=0.0,
+    random_state=None,
+):
+    """Data from a two-layer ReLU network with several outputs and symmetric inputs.
+
+    ``y = A relu(W x) + noise`` with no biases (Ge, Kuditipudi, Li and Wang, 2019):
+    hidden units ``W = (U diag(linspace(1, kappa, k)) Q^T)^T`` as in
+    :func:`make_teacher_regression`, Gaussian output weights ``A`` (``n_outputs x
+    n_hidden``) and inputs from a distribution symmetric about 0.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of samples.
+    n_features : int, default=10
+        Input dimension ``d``.
+    n_hidden : int, default=5
+        Number of hidden units ``k <= d``.
+    n_outputs : int, default=8
+        Number of outputs ``l`` (the method of moments needs ``l >= k``).
+    distribution : {"gaussian", "uniform", "rademacher", "mixture"}, \
+            default="gaussian"
+        ``N(0, I)``, uniform on ``[-sqrt(3), sqrt(3)]``, independent random signs,
+        or the symmetric mixture ``x = s mu_m + N(0, I / 4)`` of 3 random centres
+        ``mu_m ~ N(0, I)`` with a random sign ``s`` (the hard case of the method).
+    condition_number : float, default=1.0
+        Condition number ``kappa`` of ``W``.
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to every output.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the weights, the inputs and the noise.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples, n_outputs), or (n_samples,) for one output
+    teacher : TeacherNetwork
+        ``hidden_weights`` of shape (n_hidden, n_features) and ``output_weights`` of
+        shape (n_outputs, n_hidden) (``(n_hidden,)`` for one output).
+
+    References
+    ----------
+    R. Ge, R. Kuditipudi, Z. Li, X. Wang. Learning Two-layer Neural Networks with
+    Symmetric Inputs. ICLR 2019.
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_two_layer
+    >>> X, y, teacher = make_teacher_two_layer(n_samples=10, random_state=0)
+    >>> X.shape, y.shape, teacher.output_weights.shape
+    ((10, 10), (10, 8), (8, 5))
+    """
+    rng = check_random_state(random_state)
+    if n_outputs < 1:
+        raise ValueError(f"n_outputs must be at least 1, got {n_outputs}.")
+    hidden = _conditioned_weights(n_hidden, n_features, condition_number, rng)
+    output = rng.standard_normal((n_outputs, n_hidden))
+    X = _symmetric_inputs(n_samples, n_features, distribution, rng)
+    teacher = TeacherNetwork(
+        hidden,
+        output if n_outputs > 1 else output[0],
+        get_activation("relu"),
+        noise=noise,
+    )
+    y = teacher.predict(X)
+    if noise:
+        y += noise * rng.standard_normal(y.shape)
+    return X, y, teacher
+
+
 def _symmetric_inputs(n_samples, n_features, distribution, rng):
-    """Inputs with identity covariance from a distribution symmetric about 0."""
+    """Inputs from a distribution symmetric about 0 (identity covariance but for
+    the mixture)."""
     if distribution == "gaussian":
         return rng.standard_normal((n_samples, n_features))
     if distribution == "uniform":
         return rng.uniform(-np.sqrt(3), np.sqrt(3), (n_samples, n_features))
     if distribution == "rademacher":
         return rng.choice([-1.0, 1.0], (n_samples, n_features))
+    if distribution == "mixture":
+        centres = rng.standard_normal((_MIXTURE_CENTRES, n_features))
+        signs = rng.choice([-1.0, 1.0], n_samples)[:, np.newaxis]
+        chosen = centres[rng.randint(_MIXTURE_CENTRES, size=n_samples)]
+        return signs * chosen + 0.5 * rng.standard_normal((n_samples, n_features))
     raise ValueError(
-        f"distribution must be 'gaussian', 'uniform' or 'rademacher', got "
+        "distribution must be 'gaussian', 'uniform', 'rademacher' or 'mixture', got "
         f"{distribution!r}."
     )
+
+
+# Centres +-mu_m of the symmetric Gaussian mixture inputs.
+_MIXTURE_CENTRES = 3
 
 
 def _teacher_inputs_and_weights(

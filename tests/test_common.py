@@ -24,13 +24,25 @@ def all_estimators():
 
 
 ESTIMATORS = [estimator() for estimator in all_estimators()]
+# Non-default configurations whose API differs: partial_fit exists only for the
+# stochastic solvers of Convotron.
+VARIANTS = [
+    skrecover.Convotron(solver="minibatch", random_state=0),
+    skrecover.MomentRecovery(test_functions="sketch", refine=True, random_state=0),
+]
 
 
 def test_estimators_are_found():
-    assert {type(e).__name__ for e in ESTIMATORS} >= {"TensorInitGD"}
+    assert {type(e).__name__ for e in ESTIMATORS} >= {
+        "TensorInitGD",
+        "TensorInitGDClassifier",
+        "MomentRecovery",
+        "Convotron",
+        "DoubleConvotron",
+    }
 
 
-@parametrize_with_checks(ESTIMATORS)
+@parametrize_with_checks(ESTIMATORS + VARIANTS)
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         # The common checks feed tiny non-Gaussian data: the assumption and

@@ -217,6 +217,9 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
         random_state=np.random.RandomState(0),
     )
     assert np.allclose(uniform["kurtosis"], -1.2, atol=0.1)
+    # Uncentred uniform[0, 1] inputs are not symmetric about 0; Gaussian ones are.
+    assert np.abs(gaussian["direction_skewness"]).max() < 5 * np.sqrt(15 / 26_214)
+    assert np.abs(uniform["direction_skewness"]).max() > 1
 
 
 @pytest.mark.parametrize("patch_indices", [None, np.arange(6).reshape(2, 3)])
@@ -280,3 +283,18 @@ def test_noise_levels_are_per_sample_variances(patch_indices):
         expected_variance = np.average(squared, weights=weights) / moment.size
         assert np.allclose(moment, expected_moment)
         assert variance == pytest.approx(expected_variance)
+
+
+def test_hvec_is_a_frobenius_isometry_and_hvec_map_applies_congruences():
+    rng = np.random.default_rng(0)
+    A, B = (M + M.T for M in rng.standard_normal((2, 5, 5)))
+    assert np.isclose(_moments.hvec(A) @ _moments.hvec(B), np.sum(A * B))
+    assert np.allclose(_moments.unhvec(_moments.hvec(A), 5), A)
+    L = rng.standard_normal((3, 5))
+    assert np.allclose(
+        _moments.hvec_map(L) @ _moments.hvec(A), _moments.hvec(L @ A @ L.T)
+    )
+    Z = rng.standard_normal((4, 5))
+    assert np.allclose(
+        _moments.hvec_outer(Z), [_moments.hvec(np.outer(z, z)) for z in Z]
+    )

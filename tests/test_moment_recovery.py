@@ -1,0 +1,201 @@
+import itertools
+import warnings
+from functools import partial
+
+import numpy as np
+import pytest
+
+from skrecover import MomentRecovery
+from skrecover import _moment_recovery as module
+from skrecover.datasets import make_teacher_two_layer
+from skrecover.exceptions import AssumptionWarning
+from skrecover.metrics import hidden_weights_error, recovery_error
+
+
+def unit_row_error(teacher, model):
+    """GKLW's eW: RMS distance of matched unit rows, ||W_hat - W||_F / sqrt(k)."""
+    errors = hidden_weights_error(
+        teacher.hidden_weights,
+        model.hidden_weights_,
+        allow_scaling=True,
+        reduce=None,
+    )
+    return float(np.sqrt(np.mean(errors**2)))
+
+
+@pytest.mark.parametrize("test_functions", ["rowspan", "full", "sketch"])
+def test_exact_recovery_from_population_moments(test_functions):
+    """The +-1 hypercube of d = 10, enumerated, is a symmetric distribution whose
+    sample moments are the population moments."""
+    _, _, teacher = make_teacher_two_layer(1, 10, 5, 8, random_state=1)
+    X = np.array(list(itertools.product([-1.0, 1.0], repeat=10)))
+    y = teacher.predict(X)
+    model = MomentRecovery(5, test_functions=test_functions, random_state=0).fit(X, y)
+    assert unit_row_error(teacher, model) < 1e-10
+    assert recovery_error(teacher, model) < 1e-10
+    assert np.abs(model.predict(X) - y).max() < 1e-10
+    assert model.diagnostics_["t_gap_ratio"] > 1e6
+
+
+def test_error_falls_like_one_over_root_n():
+    errors = {}
+    for n in (10_000, 160_000):
+        errors[n] = np.median(
+            [
+                unit_row_error(
+                    teacher,
+                    MomentRecovery(5, random_state=0).fit(X, y),
+                )
+                for X, y, teacher in (
+                    make_teacher_two_layer(n, 10, 5, 8, noise=0.1, random_state=s)
+                    for s in range(3)
+                )
+            ]
+        )
+    assert 2 < errors[10_000] / errors[160_000] < 8  # sqrt(16) = 4
+
+
+def test_gaussian_recovery_and_refinement():
+    """d = 10, k = 5, l = 8, n = 1e5 (GKLW's setting in the spec's protocol)."""
+    X, y, teacher = make_teacher_two_layer(
+        100_000, 10, 5, 8, noise=0.05, random_state=0
+    )
+    model = MomentRecovery(random_state=0).fit(X, y)
+    assert model.n_hidden_ == 5  # "auto" from the singular values of P
+    assert unit_row_error(teacher, model) <= 0.03
+    refined = MomentRecovery(refine=True, random_state=0).fit(X, y)
+    assert refined.refined_ and refined.n_iter_ > 0
+    assert unit_row_error(teacher, refined) <= 1e-3
+    assert np.allclose(np.linalg.norm(refined.hidden_weights_, axis=1), 1)
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "rademacher", "mixture"])
+def test_other_symmetric_input_families(distribution):
+    X, y, teacher = make_teacher_two_layer(
+        100_000, 10, 5, 8, distribution=distribution, noise=0.1, random_state=2
+    )
+    model = MomentRecovery(random_state=0).fit(X, y)
+    assert unit_row_error(teacher, model) < 0.1
+
+
+def test_noise_projection_is_what_makes_noisy_data_work(monkeypatch):
+    """Noise of standard deviation 2 (std of the clean outputs: 1.7)."""
+    X, y, teacher = make_teacher_two_layer(100_000, 10, 5, 8, noise=2.0, random_state=0)
+    projected = unit_row_error(teacher, MomentRecovery(5, random_state=0).fit(X, y))
+    monkeypatch.setattr(
+        module,
+        "_pure_neuron_span",
+        partial(module._pure_neuron_span, project_noise=False),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)
+        unprojected = unit_row_error(
+            teacher, MomentRecovery(5, random_state=0).fit(X, y)
+        )
+    assert projected < 0.06  # measured 0.039
+    assert unprojected > 3 * projected  # measured 0.157
+
+
+@pytest.mark.parametrize("test_functions", ["rowspan", "full", "sketch"])
+def test_partial_fit_over_chunks_equals_fit(test_functions):
+    X, y, teacher = make_teacher_two_layer(20_000, 8, 4, 6, noise=0.1, random_state=2)
+    weights = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    fitted = MomentRecovery(
+        test_functions=test_functions, output_solver="moments", random_state=0
+    ).fit(X, y, sample_weight=weights)
+    streamed = MomentRecovery(test_functions=test_functions, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)  # small early chunks
+        for chunk in np.array_split(np.arange(len(y)), 7):
+            streamed.partial_fit(X[chunk], y[chunk], sample_weight=weights[chunk])
+    assert np.allclose(streamed.hidden_weights_, fitted.hidden_weights_, atol=1e-10)
+    assert np.allclose(streamed.output_weights_, fitted.output_weights_, atol=1e-10)
+    least_squares = MomentRecovery(test_functions=test_functions, random_state=0).fit(
+        X, y, sample_weight=weights
+    )
+    assert np.allclose(least_squares.hidden_weights_, fitted.hidden_weights_)
+    assert unit_row_error(teacher, streamed) < 0.1
+
+
+def test_least_squares_output_weights_beat_the_closed_form():
+    X, y, teacher = make_teacher_two_layer(30_000, 10, 5, 8, noise=0.1, random_state=3)
+    X_test, y_test = X[:5000], teacher.predict(X[:5000])
+    scores = {
+        solver: MomentRecovery(output_solver=solver, random_state=0)
+        .fit(X, y)
+        .score(X_test, y_test)
+        for solver in ("lstsq", "moments")
+    }
+    assert scores["lstsq"] > scores["moments"] > 0.9
+
+
+def test_single_output_fits_one_neuron():
+    """Exactly symmetric samples (each row with its negation): exact recovery."""
+    half = np.random.default_rng(0).uniform(-1, 1, (2500, 4))
+    X = np.vstack([half, -half])
+    w = np.array([1.0, -2.0, 0.5, 0.0])
+    y = 3 * np.maximum(X @ w, 0)
+    model = MomentRecovery(random_state=0).fit(X, y)
+    assert model.n_hidden_ == 1 and model.predict(X).shape == (5000,)
+    assert np.allclose(model.hidden_weights_[0], w / np.linalg.norm(w), atol=1e-8)
+    assert np.allclose(model.output_weights_, [[3 * np.linalg.norm(w)]])
+
+
+@pytest.mark.parametrize(
+    "n_hidden, message",
+    [(4, "exceeds the number of outputs \\(3\\)"), (3, None)],
+)
+def test_more_units_than_outputs_is_an_error(n_hidden, message):
+    X, y, _ = make_teacher_two_layer(2000, 6, 3, 3, random_state=0)
+    model = MomentRecovery(n_hidden, symmetry_check="off", random_state=0)
+    if message is None:
+        model.fit(X, y)
+    else:
+        with pytest.raises(ValueError, match=message):
+            model.fit(X, y)
+    with pytest.raises(ValueError, match="exceeds the number of outputs \\(1\\)"):
+        MomentRecovery(2).fit(X, y[:, 0])
+    with pytest.raises(ValueError, match="exceeds the number of features \\(2\\)"):
+        MomentRecovery(3).fit(X[:, :2], y)
+
+
+def test_asymmetric_inputs_warn_raise_or_pass():
+    X, y, teacher = make_teacher_two_layer(20_000, 10, 5, 8, random_state=0)
+    shifted = X + 0.3
+    with pytest.warns(AssumptionWarning, match="feature .* has mean 0.3"):
+        MomentRecovery(random_state=0).fit(shifted, teacher.predict(shifted))
+    skewed = np.random.default_rng(0).exponential(size=X.shape) - 1
+    with pytest.raises(ValueError, match="has skewness"):
+        MomentRecovery(symmetry_check="raise", random_state=0).fit(
+            skewed, teacher.predict(skewed)
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MomentRecovery(symmetry_check="off", random_state=0).fit(
+            skewed, teacher.predict(skewed)
+        )
+        MomentRecovery(random_state=0).fit(X, y)  # symmetric: silent
+
+
+def test_diagnostics_and_reproducibility():
+    X, y, _ = make_teacher_two_layer(30_000, 10, 4, 6, noise=0.1, random_state=5)
+    model = MomentRecovery(random_state=0).fit(X, y)
+    diagnostics = model.diagnostics_
+    assert diagnostics["p_singular_values"].shape == (6,)
+    assert diagnostics["t_singular_values"].shape == (9,)
+    assert diagnostics["t_gap_ratio"] > 5
+    assert diagnostics["sign_margins"].min() > 3
+    assert np.abs(diagnostics["mean_t_statistics"]).max() < 5
+    again = MomentRecovery(random_state=0).fit(X, y)
+    assert np.array_equal(again.hidden_weights_, model.hidden_weights_)
+    assert model.intercept_.tolist() == [0.0] * 6
+
+
+def test_inputs_are_not_modified_and_y_shapes():
+    X, y, _ = make_teacher_two_layer(3000, 6, 2, 3, random_state=0)
+    X_copy, y_copy = X.copy(), y.copy()
+    model = MomentRecovery(random_state=0).fit(X, y)
+    assert np.array_equal(X, X_copy) and np.array_equal(y, y_copy)
+    assert model.predict(X).shape == (3000, 3)
+    with pytest.raises(ValueError, match="2 outputs but .* fitted with 3"):
+        MomentRecovery().partial_fit(X, y).partial_fit(X, y[:, :2])
