@@ -117,7 +117,10 @@ def mixture_rows(n_teachers, n_samples, n_starts):
         for units in ((100,), (5,)):
             model, seconds = timed_fit(
                 lambda units=units: MLPRegressor(
-                    units, max_iter=300, early_stopping=True, random_state=0
+                    hidden_layer_sizes=units,
+                    max_iter=300,
+                    early_stopping=True,
+                    random_state=0,
                 ),
                 X,
                 y,

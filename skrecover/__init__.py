@@ -9,6 +9,7 @@ cross-validation next to MLPRegressor and other baselines.
 
 from ._convotron import Convotron, DoubleConvotron
 from ._moment_recovery import MomentRecovery
+from ._practical_size import PracticalSizeGD, PracticalSizeGDClassifier
 from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
 
 __version__ = "0.1.0.dev0"
@@ -17,6 +18,8 @@ __all__ = [
     "Convotron",
     "DoubleConvotron",
     "MomentRecovery",
+    "PracticalSizeGD",
+    "PracticalSizeGDClassifier",
     "TensorInitGD",
     "TensorInitGDClassifier",
     "__version__",

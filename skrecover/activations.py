@@ -33,6 +33,7 @@ __all__ = [
     "MomentOrders",
     "ReLU",
     "Sigmoid",
+    "Softplus",
     "SquaredReLU",
     "Tanh",
     "get_activation",
@@ -467,6 +468,40 @@ class Tanh(_Smooth):
     def value_and_derivative(self, z):
         t = np.tanh(z)
         return t, 1 - t * t
+
+
+class Softplus(_Smooth):
+    """Softplus ``log(1 + exp(slope z)) / slope``, analytic and increasing.
+
+    A smooth stand-in for ReLU where analyticity is needed (the certificate of
+    :class:`~skrecover.PracticalSizeGD`): it tends to ``max(z, 0)`` as ``slope``
+    grows.
+
+    Parameters
+    ----------
+    slope : float, default=1.0
+        Sharpness ``a > 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover.activations import Softplus
+    >>> Softplus(slope=10.0)(np.array([-1.0, 0.0, 1.0])).round(4)
+    array([0.    , 0.0693, 1.    ])
+    """
+
+    def __init__(self, slope=1.0):
+        self.slope = slope
+
+    @property
+    def display_name(self):
+        return f"Softplus(slope={self.slope})"
+
+    def __call__(self, z):
+        return np.logaddexp(0, self.slope * z) / self.slope
+
+    def value_and_derivative(self, z):
+        return self(z), special.expit(self.slope * z)
 
 
 _ACTIVATIONS = {

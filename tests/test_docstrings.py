@@ -11,6 +11,8 @@ PUBLIC_MODULES = [
     "skrecover.datasets",
     "skrecover.exceptions",
     "skrecover.metrics",
+    "skrecover.model_selection",
+    "skrecover.patches",
 ]
 
 

@@ -1,0 +1,128 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_wine
+from sklearn.exceptions import ConvergenceWarning
+
+from skrecover import PracticalSizeGD, PracticalSizeGDClassifier
+from skrecover.activations import LeakyReLU, Softplus
+from skrecover.model_selection import label_randomization_test
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600], y[:600]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", Softplus(slope=4.0)])
+def test_zero_training_loss_on_natural_and_shuffled_labels(digits, activation):
+    X, y = digits
+    shuffled = np.random.default_rng(0).permutation(y)
+    for labels in (y, shuffled):
+        model = PracticalSizeGD(activation=activation, random_state=0).fit(
+            X, labels.astype(float)
+        )
+        certificate = model.certificate_
+        assert certificate["train_loss"] <= 1e-10
+        assert certificate["full_rank"] and certificate["rank"] == 600
+        assert model.is_global_minimum_
+        assert certificate["gradient_norm"] < 1e-8
+
+
+def test_certificate_agrees_with_numpy():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((80, 4)), rng.standard_normal(80)
+    model = PracticalSizeGD(width=100, random_state=0).fit(X, y)
+    features = model.layers_.features((X - model.x_mean_) / model.x_scale_)
+    design = np.hstack([features, np.ones((80, 1))])
+    singular_values = np.linalg.svd(design, compute_uv=False)
+    certificate = model.certificate_
+    assert certificate["rank"] == np.linalg.matrix_rank(design) == 80
+    assert np.isclose(certificate["sigma_min"], singular_values[79])
+    assert np.isclose(certificate["sigma_max"], singular_values[0])
+    assert np.isclose(certificate["condition_number"], np.linalg.cond(design[:, :]))
+    assert certificate["n_trainable_params"] == 101
+
+
+def test_gradient_descent_reaches_the_least_squares_interpolant():
+    """GD from 0 converges to the minimum-norm solution lstsq computes; with
+    well-conditioned features (width 8n, few samples) it gets there quickly."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
+    exact = PracticalSizeGD(width=240, solver="lstsq", random_state=0).fit(X, y)
+    kwargs = dict(width=240, max_iter=20_000, global_tol=1e-8, random_state=0)
+    descent = PracticalSizeGD(solver="agd", **kwargs).fit(X, y)
+    assert descent.is_global_minimum_
+    assert np.allclose(descent.coefs_, exact.coefs_, atol=1e-3)
+    predicted = descent.certificate_["predicted_gd_iterations"]
+    plain = PracticalSizeGD(solver="gd", **{**kwargs, "max_iter": int(predicted)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain.fit(X, y)
+    # The condition-number bound holds: plain GD meets the tolerance within it.
+    assert plain.is_global_minimum_ and plain.n_iter_ <= predicted
+
+
+def test_auto_solver_is_lstsq_when_gd_would_take_too_long(digits):
+    X, y = digits
+    model = PracticalSizeGD(random_state=0).fit(X, y.astype(float))
+    assert model.certificate_["solver"] == "lstsq"
+    assert model.certificate_["predicted_gd_iterations"] > model.max_iter
+
+
+def test_classifier_reaches_full_training_accuracy(digits):
+    X, y = digits
+    for labels in (y, np.random.default_rng(0).permutation(y)):
+        model = PracticalSizeGDClassifier(random_state=0).fit(X, labels)
+        assert model.score(X, labels) == 1.0
+        assert model.certificate_["train_accuracy"] == 1.0
+        assert model.certificate_["train_loss"] <= 1e-4
+        assert model.is_global_minimum_
+    proba = model.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1) and proba.shape == (600, 10)
+
+
+def test_relu_and_other_non_analytic_activations_are_refused():
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20.0)
+    for activation in ("relu", LeakyReLU(0.1), "squared_relu"):
+        with pytest.raises(ValueError, match="not analytic.*softplus"):
+            PracticalSizeGD(activation=activation).fit(X, y)
+
+
+def test_too_narrow_width_fails_the_certificate_honestly(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match="rank 301 < 600"):
+        model = PracticalSizeGD(width=300, random_state=0).fit(X, y.astype(float))
+    assert not model.is_global_minimum_
+    assert model.certificate_["rank"] == 301 and model.certificate_["sigma_min"] == 0
+    assert model.certificate_["train_loss"] > 1e-3
+
+
+def test_memory_budget_is_checked_before_allocating():
+    X, y = np.zeros((5000, 2)), np.zeros(5000)
+    with pytest.raises(ValueError, match="need about 1.12 GiB, above max_memory"):
+        PracticalSizeGD(max_memory=2**28).fit(X, y)
+
+
+def test_pretraining_keeps_the_certificate_and_helps_generalisation(digits):
+    X, y = digits
+    X_test, y_test = load_digits(return_X_y=True)
+    X_test, y_test = X_test[600:1200], y_test[600:1200]
+    plain = PracticalSizeGDClassifier(random_state=0).fit(X, y)
+    pretrained = PracticalSizeGDClassifier(pretrain_iter=30, random_state=0).fit(X, y)
+    assert pretrained.is_global_minimum_ and len(pretrained.pretrain_loss_curve_) > 0
+    assert pretrained.score(X_test, y_test) > plain.score(X_test, y_test) - 0.02
+
+
+def test_label_randomization_test_separates_natural_from_random_labels():
+    X, y = load_wine(return_X_y=True)
+    result = label_randomization_test(
+        PracticalSizeGDClassifier(random_state=0), X, y, n_permutations=4, cv=3
+    )
+    assert result.train_score == 1.0 and np.all(result.shuffled_train_scores == 1.0)
+    assert result.certificate["full_rank"]
+    assert all(c["full_rank"] for c in result.shuffled_certificates)
+    assert result.cv_scores.mean() > 0.9 > 0.6 > result.shuffled_cv_scores.mean()
+    assert result.pvalue == 0.2
