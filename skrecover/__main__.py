@@ -1,16 +1,22 @@
-"""Command line: ``python -m skrecover demo``.
+"""Command line: ``python -m skrecover demo`` and ``python -m skrecover bench``.
 
 ``demo`` draws data from a teacher network with known weights, fits TensorInitGD,
 MLPRegressor and Ridge on the same training set, and prints one table: how far the
 fitted hidden weights are from the true ones, the test R^2, and the fit time.
+
+``bench`` runs the scripts of ``benchmarks/`` (in a source checkout) at their small
+``--quick`` sizes, one after the other, showing their rows as they come with the
+elapsed time, then prints their tables.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
@@ -147,13 +153,81 @@ def _print_table(rows):
     )
 
 
+_BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def bench(argv=None):
+    """Run the benchmark scripts at small sizes; return their names and exit codes."""
+    parser = argparse.ArgumentParser(
+        prog="python -m skrecover bench",
+        description="Run benchmarks/bench_*.py at small sizes (--quick) and print "
+        "their tables; results go to benchmarks/results/<name>_quick.md.",
+    )
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list them and exit")
+    parser.add_argument(
+        "--dir", type=Path, default=_BENCHMARKS, help="the benchmarks directory"
+    )
+    args = parser.parse_args(argv)
+    if not args.dir.is_dir():
+        parser.error(
+            f"no benchmarks directory at {args.dir}: the benchmarks live in the "
+            "source repository (pip install -e . from a checkout), or pass --dir."
+        )
+    scripts = {
+        p.stem.removeprefix("bench_"): p for p in sorted(args.dir.glob("bench_*.py"))
+    }
+    if args.list:
+        print("\n".join(scripts))
+        return []
+    unknown = sorted(set(args.names) - set(scripts))
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}; available: {sorted(scripts)}")
+    chosen = args.names or list(scripts)
+    outcomes = []
+    for index, name in enumerate(chosen, 1):
+        outcomes.append((name, _run_benchmark(scripts[name], index, len(chosen))))
+    failed = [name for name, code in outcomes if code]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} benchmarks ran", end="")
+    print(f"; failed: {', '.join(failed)}" if failed else ".")
+    return outcomes
+
+
+def _run_benchmark(script, index, total):
+    """Run one script, echoing its lines with a progress prefix; print its report."""
+    name = script.stem.removeprefix("bench_")
+    report_name = f"{name}_quick"
+    start = time.perf_counter()
+    print(f"[{index}/{total}] {name}: running", flush=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--quick", "--name", report_name],
+        cwd=script.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in process.stdout:
+        elapsed = time.perf_counter() - start
+        print(f"[{index}/{total} {name} {elapsed:5.0f} s] {line.rstrip()}", flush=True)
+    code = process.wait()
+    elapsed = time.perf_counter() - start
+    status = "done" if code == 0 else f"FAILED (exit {code})"
+    print(f"[{index}/{total}] {name}: {status} in {elapsed:.0f} s", flush=True)
+    report = script.parent / "results" / f"{report_name}.md"
+    if code == 0 and report.exists():
+        print(report.read_text(), flush=True)
+    return code
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"demo": demo}
+    commands = {"demo": demo, "bench": bench}
     if not argv or argv[0] not in commands:
-        print("usage: python -m skrecover demo [--help]", file=sys.stderr)
+        print("usage: python -m skrecover {demo,bench} [--help]", file=sys.stderr)
         return 2
-    commands[argv[0]](argv[1:])
+    result = commands[argv[0]](argv[1:])
+    if argv[0] == "bench" and any(code for _, code in result):
+        return 1
     return 0
 
 
