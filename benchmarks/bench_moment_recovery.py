@@ -38,10 +38,9 @@ STUCK = 0.1
 
 
 def unit_row_error(teacher, hidden_weights):
-    errors = hidden_weights_error(
-        teacher.hidden_weights, hidden_weights, allow_scaling=True, reduce=None
+    return hidden_weights_error(
+        teacher.hidden_weights, hidden_weights, allow_scaling=True, reduce="rms"
     )
-    return float(np.sqrt(np.mean(errors**2)))
 
 
 def random_start_training(X, y, k, seed):

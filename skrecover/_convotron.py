@@ -293,7 +293,7 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         Held-out loss after each iteration (``early_stopping`` only).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -816,7 +816,7 @@ class DoubleConvotron(RegressorMixin, _ConvolutionalBase):
         Loss of the chosen stage-2 Convotron after each of its iterations.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

@@ -150,12 +150,12 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
 
     Attributes
     ----------
-    hidden_weights_ : ndarray of shape (n_hidden_, n_features_in_)
+    hidden_weights_ : ndarray of shape (`n_hidden_`, `n_features_in_`)
         Hidden units ``w_i`` as unit rows (ReLU is positively homogeneous: the
         scale lives in ``A``), ordered by decreasing ``||a_i||``.
-    output_weights_ : ndarray of shape (n_outputs_, n_hidden_)
+    output_weights_ : ndarray of shape (`n_outputs_`, `n_hidden_`)
         ``A``.
-    intercept_ : ndarray of shape (n_outputs_,)
+    intercept_ : ndarray of shape (`n_outputs_`,)
         Zeros: the model has no output bias (centring ``y`` would break the
         detector; standardise ``X`` by scaling only, which keeps symmetry).
     n_hidden_ : int
@@ -174,7 +174,7 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         of each neuron's output over its standard error), and the input symmetry
         statistics ``mean_t_statistics``, ``skewness`` and ``direction_skewness``.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also

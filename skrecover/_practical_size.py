@@ -392,7 +392,7 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
 
     Attributes
     ----------
-    coefs_ : ndarray of shape (width_, n_outputs)
+    coefs_ : ndarray of shape (`width_`, n_outputs)
         Output weights.
     intercepts_ : ndarray of shape (n_outputs,)
         Output biases.
@@ -409,10 +409,10 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
         Full rank and training loss within ``tolerance`` of 0.
     n_iter_ : int
     loss_curve_ : list of float
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_scale_ : ndarray of shape (`n_features_in_`,)
         Standardisation of the inputs.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also
@@ -589,7 +589,7 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    coefs_ : ndarray of shape (width_, n_classes)
+    coefs_ : ndarray of shape (`width_`, n_classes)
     intercepts_ : ndarray of shape (n_classes,)
     layers_ : object
     width_ : int
@@ -602,9 +602,9 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
         within ``global_tol`` of 0.
     n_iter_ : int
     loss_curve_ : list of float
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_scale_ : ndarray of shape (`n_features_in_`,)
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
 
     See Also

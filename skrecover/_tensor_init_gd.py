@@ -302,16 +302,16 @@ class TensorInitGD(RegressorMixin, _TensorInitGDBase):
 
     Attributes
     ----------
-    hidden_weights_ : ndarray of shape (n_hidden_, n_features_in_ or patch length)
+    hidden_weights_ : ndarray of shape (`n_hidden_`, `n_features_in_` or patch length)
         Hidden units ``w_j`` as rows (kernels for ``patch_size``), in the canonical
         form described in Notes.
-    output_weights_ : ndarray of shape (n_hidden_,)
+    output_weights_ : ndarray of shape (`n_hidden_`,)
         Output weights ``v_j``.
     intercept_ : float
         Output bias ``b``.
     init_hidden_weights_ : ndarray of shape like ``hidden_weights_``
         Hidden weights of the initialisation, before gradient descent.
-    init_output_weights_ : ndarray of shape (n_hidden_,)
+    init_output_weights_ : ndarray of shape (`n_hidden_`,)
         Output weights of the initialisation.
     n_hidden_ : int
         Number of hidden units (kernels) used.
@@ -337,7 +337,7 @@ class TensorInitGD(RegressorMixin, _TensorInitGDBase):
         ``input_statistics`` (per-feature moments of ``X``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -553,9 +553,9 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    hidden_weights_ : ndarray of shape (n_hidden_, n_features_in_ or patch length)
+    hidden_weights_ : ndarray of shape (`n_hidden_`, `n_features_in_` or patch length)
         Unit weights ``w_k`` as rows (two classes only).
-    output_weights_ : ndarray of shape (n_hidden_,)
+    output_weights_ : ndarray of shape (`n_hidden_`,)
         The known output weights ``1 / (K r)`` (two classes only).
     intercept_ : float
         Always 0: the model has none (two classes only).
@@ -582,7 +582,7 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         classes only).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

@@ -110,9 +110,11 @@ def hidden_weights_error(
         Treat ``w`` and ``-w`` as the same unit.
     allow_scaling : bool, default=False
         Compare directions only.
-    reduce : {"max", "mean"} or None, default="max"
+    reduce : {"max", "mean", "rms"} or None, default="max"
         ``"max"`` is the criterion of Zhong et al. (2017),
-        ``max_j ||w_hat_{pi(j)} - w_j|| / ||w_j||``; None returns one error per unit.
+        ``max_j ||w_hat_{pi(j)} - w_j|| / ||w_j||``; ``"rms"`` with
+        ``allow_scaling=True`` is the unit-row error ``||W_hat - W||_F / sqrt(k)`` of
+        Ge et al. (2019); None returns one error per unit.
 
     Returns
     -------
@@ -136,7 +138,12 @@ def hidden_weights_error(
     )[0]
     if reduce is None:
         return errors
-    return float(errors.max() if reduce == "max" else errors.mean())
+    reducers = {
+        "max": np.max,
+        "mean": np.mean,
+        "rms": lambda e: np.sqrt(np.mean(e**2)),
+    }
+    return float(reducers[reduce](errors))
 
 
 def recovery_error(teacher, estimator, *, reduce="max"):
@@ -152,7 +159,7 @@ def recovery_error(teacher, estimator, *, reduce="max"):
         The network that generated the data.
     estimator : fitted estimator or TeacherNetwork
         Anything with ``hidden_weights_`` and ``output_weights_`` (or a teacher).
-    reduce : {"max", "mean"} or None, default="max"
+    reduce : {"max", "mean", "rms"} or None, default="max"
         See :func:`hidden_weights_error`.
 
     Returns

@@ -78,3 +78,12 @@ def test_unfitted_model_is_refused():
     teacher = TeacherNetwork(W, np.ones(3), ReLU())
     with pytest.raises(TypeError, match="fit it first"):
         recovery_error(teacher, object())
+
+
+def test_rms_reduction_is_the_unit_row_error():
+    W = np.eye(3)
+    estimate = W[[2, 0, 1]] * [[1.0], [2.0], [3.0]]  # permuted, rescaled
+    estimate[0, 1] = 0.3
+    errors = hidden_weights_error(W, estimate, allow_scaling=True, reduce=None)
+    rms = hidden_weights_error(W, estimate, allow_scaling=True, reduce="rms")
+    assert errors.max() > 0 and np.isclose(rms, np.sqrt(np.mean(errors**2)))
