@@ -1,6 +1,6 @@
 """The full-batch optimisation driver shared by every iterative estimator.
 
-One loop, three solvers:
+One loop, four solvers:
 
 * ``"lbfgs"``: scipy's L-BFGS-B, the default (fewer passes over the data);
 * ``"gd"``: plain gradient descent, the method the papers analyse. Its step size is
@@ -11,9 +11,12 @@ One loop, three solvers:
   (O'Donoghue and Candes, 2015), one evaluation per iteration. It needs only the
   direction, not a loss it decreases, so it also drives fixed-point iterations
   whose field is not a gradient (Convotron), in about ``sqrt(L / mu)`` instead of
-  ``L / mu`` iterations.
+  ``L / mu`` iterations;
+* ``"fixed_point"``: the plain iteration ``x <- x - step g(x)`` of a field ``g``
+  that need not be a gradient (a preconditioned Convotron update), with the same
+  safeguard as ``"agd"``: the step halves when the loss blows up.
 
-Both record the loss of every iteration, stop when the monitored loss (training, or
+All record the loss of every iteration, stop when the monitored loss (training, or
 validation with early stopping) has not improved by a fraction ``tol`` of its best
 value for ``n_iter_no_change`` consecutive iterations, return the best parameters
 seen, print progress lines when ``verbose``, and report whether they converged so that
@@ -169,7 +172,7 @@ def minimize(
         None when ``validate=False``.
     x0 : ndarray of shape (n_params,)
         Start point.
-    solver : {"lbfgs", "gd", "agd"}, default="lbfgs"
+    solver : {"lbfgs", "gd", "agd", "fixed_point"}, default="lbfgs"
     max_iter : int, default=200
     tol : float, default=1e-6
         Relative improvement of the monitored loss below which an iteration counts
@@ -196,8 +199,8 @@ def minimize(
     safe = _finite(fun)
     if solver == "lbfgs":
         _run_lbfgs(safe, x0, max_iter, monitor)
-    elif solver == "agd":
-        _run_agd(safe, x0, max_iter, learning_rate, monitor)
+    elif solver in ("agd", "fixed_point"):
+        _run_agd(safe, x0, max_iter, learning_rate, monitor, solver == "agd")
     else:
         _run_gd(safe, x0, max_iter, learning_rate, monitor)
     return monitor.result
@@ -296,12 +299,13 @@ def _run_gd(fun, x0, max_iter, learning_rate, monitor):
     monitor.result.learning_rate = step
 
 
-def _run_agd(fun, x0, max_iter, learning_rate, monitor):
+def _run_agd(fun, x0, max_iter, learning_rate, monitor, accelerate=True):
     """Accelerated steps from the look-ahead point. Momentum restarts whenever the
     loss rises or the direction turns against the last move (O'Donoghue and
     Candes), which keeps the loss nearly monotone. A loss that is non-finite or
     blows up (:func:`blew_up`) means the step is too long for this field: it is
-    halved and the iteration resumes from the best point."""
+    halved and the iteration resumes from the best point. Without ``accelerate``,
+    the plain iteration ``x <- x - step g(x)`` with the same safeguard."""
     previous = np.array(x0, dtype=float)
     look_ahead = previous.copy()
     best_x, best_loss = previous.copy(), np.inf
@@ -321,7 +325,7 @@ def _run_agd(fun, x0, max_iter, learning_rate, monitor):
         if monitor.record(look_ahead, loss, validation_loss):
             break
         current = look_ahead - step * gradient
-        if loss > last_loss or gradient @ (current - previous) > 0:
+        if not accelerate or loss > last_loss or gradient @ (current - previous) > 0:
             momentum = 1.0
         following = (1 + np.sqrt(1 + 4 * momentum**2)) / 2
         look_ahead = current + (momentum - 1) / following * (current - previous)
