@@ -471,26 +471,17 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         (least-squares ``A``, refinement), None in ``partial_fit``.
         """
         k = odd["n_hidden"]
-        means = odd["means"]
-        Q, rows = odd["Q"], odd["rows"]
         null_basis, t_values = _pure_neuron_span(*detector, k)
         diagonalization = simultaneous_diagonalization(
             null_basis, n_trials=self.n_diag_trials, random_state=random_state
         )
-        Z = diagonalization.factors
-        # z_i^T y~ = c_i relu(w_i^T x): the even part E[relu] > 0 gives sign(c_i).
-        mean_output = Z.T @ (Q @ means["y"])
-        second = np.einsum("ai,ab,bi->i", Z, Q @ means["yy"] @ Q.T, Z)
-        standard_error = np.sqrt(np.maximum(second - mean_output**2, 0) / sums.weight)
-        sign_margins = np.abs(mean_output) / np.maximum(standard_error, 1e-300)
-        hidden = np.where(mean_output < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ rows)
-        hidden /= np.linalg.norm(hidden, axis=1, keepdims=True)
+        hidden, sign_margins = _signed_neurons(diagonalization.factors, odd, sums)
         if self.output_solver == "lstsq" and data is not None:
             output = _least_squares_output(*data, hidden)
         else:
-            output = (2 * means["yx"] @ odd["whiten"] @ odd["whiten"]) @ linalg.pinv(
-                hidden
-            )
+            # A W = P in raw coordinates, P = 2 E[y x^T] S^{-1}.
+            odd_part = 2 * odd["means"]["yx"] @ odd["whiten"] @ odd["whiten"]
+            output = odd_part @ linalg.pinv(hidden)
         params = NetworkParams(hidden, output, np.zeros(len(output)))
         self.refined_, self.n_iter_, self.loss_curve_ = False, 0, []
         if self.refine and data is not None and self.refine_max_iter > 0:
@@ -607,6 +598,22 @@ def _pure_neuron_span(detector, feature_mean, n_hidden, *, project_noise=True):
         )
     basis = np.array([unhvec(v, n_hidden) for v in Vt[-n_hidden:]])
     return basis, singular_values
+
+
+def _signed_neurons(Z, odd, sums):
+    """Unit hidden weights from the pure directions ``z_i``, and the sign margins.
+
+    ``z_i^T y~ = c_i relu(w_i^T x)``: the odd part gives ``c_i w_i = P~^T z_i`` and
+    the even part ``E[relu] > 0`` the sign of ``c_i``, with ``|mean| / s.e.`` as the
+    margin.
+    """
+    means, Q = odd["means"], odd["Q"]
+    mean_output = Z.T @ (Q @ means["y"])
+    second = np.einsum("ai,ab,bi->i", Z, Q @ means["yy"] @ Q.T, Z)
+    standard_error = np.sqrt(np.maximum(second - mean_output**2, 0) / sums.weight)
+    sign_margins = np.abs(mean_output) / np.maximum(standard_error, 1e-300)
+    hidden = np.where(mean_output < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd["rows"])
+    return hidden / np.linalg.norm(hidden, axis=1, keepdims=True), sign_margins
 
 
 def _least_squares_output(X, Y, sample_weight, hidden):
