@@ -344,6 +344,9 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
     parameters linear in ``n``. Every fit computes a certificate (``certificate_``)
     that checks this numerically.
 
+    There is no ``sample_weight``: with a feature matrix of full rank the fit
+    interpolates every training point, which weights would not change.
+
     Practical range: ``n`` up to about 10 000. The feature matrix holds ``n x 2n``
     floats (``width="auto"``): with the solver's copies about 1.1 GiB at ``n =
     5000`` and 4 GiB (the default ``max_memory``, checked before allocating) at
