@@ -224,10 +224,7 @@ def make_teacher_regression(
     )
     teacher.output_weights = _output_weights(output_weights, n_hidden, rng)
     teacher.noise = noise
-    y = teacher.predict(X)
-    if noise:
-        y += noise * rng.standard_normal(n_samples)
-    return X, y, teacher
+    return X, _noisy_labels(teacher, X, noise, rng), teacher
 
 
 def make_teacher_classification(
@@ -408,10 +405,7 @@ def make_teacher_convolution(
         patch_indices=patch_indices,
         output_per_patch=True,
     )
-    y = teacher.predict(X)
-    if noise:
-        y += noise * rng.standard_normal(n_samples)
-    return X, y, teacher
+    return X, _noisy_labels(teacher, X, noise, rng), teacher
 
 
 def make_teacher_two_layer(
@@ -486,10 +480,15 @@ def make_teacher_two_layer(
         get_activation("relu"),
         noise=noise,
     )
+    return X, _noisy_labels(teacher, X, noise, rng), teacher
+
+
+def _noisy_labels(teacher, X, noise, rng):
+    """The teacher's outputs plus Gaussian noise of standard deviation ``noise``."""
     y = teacher.predict(X)
     if noise:
         y += noise * rng.standard_normal(y.shape)
-    return X, y, teacher
+    return y
 
 
 def _symmetric_inputs(n_samples, n_features, distribution, rng):
