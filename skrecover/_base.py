@@ -424,7 +424,7 @@ def _symmetry_checks(stats):
     return checks + [
         (
             np.array([np.abs(stats["direction_skewness"]).max()]),
-            max(0.2, 5 * np.sqrt(15 / n_rows)),
+            max(0.2, 5 * np.sqrt(15 / stats["direction_rows"])),
             "the inputs have a third moment along a random direction "
             "{value:.3g} (symmetric: 0)",
             np.array([np.abs(stats["direction_skewness"]).max()]),
