@@ -248,6 +248,32 @@ def subsample_schedule(n_samples, n_params, random_state):
     return [np.sort(permutation[:size]) for size in sizes]
 
 
+def validation_split(sample_weight, fraction, random_state, purpose):
+    """Training and validation weights without copying ``X``.
+
+    A random ``fraction`` of the rows gets weight zero in the training weights and
+    keeps its weight in the validation ones, so that both losses are computed in the
+    same pass over the data. ``purpose`` names the option in error messages.
+    """
+    n_samples = len(sample_weight)
+    n_validation = int(np.ceil(fraction * n_samples))
+    if n_validation >= n_samples - 1:
+        raise ValueError(
+            f"{purpose} with validation_fraction={fraction} leaves fewer than 2 of "
+            f"the {n_samples} samples for training."
+        )
+    validation = np.zeros(n_samples, dtype=bool)
+    validation[random_state.permutation(n_samples)[:n_validation]] = True
+    training_weight = np.where(validation, 0.0, sample_weight)
+    validation_weight = np.where(validation, sample_weight, 0.0)
+    if not (training_weight.sum() > 0 and validation_weight.sum() > 0):
+        raise ValueError(
+            f"{purpose} needs positive sample weights in both the training and the "
+            "validation part."
+        )
+    return training_weight, validation_weight
+
+
 def weighted_variance(y, sample_weight):
     """``sum_i s_i (y_i - mean)^2 / sum_i s_i``: weights count as frequencies."""
     mean = np.average(y, weights=sample_weight)
@@ -312,30 +338,13 @@ class BaseOneHiddenLayer(BaseEstimator):
             delattr(self, name)
 
     def _validation_split(self, sample_weight, random_state):
-        """Training and validation weights (``None``) without copying ``X``.
-
-        The validation rows get weight zero in the training loss and are monitored
-        in the same pass over the data.
-        """
+        """Training and validation weights with ``early_stopping``, else
+        ``(sample_weight, None)``; see :func:`validation_split`."""
         if not self.early_stopping:
             return sample_weight, None
-        n_samples = len(sample_weight)
-        n_validation = int(np.ceil(self.validation_fraction * n_samples))
-        if n_validation >= n_samples - 1:
-            raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves fewer than 2 of the {n_samples} samples for training."
-            )
-        validation = np.zeros(n_samples, dtype=bool)
-        validation[random_state.permutation(n_samples)[:n_validation]] = True
-        training_weight = np.where(validation, 0.0, sample_weight)
-        validation_weight = np.where(validation, sample_weight, 0.0)
-        if not (training_weight.sum() > 0 and validation_weight.sum() > 0):
-            raise ValueError(
-                "early_stopping needs positive sample weights in both the training "
-                "and the validation part."
-            )
-        return training_weight, validation_weight
+        return validation_split(
+            sample_weight, self.validation_fraction, random_state, "early_stopping"
+        )
 
     def _check_gaussian_inputs(self, X, sample_weight, random_state, *, whiten):
         """Warn when the inputs are visibly not standard Gaussian."""

@@ -65,6 +65,20 @@ def leaky_slope(activation):
 class _ConvolutionalBase(BaseOneHiddenLayer):
     """Patches, the leaky ReLU and the update directions shared by the Convotrons."""
 
+    def predict(self, X):
+        """Network output ``sum_l a_l phi(w^T x_l)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._forward(X)[:, 0]
+
     def _patch_layout(self, n_features):
         if self.patch_indices is not None:
             if self.patch_size is not None or self.input_shape is not None:
@@ -515,20 +529,6 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         # teacher made (the common checks' near-linear target), R^2 can be low.
         tags.regressor_tags.poor_score = True
         return tags
-
-    def predict(self, X):
-        """Network output ``sum_l a_l phi(w^T x_l)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        return self._forward(X)[:, 0]
 
     # -- fitting
     def _prepare(self, X, sample_weight, random_state, keep_filter=False):
@@ -1035,17 +1035,3 @@ class DoubleConvotron(RegressorMixin, _ConvolutionalBase):
         # One leaky-ReLU filter learnt by a three-stage rule (see Convotron).
         tags.regressor_tags.poor_score = True
         return tags
-
-    def predict(self, X):
-        """Network output ``sum_l a_l phi(w^T x_l)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        return self._forward(X)[:, 0]

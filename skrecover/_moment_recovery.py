@@ -24,6 +24,7 @@ from ._base import (
     BaseOneHiddenLayer,
     symmetry_problems,
     train_network,
+    validation_split,
     whitening_from_moment,
 )
 from ._moments import feature_statistics, hvec, hvec_map, hvec_outer, unhvec
@@ -374,10 +375,7 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         )
         if reset:
             self._y_1d = y.ndim == 1
-        Y = y.reshape(len(y), -1)
-        if not np.all(np.isfinite(Y)):
-            raise ValueError("y contains NaN or infinity.")
-        return X, Y, sample_weight
+        return X, y.reshape(len(y), -1), sample_weight
 
     def _check_symmetry(self, X, sample_weight, random_state):
         statistics = feature_statistics(X, sample_weight, random_state=random_state)
@@ -510,14 +508,9 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         self._report(_health_problems(gap_ratio, sign_margins), "the fit's checks")
 
     def _refine(self, X, Y, sample_weight, params, whitening, random_state):
-        n_samples = len(Y)
-        held_out = np.zeros(n_samples, dtype=bool)
-        n_validation = max(1, int(np.ceil(self.validation_fraction * n_samples)))
-        held_out[random_state.permutation(n_samples)[:n_validation]] = True
-        training_weight = np.where(held_out, 0.0, sample_weight)
-        validation_weight = np.where(held_out, sample_weight, 0.0)
-        if not (training_weight.sum() > 0 and validation_weight.sum() > 0):
-            return params
+        training_weight, validation_weight = validation_split(
+            sample_weight, self.validation_fraction, random_state, "refine=True"
+        )
         refined, result = train_network(
             X,
             Y,
@@ -562,7 +555,7 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
         x = X[chunk].astype(np.float64, copy=False)
         w = sample_weight[chunk, np.newaxis] / total
         z = x @ rows.T
-        tested = x @ transform.T
+        tested = z if transform is rows else x @ transform.T
         h = tested**2 if sketch else hvec_outer(tested)
         g = hvec_outer(Y[chunk] @ Q.T - z / 2) - hvec_outer(z) / 4
         weighted = w * h

@@ -280,15 +280,17 @@ def simultaneous_diagonalization(basis, *, n_trials=20, n_sweeps=30, random_stat
         values = -values[::-1]
         vectors = vectors[:, ::-1]
     anchored = values[0] > 1e-8 * values[-1]
+    if anchored:
+        root = (vectors * np.sqrt(values)) @ vectors.T
+        inverse_root = (vectors / np.sqrt(values)) @ vectors.T
     best = None
     for _ in range(n_trials):
         if anchored:
             combination = np.tensordot(random_state.standard_normal(dim), basis, axes=1)
-            inverse_root = (vectors / np.sqrt(values)) @ vectors.T
             eigenvalues, rotation = np.linalg.eigh(
                 inverse_root @ combination @ inverse_root
             )
-            factors = (vectors * np.sqrt(values)) @ vectors.T @ rotation
+            factors = root @ rotation
         else:
             factors = _jennrich_draw(np.moveaxis(basis, 0, -1), random_state)
             if factors is None:
