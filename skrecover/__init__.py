@@ -7,8 +7,10 @@ cross-validation next to MLPRegressor and other baselines.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._convotron import Convotron, DoubleConvotron
+from ._convotron import Convotron
+from ._double_convotron import DoubleConvotron
 from ._moment_recovery import MomentRecovery
+from ._network import Network
 from ._practical_size import PracticalSizeGD, PracticalSizeGDClassifier
 from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
 
@@ -18,6 +20,7 @@ __all__ = [
     "Convotron",
     "DoubleConvotron",
     "MomentRecovery",
+    "Network",
     "PracticalSizeGD",
     "PracticalSizeGDClassifier",
     "TensorInitGD",

@@ -22,7 +22,8 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
 
-from . import TensorInitGD
+from . import Network, TensorInitGD
+from .activations import get_activation
 from .datasets import make_teacher_regression
 from .metrics import recovery_error
 
@@ -30,16 +31,15 @@ from .metrics import recovery_error
 _MLP_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
 
-class _MLPWeights:
-    """The first layer of a fitted MLPRegressor in skrecover's layout.
-
-    MLPRegressor adds a bias to every hidden unit; the comparison ignores them.
-    """
-
-    def __init__(self, mlp):
-        self.hidden_weights_ = mlp.coefs_[0].T
-        self.output_weights_ = mlp.coefs_[1][:, 0]
-        self.intercept_ = float(mlp.intercepts_[1][0])
+def _mlp_network(mlp, activation):
+    """A fitted one-hidden-layer MLPRegressor as a :class:`~skrecover.Network`."""
+    return Network(
+        mlp.coefs_[0].T,
+        mlp.coefs_[1][:, 0],
+        get_activation(activation),
+        intercept=float(mlp.intercepts_[1][0]),
+        hidden_biases=mlp.intercepts_[0],
+    )
 
 
 def demo(argv=None):
@@ -130,7 +130,8 @@ def _recovery(teacher, name, model):
         name.startswith("MLPRegressor(")
         and model.coefs_[0].shape[1] == teacher.n_hidden
     ):
-        return f"{recovery_error(teacher, _MLPWeights(model)):.2e}"
+        network = _mlp_network(model, teacher.activation)
+        return f"{recovery_error(teacher, network):.2e}"
     return "n/a"
 
 
@@ -148,7 +149,7 @@ def _print_table(rows):
             print("  ".join("-" * width for width in widths))
     print(
         "\nrecovery error: max over hidden units of ||w_fit - w_true|| / ||w_true|| "
-        "after matching units (MLP hidden biases ignored); n/a where the model has "
+        "after matching units (hidden biases not compared); n/a where the model has "
         "no comparable hidden layer."
     )
 

@@ -1,254 +1,163 @@
-"""Shared machinery of the one-hidden-layer estimators.
+"""The abstract base that owns ``fit``, and what every estimator shares with it.
 
-Validation of the training data, the input-assumption diagnostics, whitening, the
-gradient phase through the shared optimisation driver, and prediction.
+:class:`BaseRecovery` runs the one fit sequence of every estimator:
+
+1. validate ``X``, ``y`` and ``sample_weight`` and bring them to working units
+   (:class:`Scaling`: an exact power-of-two rescaling of extreme inputs, targets
+   centred and scaled), so that finite inputs of any magnitude are fitted;
+2. draw the random state and split off validation weights (early stopping);
+3. check the input assumption of the method (:mod:`._assumptions`);
+4. ``_initialize`` and ``_optimize`` (the family's hooks);
+5. ``_fitted_attributes`` (the family's hook, back in original units), which the
+   base sets after removing those of a previous fit;
+6. emit the warnings the fit collected, at most one of each kind.
+
+Families fill in the hooks and declare their own parameters; helpers return
+values and never set attributes or warn: they hand messages to the fit's
+:class:`Report`.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 import warnings
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
     validate_data,
 )
 
-from . import _moments
-from ._network import NetworkParams, forward, loss_gradient
-from ._optim import OptimResult, minimize
-from .activations import _ACTIVATIONS, Activation
+from ._assumptions import assumption_message, feature_statistics, input_problems
+from ._network import Network, forward
+from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
 
-# Eigenvalues of the input second moment below this fraction of the largest are
-# treated as zero when whitening.
-_RANK_TOL = 1e-10
+# Inputs whose largest magnitude lies outside [2^-40, 2^40] are rescaled by a power
+# of two (exactly) before fitting.
+_SAFE_EXPONENT = 40
+# A fit whose training loss is below this fraction of the variance of y has fitted
+# y to 1e-6 relative: it is not reported as unconverged.
+NEGLIGIBLE_LOSS = 1e-12
 
-ACTIVATION_CONSTRAINT = [StrOptions(set(_ACTIVATIONS)), Activation]
+N_JOBS_CONSTRAINT = [
+    None,
+    Interval(Integral, None, -1, closed="right"),
+    Interval(Integral, 1, None, closed="left"),
+]
 
-OPTIMIZER_CONSTRAINTS = {
-    "solver": [StrOptions({"auto", "lbfgs", "gd"})],
-    "learning_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+ITERATIVE_CONSTRAINTS = {
     "max_iter": [Interval(Integral, 0, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "warm_start": ["boolean"],
-    "verbose": ["verbose"],
-    "random_state": ["random_state"],
 }
 
 
-class Whitening(NamedTuple):
-    """``whiten = S^{-1/2}`` and ``color = S^{1/2}`` for the input second moment S."""
+def activation_constraint(allowed=None):
+    """``_parameter_constraints`` entry of an ``activation`` parameter.
 
-    whiten: np.ndarray
-    color: np.ndarray
-
-
-def whitening(X, sample_weight, *, patch_indices=None):
-    """Whitening from the weighted second moment ``E[x x^T]`` (no centring).
-
-    Not centring keeps the model class (no hidden biases): a unit ``w`` of the
-    whitened problem is the unit ``S^{-1/2} w`` of the original one. Directions with
-    (numerically) zero variance are projected out.
+    Every registered name passes: an activation the method cannot use is refused
+    when it is resolved, by :func:`~skrecover.activations.get_activation`, with the
+    reason.
     """
-    second = _moments.second_moment(X, sample_weight, patch_indices=patch_indices)
-    return whitening_from_moment(second)
+    return [StrOptions(activation_names(allowed)), Activation]
 
 
-def whitening_from_moment(second):
-    """:func:`whitening` of a given second-moment matrix."""
-    eigenvalues, eigenvectors = np.linalg.eigh(second)
-    keep = eigenvalues > _RANK_TOL * max(eigenvalues.max(), np.finfo(float).tiny)
-    root = np.sqrt(eigenvalues[keep])
-    basis = eigenvectors[:, keep]
-    return Whitening((basis / root) @ basis.T, (basis * root) @ basis.T)
+class Scaling(NamedTuple):
+    """Working units: ``X / x_scale`` and ``(y - y_offset) / y_scale``.
 
-
-class ParameterPacker:
-    """Flattens the trained parts of a network into the optimiser's vector.
-
-    Parameters not listed in ``free`` keep their values from ``template``. With a
-    whitening, the hidden weights are optimised in whitened coordinates
-    (``W = Theta S^{-1/2}``): plain gradient descent there is preconditioned
-    gradient descent in the original coordinates, at no cost on the data.
+    The offset is the weighted mean of ``y`` for models with a free output offset
+    (else 0). Both scales are 1 unless the inputs (or the centred targets) are
+    extreme: beyond ``2^40`` or below ``2^-40`` in magnitude, they are the power of
+    two near that magnitude, so that the rescaling is exact. One-hidden-layer
+    networks map back exactly: ``w -> w / x_scale``, ``v -> v y_scale``,
+    ``c -> c y_scale + y_offset``.
     """
 
-    def __init__(self, template, free, transform=None):
-        self.template = template
-        self.free = tuple(free)
-        self.transform = transform
+    x_scale: float
+    y_scale: float
+    y_offset: np.ndarray
 
-    def pack(self, params):
-        """The trained parameters as one vector (whitened coordinates)."""
-        color = None if self.transform is None else self.transform.color
-        return self._flatten(params, color)
-
-    def pack_gradient(self, gradient):
-        """A gradient in original coordinates as a vector in whitened ones."""
-        whiten = None if self.transform is None else self.transform.whiten
-        return self._flatten(gradient, whiten)
-
-    def unpack(self, vector):
-        values = self.template._asdict()
-        offset = 0
-        for name in self.free:
-            shape = np.shape(getattr(self.template, name))
-            size = int(np.prod(shape))
-            value = vector[offset : offset + size].reshape(shape)
-            offset += size
-            if name == "hidden_weights" and self.transform is not None:
-                value = value @ self.transform.whiten
-            values[name] = value
-        return NetworkParams(**values)
-
-    def _flatten(self, params, hidden_map):
-        parts = []
-        for name in self.free:
-            value = getattr(params, name)
-            if name == "hidden_weights" and hidden_map is not None:
-                value = value @ hidden_map
-            parts.append(np.ravel(value))
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def train_network(
-    X,
-    y,
-    sample_weight,
-    params,
-    activation,
-    *,
-    free,
-    transform=None,
-    validation_weight=None,
-    loss="squared",
-    patch_indices=None,
-    solver="lbfgs",
-    max_iter=200,
-    tol=1e-6,
-    n_iter_no_change=10,
-    learning_rate="auto",
-    verbose=0,
-    loss_floor=None,
-    random_state=None,
-):
-    """Full-batch training of the ``free`` parameters from ``params``.
-
-    With L-BFGS on large data (at least 100 000 samples, no early stopping), the
-    first iterations run on nested random subsamples growing 8-fold from 1/64 of
-    the rows (at least 20 rows per parameter) to at most a quarter: a warm start
-    that costs a fraction of full passes and leaves the objective minimised at the
-    end unchanged. The returned loss curve and iteration count include these
-    iterations.
-
-    Returns the best parameters and the :class:`~skrecover._optim.OptimResult`.
-    """
-    packer = ParameterPacker(params, free, transform)
-    start = packer.pack(params)
-    if solver == "auto":
-        solver = choose_solver(sample_weight, start.size)
-    if max_iter == 0 or start.size == 0:
-        return params, OptimResult(x=start, converged=True, solver=solver)
-    options = {
-        "solver": solver,
-        "tol": tol,
-        "n_iter_no_change": n_iter_no_change,
-        "learning_rate": learning_rate,
-        "verbose": verbose,
-        "loss_floor": loss_floor,
-    }
-    warm_up = []
-    if solver == "lbfgs" and validation_weight is None and random_state is not None:
-        for rows in subsample_schedule(len(y), start.size, random_state):
-            result = minimize(
-                _objective(
-                    X[rows],
-                    y[rows],
-                    sample_weight[rows],
-                    packer,
-                    activation,
-                    loss,
-                    patch_indices,
-                    None,
-                ),
-                start,
-                max_iter=max_iter,
-                **options,
-            )
-            start = result.x
-            warm_up.append(result)
-    objective = _objective(
-        X, y, sample_weight, packer, activation, loss, patch_indices, validation_weight
-    )
-    result = minimize(
-        objective,
-        start,
-        max_iter=max_iter,
-        validate=validation_weight is not None,
-        **options,
-    )
-    for stage in reversed(warm_up):
-        result.loss_curve[:0] = stage.loss_curve
-        result.n_iter += stage.n_iter
-    return packer.unpack(result.x), result
-
-
-def _objective(
-    X, y, sample_weight, packer, activation, loss, patch_indices, validation
-):
-    monitors = () if validation is None else (validation,)
-
-    def objective(vector):
-        value, gradient, monitored = loss_gradient(
-            X,
-            y,
-            sample_weight,
-            packer.unpack(vector),
-            activation,
-            loss=loss,
-            patch_indices=patch_indices,
-            monitor_weights=monitors,
-        )
-        return (
-            value,
-            packer.pack_gradient(gradient),
-            (monitored[0] if monitors else None),
+    def to_original(self, params):
+        """Network parameters fitted in working units, in original units."""
+        return params._replace(
+            hidden_weights=params.hidden_weights / self.x_scale,
+            output_weights=params.output_weights * self.y_scale,
+            intercept=params.intercept * self.y_scale + self.y_offset,
         )
 
-    return objective
+    def to_working(self, params):
+        """Network parameters in original units, in working units (warm starts)."""
+        return params._replace(
+            hidden_weights=params.hidden_weights * self.x_scale,
+            output_weights=params.output_weights / self.y_scale,
+            intercept=(params.intercept - self.y_offset) / self.y_scale,
+        )
 
 
-# Data with at least this many samples get the subsample warm start, with at least
-# this many rows per trained parameter in the smallest subsample.
-_WARM_UP_MIN_SAMPLES = 100_000
-_WARM_UP_ROWS_PER_PARAMETER = 20
-_WARM_UP_FACTOR = 4
+class FitData(NamedTuple):
+    """Validated training data in working units.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Float32 or float64; the user's array unless it had to be rescaled.
+    y : ndarray of shape (n_samples, n_outputs)
+        Float64 targets in working units (for classifiers: 0/1 indicators).
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative float64 weights (divided by a power of two when extreme).
+    scaling : Scaling
+    classes : ndarray or None
+        The class labels of a classifier.
+    y_1d : bool
+        Whether ``y`` was one-dimensional.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray
+    scaling: Scaling
+    classes: np.ndarray | None
+    y_1d: bool
 
 
-def subsample_schedule(n_samples, n_params, random_state):
-    """Sorted row indices of nested random subsamples, smallest first."""
-    if n_samples < _WARM_UP_MIN_SAMPLES:
-        return []
-    smallest = max(_WARM_UP_ROWS_PER_PARAMETER * n_params, n_samples // 64)
-    sizes = []
-    size = smallest
-    while size * 2 <= n_samples:
-        sizes.append(size)
-        size *= _WARM_UP_FACTOR
-    permutation = random_state.permutation(n_samples)
-    return [np.sort(permutation[:size]) for size in sizes]
+class Report:
+    """The warnings of one fit, emitted at its end, at most one of each kind."""
+
+    def __init__(self):
+        self.messages = {}
+
+    def warn(self, category, message):
+        """Queue ``message``; messages of one category are joined."""
+        queued = self.messages.setdefault(category, [])
+        if message not in queued:
+            queued.append(message)
+
+    def emit(self, stacklevel):
+        for category, messages in self.messages.items():
+            warnings.warn(" Also: ".join(messages), category, stacklevel=stacklevel)
 
 
-def validation_split(sample_weight, fraction, random_state, purpose):
+def convergence_message(name, result, *, max_iter, tol, advice):
+    """The ConvergenceWarning text, naming the parameters the user can change."""
+    last = result.loss_curve[-1] if result.loss_curve else float("nan")
+    return (
+        f"{name} stopped after max_iter={max_iter} iterations without meeting "
+        f"tol={tol} (last loss {last:.4g}). Increase max_iter or tol. {advice}"
+    )
+
+
+def validation_split(sample_weight, fraction, purpose, random_state):
     """Training and validation weights without copying ``X``.
 
     A random ``fraction`` of the rows gets weight zero in the training weights and
@@ -275,218 +184,302 @@ def validation_split(sample_weight, fraction, random_state, purpose):
 
 
 def weighted_variance(y, sample_weight):
-    """``sum_i s_i (y_i - mean)^2 / sum_i s_i``: weights count as frequencies."""
-    mean = np.average(y, weights=sample_weight)
-    return float(np.average((y - mean) ** 2, weights=sample_weight))
+    """``sum_i s_i ||y_i - mean||^2 / sum_i s_i`` (summed over outputs)."""
+    y = np.asarray(y).reshape(len(y), -1)
+    mean = np.average(y, axis=0, weights=sample_weight)
+    return float(np.average(((y - mean) ** 2).sum(axis=1), weights=sample_weight))
 
 
-def choose_solver(sample_weight, n_params):
-    """L-BFGS, unless there are at least as many parameters as (effective) samples.
+def _power_of_two(value):
+    """The power of two nearest ``value`` from below (1 for 0)."""
+    return float(np.ldexp(1.0, int(np.frexp(value)[1]) - 1)) if value > 0 else 1.0
 
-    In that interpolation regime the minimisers of the training loss form a
-    manifold: quasi-Newton steps drift along it chaotically (a rounding difference
-    changes the interpolant found), while plain gradient descent moves continuously
-    with the data and the start point. Sample weights count as frequencies.
+
+def _safe_scale(largest):
+    """1, or the power of two near ``largest`` when it is extreme."""
+    if largest > 0 and abs(int(np.frexp(largest)[1])) > _SAFE_EXPONENT:
+        return _power_of_two(largest)
+    return 1.0
+
+
+def _largest_magnitude(array):
+    """``max |a|`` without an ``|a|`` temporary."""
+    return max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
+
+
+def label_repr(label):
+    """A label as the user gave it (``0``, not ``np.int64(0)``)."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
+    """The fit sequence of every skrecover estimator (see the module docstring).
+
+    Class attributes of the families: ``_input_assumption`` ("gaussian",
+    "symmetric" or None), ``_dtypes`` (accepted float dtypes).
     """
-    return "lbfgs" if float(sample_weight.sum()) > n_params else "gd"
 
+    _parameter_constraints: dict = {
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _input_assumption = None
+    _dtypes = (np.float64, np.float32)
 
-class BaseOneHiddenLayer(BaseEstimator):
-    """Validation, diagnostics and prediction shared by one-hidden-layer estimators."""
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to the training data.
 
-    def _validate_training_data(
-        self,
-        X,
-        y,
-        sample_weight,
-        *,
-        classification=False,
-        multi_output=False,
-        reset=True,
-    ):
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets (class labels for classifiers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight acts as repeating the sample.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        """The fit sequence (:meth:`fit` without its parameter validation)."""
+        state = self._fit_state(X, y, sample_weight, reset=True)
+        held_out = self._validation_fraction()
+        if held_out is not None:
+            state.training_weight, state.validation_weight = validation_split(
+                state.data.sample_weight, *held_out, state.random_state
+            )
+        state.statistics = self._check_inputs(state)
+        start = self._initialize(state)
+        model = self._optimize(state, start)
+        return self._finish(state, model, stacklevel=6)
+
+    def _partial_fit(self, X, y, sample_weight):
+        """The incremental counterpart of :meth:`_fit`: ``_partial_update`` on a
+        chunk, from the stream's state, in the units of the stream's first chunk.
+        Called by a ``partial_fit`` decorated with ``_fit_context``."""
+        first = not self._stream_started()
+        scaling = None if first else self._scaling_
+        state = self._fit_state(X, y, sample_weight, reset=first, scaling=scaling)
+        state.first = first
+        state.statistics = self._check_inputs(state)
+        model = self._partial_update(state)
+        return self._finish(state, model, stacklevel=6)
+
+    def _fit_state(self, X, y, sample_weight, *, reset, scaling=None):
+        data = self._fit_data(X, y, sample_weight, reset=reset, scaling=scaling)
+        return Bunch(
+            data=data,
+            training_weight=data.sample_weight,
+            validation_weight=None,
+            random_state=check_random_state(self.random_state),
+            report=Report(),
+        )
+
+    def _finish(self, state, model, stacklevel):
+        attributes = self._fitted_attributes(state, model)
+        attributes["_scaling_"] = state.data.scaling
+        attributes["_y_1d_"] = state.data.y_1d
+        self._set_fitted(attributes)
+        state.report.emit(stacklevel=stacklevel)
+        return self
+
+    # -- validation and working units
+    def _fit_data(self, X, y, sample_weight, *, reset, scaling=None):
+        tags = self.__sklearn_tags__()
+        classifier = is_classifier(self)
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=False,
-            dtype=[np.float64, np.float32],
-            y_numeric=not classification,
-            multi_output=multi_output,
+            dtype=list(self._dtypes),
+            y_numeric=not classifier,
+            multi_output=tags.target_tags.multi_output,
             ensure_min_samples=2,
             reset=reset,
         )
-        sample_weight = self._check_sample_weight(sample_weight, X)
-        if not classification:
-            y = np.asarray(y, dtype=np.float64)
-        return X, y, sample_weight
-
-    @staticmethod
-    def _check_sample_weight(sample_weight, X):
-        """Non-negative float64 weights with a positive sum (ones for None)."""
+        y_1d = np.ndim(y) == 1
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        if not sample_weight.sum() > 0:
+        largest_weight = float(sample_weight.max())
+        if not largest_weight > 0:
             raise ValueError("sample_weight must have a positive sum.")
-        return sample_weight
-
-    def _set_or_forget(self, name, value):
-        """Set a fitted attribute, or remove a stale one when ``value`` is None."""
-        if value is not None:
-            setattr(self, name, value)
-        elif hasattr(self, name):
-            delattr(self, name)
-
-    def _validation_split(self, sample_weight, random_state):
-        """Training and validation weights with ``early_stopping``, else
-        ``(sample_weight, None)``; see :func:`validation_split`."""
-        if not self.early_stopping:
-            return sample_weight, None
-        return validation_split(
-            sample_weight, self.validation_fraction, random_state, "early_stopping"
-        )
-
-    def _check_gaussian_inputs(self, X, sample_weight, random_state, *, whiten):
-        """Warn when the inputs are visibly not standard Gaussian."""
-        stats = _moments.feature_statistics(X, sample_weight, random_state=random_state)
-        problems = gaussian_input_problems(stats, whiten=whiten)
-        if problems:
-            remedy = "set whiten=True" if not whiten else "centre X"
-            warnings.warn(
-                f"{type(self).__name__} assumes Gaussian inputs x ~ N(0, I), on which "
-                "its moment identities hold; on these inputs "
-                + "; ".join(problems)
-                + f". Standardise X (e.g. StandardScaler in a Pipeline) or {remedy}: "
-                "gradient descent still fits, but the tensor initialisation may be "
-                "poor.",
-                AssumptionWarning,
-                stacklevel=3,
+        # Weights count as frequencies (the moments' noise levels use their sum):
+        # they are rescaled only when extreme.
+        sample_weight = sample_weight / _safe_scale(largest_weight)
+        classes = None
+        if classifier:
+            check_classification_targets(y)
+            classes, encoded = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes; got "
+                    f"1 class ({label_repr(classes[0])})."
+                )
+            Y = self._class_targets(encoded, len(classes))
+        else:
+            Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if scaling is None:
+            scaling = self._choose_scaling(X, Y, sample_weight, classifier)
+        elif Y.shape[1] != len(scaling.y_offset):
+            raise ValueError(
+                f"y has {Y.shape[1]} outputs but {type(self).__name__} was fitted "
+                f"with {len(scaling.y_offset)}."
             )
-        return stats
+        if scaling.x_scale != 1.0:
+            X = np.ldexp(X, -int(np.frexp(scaling.x_scale)[1] - 1))
+        Y = (Y - scaling.y_offset) / scaling.y_scale
+        return FitData(X, Y, sample_weight, scaling, classes, y_1d)
 
-    def _network_params(self):
-        output = np.asarray(self.output_weights_, dtype=float)
-        return NetworkParams(
+    def _choose_scaling(self, X, Y, sample_weight, classifier):
+        x_scale = _safe_scale(_largest_magnitude(X))
+        if classifier:
+            return Scaling(x_scale, 1.0, np.zeros(Y.shape[1]))
+        weights = sample_weight / sample_weight.sum()
+        offset = weights @ Y if self._centres_targets() else np.zeros(Y.shape[1])
+        centred = Y - offset
+        return Scaling(x_scale, _safe_scale(_largest_magnitude(centred)), offset)
+
+    def _class_targets(self, encoded, n_classes):
+        """The 0/1 targets of a classifier: one column per class."""
+        return (encoded[:, np.newaxis] == np.arange(n_classes)).astype(np.float64)
+
+    def _check_inputs(self, state):
+        """The input-assumption check: statistics, and the warning it calls for."""
+        if self._input_assumption is None:
+            return None
+        data = state.data
+        statistics = feature_statistics(
+            data.X, data.sample_weight, random_state=state.random_state
+        )
+        problems = input_problems(
+            statistics, self._input_assumption, whiten=bool(self._whiten_option())
+        )
+        action = self._assumption_action()
+        if problems and action != "off":
+            message = assumption_message(
+                type(self).__name__,
+                self._input_assumption,
+                problems,
+                whiten=self._whiten_option(),
+                scaler=self._scaler_advice(),
+            )
+            if action == "raise":
+                raise ValueError(message)
+            state.report.warn(AssumptionWarning, message)
+        return statistics
+
+    def _set_fitted(self, attributes):
+        """Set the attributes of this fit, after removing every fitted attribute of
+        a previous one (names ending in an underscore) that it does not set."""
+        kept = {"n_features_in_", "feature_names_in_"}
+        for name in list(vars(self)):
+            if name.endswith("_") and name not in kept and name not in attributes:
+                delattr(self, name)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
+    # -- hooks with defaults
+    def _validation_fraction(self):
+        """``(fraction, purpose)`` of the rows held out for validation, or None."""
+        return None
+
+    def _centres_targets(self):
+        """Whether ``y`` may be centred (the model has a free output offset)."""
+        return False
+
+    def _whiten_option(self):
+        """None without a ``whiten`` option, else its value (for the warning)."""
+        return None
+
+    def _assumption_action(self):
+        """``"warn"``, ``"raise"`` or ``"off"`` when the inputs break the assumption."""
+        return "warn"
+
+    def _scaler_advice(self):
+        """The preprocessing the assumption warning recommends."""
+        return None
+
+    def _stream_started(self):
+        return hasattr(self, "_scaling_")
+
+    @abstractmethod
+    def _initialize(self, state):
+        """The start of the optimisation (working units)."""
+
+    @abstractmethod
+    def _optimize(self, state, start):
+        """The fitted model (working units) from the start."""
+
+    @abstractmethod
+    def _fitted_attributes(self, state, model):
+        """The fitted attributes (original units) as a dict."""
+
+    def _partial_update(self, state):
+        raise NotImplementedError
+
+    # -- prediction
+    def _validated(self, X):
+        """``X`` for a fitted model's prediction, checked against the fit."""
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=list(self._dtypes))
+
+    def _output(self, X):
+        """Validated ``X`` through the fitted model, shape (n_samples, n_outputs)."""
+        return self._forward(self._validated(X))
+
+    @abstractmethod
+    def _forward(self, X):
+        """The model's outputs on validated inputs."""
+
+    def predict(self, X):
+        """Predict with the fitted model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions (float64), one-dimensional when the model was fitted on a
+            one-dimensional ``y``.
+        """
+        output = self._output(X)
+        return output[:, 0] if self._y_1d_ else output
+
+
+class BaseNetworkRecovery(BaseRecovery):
+    """Estimators whose fitted model is a one-hidden-layer :class:`Network`."""
+
+    # Whether the output weights are one per patch (Convotron) or one per unit.
+    _output_per_patch = False
+
+    @property
+    def network_(self):
+        """The fitted network (:class:`~skrecover.Network`): the one accessor
+        through which metrics and displays read the fitted weights."""
+        check_is_fitted(self)
+        return Network(
             self.hidden_weights_,
-            output.reshape(1, -1) if output.ndim == 1 else output,
-            np.atleast_1d(np.asarray(self.intercept_, dtype=float)),
+            self.output_weights_,
+            self.activation_,
+            intercept=getattr(self, "intercept_", 0.0),
+            hidden_biases=getattr(self, "hidden_biases_", None),
+            patch_indices=getattr(self, "patch_indices_", None),
+            output_per_patch=self._output_per_patch,
         )
 
     def _forward(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        network = self.network_
         return forward(
-            X,
-            self._network_params(),
-            self.activation_,
-            patch_indices=getattr(self, "patch_indices_", None),
+            X, network.params, network.activation, patch_indices=network.patch_indices
         )
-
-    def _warn_not_converged(self, result, hint):
-        if not result.converged:
-            last = result.loss_curve[-1] if result.loss_curve else float("nan")
-            warnings.warn(
-                f"{type(self).__name__} stopped after max_iter={self.max_iter} "
-                f"iterations without meeting tol={self.tol} (last loss {last:.4g}). "
-                f"Increase max_iter or tol. {hint}",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-
-    @staticmethod
-    def _check_finite(params):
-        if not all(np.all(np.isfinite(p)) for p in params):
-            raise ValueError(
-                "The optimisation produced non-finite weights: the inputs or targets "
-                "probably have a very large scale. Standardise X and y, or use "
-                "solver='gd' with a smaller learning_rate."
-            )
-
-
-def symmetry_problems(stats):
-    """Readable descriptions of per-feature evidence against symmetry about 0.
-
-    Flags means and skewness beyond 5 standard errors and beyond 0.1 standard
-    deviation (resp. 0.5), as :func:`gaussian_input_problems` does.
-    """
-    return _flagged(stats, _symmetry_checks(stats))
-
-
-def _symmetry_checks(stats):
-    n_rows = stats["n_rows"]
-    sd = np.sqrt(stats["variance"])
-    checks = [
-        (
-            np.abs(stats["mean"]) / np.where(sd > 0, sd, 1.0),
-            max(0.1, 5 / np.sqrt(n_rows)),
-            "feature {index} has mean {value:.3g} "
-            "({size:.2g} standard deviations from 0)",
-            stats["mean"],
-        ),
-        (
-            np.abs(stats["skewness"]),
-            max(0.5, 5 * np.sqrt(6 / n_rows)),
-            "feature {index} has skewness {value:.3g} (symmetric: 0)",
-            stats["skewness"],
-        ),
-    ]
-    return checks + [
-        (
-            np.array([np.abs(stats["direction_skewness"]).max()]),
-            max(0.2, 5 * np.sqrt(15 / stats["direction_rows"])),
-            "the inputs have a third moment along a random direction "
-            "{value:.3g} (symmetric: 0)",
-            np.array([np.abs(stats["direction_skewness"]).max()]),
-        )
-    ]
-
-
-def _flagged(stats, checks):
-    problems = []
-    for size, threshold, template, values in checks:
-        flagged = np.flatnonzero(size > threshold)
-        if len(flagged):
-            worst = flagged[np.argmax(size[flagged])]
-            text = template.format(index=worst, value=values[worst], size=size[worst])
-            if len(flagged) > 1:
-                text += f" ({len(flagged)} features flagged)"
-            problems.append(text)
-    return problems
-
-
-def gaussian_input_problems(stats, *, whiten):
-    """Readable descriptions of the ways per-feature statistics depart from N(0, 1).
-
-    A feature is flagged when its deviation is both statistically significant (beyond
-    5 standard errors) and practically large: a mean or a skewness (as in
-    :func:`symmetry_problems`), an excess kurtosis, and without ``whiten`` a
-    variance off by more than a factor 2 or correlated features.
-    """
-    n_rows = stats["n_rows"]
-    checks = _symmetry_checks(stats) + [
-        (
-            np.abs(stats["kurtosis"]),
-            max(1.0, 5 * np.sqrt(24 / n_rows)),
-            "feature {index} has excess kurtosis {value:.3g} (Gaussian: 0)",
-            stats["kurtosis"],
-        )
-    ]
-    problems = []
-    if not whiten:
-        variance = np.where(stats["variance"] > 0, stats["variance"], 1e-300)
-        checks.append(
-            (
-                np.abs(np.log(variance)),
-                np.log(2.0),
-                "feature {index} has variance {value:.3g} (standard Gaussian: 1)",
-                stats["variance"],
-            )
-        )
-        independent = (1 + np.sqrt(len(stats["mean"]) / n_rows)) ** 2
-        if stats["correlation_eigenvalue"] > 2 * independent:
-            problems.append(
-                "the features are correlated (largest eigenvalue of their correlation "
-                f"matrix {stats['correlation_eigenvalue']:.3g}, about "
-                f"{independent:.3g} for independent features)"
-            )
-    return problems + _flagged(stats, checks)

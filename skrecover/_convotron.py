@@ -1,34 +1,35 @@
-"""Convotron (Goel, Klivans, Meka, 2018) and Double Convotron (Du, Goel, 2018)."""
+"""Convotron (Goel, Klivans, Meka, 2018): one filter over overlapping patches.
+
+The update field, the drift matrix and the solvers live here as functions on the
+data-pass engine; :mod:`._double_convotron` reuses them for its second stage.
+"""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from . import _moments
 from ._base import (
-    OPTIMIZER_CONSTRAINTS,
-    BaseOneHiddenLayer,
-    symmetry_problems,
+    ITERATIVE_CONSTRAINTS,
+    BaseNetworkRecovery,
+    BaseRecovery,
+    activation_constraint,
+    convergence_message,
     weighted_variance,
 )
-from ._network import (
-    NetworkParams,
-    _pool,
-    _pre_activations,
-    chunk_rows,
-    gather_patches,
-)
-from ._optim import Monitor, blew_up, minimize
-from .activations import Activation, LeakyReLU, ReLU, get_activation
+from ._engine import reduce_rows, scan_rows
+from ._network import gather_patches, pool, pre_activations
+from ._optim import Monitor, OptimResult, blew_up, minimize
+from .activations import LeakyReLU, ReLU, get_activation
 from .exceptions import AssumptionWarning
 from .patches import check_patch_indices, make_patch_indices
 
@@ -38,97 +39,43 @@ _SINGULAR = 1e-8
 # Stop once the mean squared error is this fraction of the variance of y.
 _LOSS_FLOOR = 1e-20
 _MINIBATCH_SIZE = 32
+_LEAKY = (ReLU, LeakyReLU)
+_LEAKY_REASON = (
+    "the Convotrons' guarantee rests on the activation's odd part being linear, "
+    "which a smooth activation such as tanh or sigmoid does not have: use 'relu', "
+    "'leaky_relu', 'linear' or LeakyReLU(slope) with a slope in [0, 1]"
+)
 
 
-def leaky_slope(activation):
-    """The negative slope of a leaky ReLU activation, refusing any other."""
-    if isinstance(activation, str):
-        if activation == "linear":
-            return 1.0
-        activation = get_activation(activation)
-    if isinstance(activation, ReLU):
-        return 0.0
-    if isinstance(activation, LeakyReLU):
-        if not 0 <= activation.slope <= 1:
-            raise ValueError(
-                f"The leaky ReLU slope must lie in [0, 1], got {activation.slope}."
-            )
-        return float(activation.slope)
-    raise ValueError(
-        f"Convotron needs a leaky ReLU activation (slope in [0, 1]: 'relu', "
-        f"'leaky_relu', 'linear' or LeakyReLU(slope)), got {activation!r}: its "
-        "guarantee rests on the activation's odd part being linear, which a smooth "
-        "activation such as tanh or sigmoid does not have."
-    )
+def leaky_relu(activation):
+    """The activation as a :class:`LeakyReLU` (ReLU has slope 0); others refused."""
+    resolved = get_activation(activation, allowed=_LEAKY, reason=_LEAKY_REASON)
+    slope = float(getattr(resolved, "slope", 0.0))
+    if not 0 <= slope <= 1:
+        raise ValueError(f"The leaky ReLU slope must lie in [0, 1], got {slope}.")
+    return LeakyReLU(slope)
 
 
-class _ConvolutionalBase(BaseOneHiddenLayer):
-    """Patches, the leaky ReLU and the update directions shared by the Convotrons."""
+class FilterProblem(NamedTuple):
+    """What a Convotron run needs besides the data (working units).
 
-    def predict(self, X):
-        """Network output ``sum_l a_l phi(w^T x_l)``.
+    ``layout``: patch indices; ``output``: the fixed output weights ``a``;
+    ``slope``: of the leaky ReLU; ``update_patch``: the patch of the
+    one-disjoint-patch update (or None); ``preconditioner``: the pseudo-inverse of
+    the drift matrix, for the batch solver.
+    """
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        return self._forward(X)[:, 0]
-
-    def _patch_layout(self, n_features):
-        if self.patch_indices is not None:
-            if self.patch_size is not None or self.input_shape is not None:
-                raise ValueError(
-                    "Give either patch_indices or patch_size (with input_shape and "
-                    "stride), not both."
-                )
-            return check_patch_indices(self.patch_indices, n_features)
-        if self.patch_size is None:
-            if self.input_shape is not None or self.stride is not None:
-                raise ValueError("input_shape and stride need a patch_size.")
-            return np.arange(n_features)[np.newaxis, :]
-        return make_patch_indices(
-            n_features,
-            self.patch_size,
-            input_shape=self.input_shape,
-            stride=self.stride,
-        )
-
-    def _network_params(self):
-        return NetworkParams(
-            self.hidden_weights_,
-            np.asarray(self.output_weights_, dtype=float).reshape(1, -1, 1),
-            np.zeros(1),
-        )
-
-    @property
-    def filter_(self):
-        """The filter ``w`` in the shape of a patch (rows, columns, channels)."""
-        check_is_fitted(self)
-        return self.hidden_weights_[0].reshape(self.patch_shape_)
-
-    def _patch_shape(self, n_features, patch_length):
-        if self.patch_indices is not None or self.patch_size is None:
-            return (patch_length,)
-        size = (
-            (self.patch_size,)
-            if isinstance(self.patch_size, Integral)
-            else self.patch_size
-        )
-        shape = (n_features,) if self.input_shape is None else tuple(self.input_shape)
-        channels = shape[len(size) :]
-        return tuple(size) + tuple(channels)
+    layout: np.ndarray
+    output: np.ndarray
+    slope: float
+    update_patch: int | None
+    preconditioner: np.ndarray
 
 
-def update_directions(X, patch_indices, output_weights, update_patch=None):
+def update_directions(patches, output, update_patch=None):
     """``u(x) = sum_l a_l x_l`` (or ``x_j`` for the one-disjoint-patch update) and
-    ``v(x) = sum_l a_l x_l``, for the rows of one chunk, shape (n, patch length)."""
-    patches = gather_patches(X, patch_indices).astype(np.float64, copy=False)
-    pooled = np.einsum("l,clr->cr", output_weights, patches)
+    ``v(x) = sum_l a_l x_l`` for gathered patches of shape (n, n_patches, r)."""
+    pooled = np.einsum("l,clr->cr", output, patches)
     if update_patch is None:
         return pooled, pooled
     return patches[:, update_patch, :], pooled
@@ -139,19 +86,17 @@ def drift_matrix(X, sample_weight, patch_indices, output_weights, update_patch=N
 
     For Convotron ``D`` is the patch covariance ``C = E[v v^T]``, whose extreme
     eigenvalues set the step size and the rate (Goel, Klivans and Meka need
-    ``lambda_min(C) > 0``). Also returns ``E[||u||^2]``.
+    ``lambda_min(C) > 0``). Also returns ``E[||u||^2]``. One pass.
     """
-    total, squared = 0.0, 0.0
+
+    def block(rows, weights):
+        patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
+        u, v = update_directions(patches, output_weights, update_patch)
+        return (weights[:, np.newaxis] * u).T @ v, weights @ np.einsum("cr,cr->c", u, u)
+
+    total, squared = reduce_rows(block, X, sample_weight, width=2 * patch_indices.size)
     scale = 1.0 / float(sample_weight.sum())
-    step = chunk_rows(patch_indices.size)
-    for start in range(0, X.shape[0], step):
-        u, v = update_directions(
-            X[start : start + step], patch_indices, output_weights, update_patch
-        )
-        weights = sample_weight[start : start + step] * scale
-        total = total + (weights[:, np.newaxis] * u).T @ v
-        squared += weights @ np.einsum("cr,cr->c", u, u)
-    return total, float(squared)
+    return total * scale, float(squared * scale)
 
 
 def convotron_field(
@@ -168,38 +113,279 @@ def convotron_field(
     """Mean squared loss and the mean Convotron update ``E[(y - f(x)) u(x)]``.
 
     The update has no ``phi'`` factor: it is not the gradient of the loss, which is
-    why Convotron can start from ``w = 0`` (where the ReLU gradient vanishes).
+    why Convotron can start from ``w = 0`` (where the ReLU gradient vanishes). One
+    pass.
     """
     activation = LeakyReLU(slope)
     output = output_weights.reshape(1, -1, 1)
-    total = float(sample_weight.sum())
-    loss, update = 0.0, np.zeros_like(w)
-    monitored = np.zeros(len(monitor_weights))
-    step = chunk_rows(patch_indices.size)
-    for start in range(0, X.shape[0], step):
-        rows = slice(start, start + step)
-        patches = gather_patches(X[rows], patch_indices).astype(np.float64, copy=False)
-        hidden = activation(_pre_activations(patches, w[np.newaxis, :]))
-        residual = y[rows] - _pool(hidden, output)[:, 0]
-        u = (
-            np.einsum("l,clr->cr", output_weights, patches)
-            if update_patch is None
-            else patches[:, update_patch, :]
-        )
-        weights = sample_weight[rows]
+    monitors = np.column_stack(monitor_weights) if len(monitor_weights) else None
+
+    def block(rows, targets, weights, monitor):
+        patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
+        hidden = activation(pre_activations(patches, w[np.newaxis, :]))
+        residual = targets - pool(hidden, output)[:, 0]
+        u, _ = update_directions(patches, output_weights, update_patch)
         squared = 0.5 * residual * residual
-        loss += weights @ squared
-        update += (weights * residual) @ u
-        for m, monitor in enumerate(monitor_weights):
-            monitored[m] += monitor[rows] @ squared
-    means = [
-        monitored[m] / max(float(weights.sum()), 1e-300)
-        for m, weights in enumerate(monitor_weights)
-    ]
+        return (
+            weights @ squared,
+            (weights * residual) @ u,
+            None if monitor is None else squared @ monitor,
+        )
+
+    loss, update, monitored = reduce_rows(
+        block, X, y, sample_weight, monitors, width=3 * patch_indices.size
+    )
+    total = float(sample_weight.sum())
+    means = (
+        []
+        if monitors is None
+        else [
+            m / max(float(weights.sum()), 1e-300)
+            for m, weights in zip(monitored, monitor_weights, strict=True)
+        ]
+    )
     return loss / total, update / total, means
 
 
-class Convotron(RegressorMixin, _ConvolutionalBase):
+def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
+    """The batch Convotron: the mean update preconditioned by ``D^{-1}``, run by the
+    driver's safeguarded fixed-point iteration (``options``: ``max_iter``, ``tol``,
+    ``n_iter_no_change``, ``verbose``, ``loss_floor``)."""
+    monitors = () if validation_weight is None else (validation_weight,)
+
+    def objective(w):
+        loss, update, monitored = convotron_field(
+            X, y, weight, w, *_field_arguments(problem), monitor_weights=monitors
+        )
+        return (
+            loss,
+            -(problem.preconditioner @ update),
+            monitored[0] if monitors else None,
+        )
+
+    return minimize(
+        objective,
+        w0,
+        solver="fixed_point",
+        learning_rate=1.0,
+        validate=validation_weight is not None,
+        stop_on="step",
+        **options,
+    )
+
+
+def _field_arguments(problem):
+    return problem.layout, problem.output, problem.slope, problem.update_patch
+
+
+class Updates(NamedTuple):
+    """The state of stochastic updates: the filter returned (the running average
+    with averaging), the raw iterate, the number of updates and the step."""
+
+    w: np.ndarray
+    iterate: np.ndarray
+    t: int
+    learning_rate: float
+
+
+def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
+    """One pass of (mini)batch updates over the rows ``order``.
+
+    ``w <- w + eta (y - f(x)) u(x)`` averaged over ``batch`` samples, with sample
+    weights relative to their mean; with ``average``, ``w`` is the running average
+    of the iterates once ``average`` updates have passed (``True``: from the first).
+    """
+    relative = sample_weight / np.mean(sample_weight[order])
+    slope, output = problem.slope, problem.output
+    start = 1 if average is True else int(average)
+
+    def block(state, rows, targets, weights):
+        w, iterate, t, eta = state
+        patches = gather_patches(rows, problem.layout).astype(np.float64, copy=False)
+        u, _ = update_directions(patches, output, problem.update_patch)
+        for b in range(0, len(rows), batch):
+            part = slice(b, b + batch)
+            pre = patches[part] @ iterate
+            f = np.where(pre > 0, pre, slope * pre) @ output
+            step = eta * weights[part] * (targets[part] - f)
+            iterate = iterate + step @ u[part] / len(step)
+            t += 1
+            if not average:
+                w = iterate
+            elif t < start:
+                w = iterate.copy()
+            else:
+                w = w + (iterate - w) / (t - start + 1)
+        return Updates(w, iterate, t, eta)
+
+    return scan_rows(
+        block,
+        updates,
+        X,
+        y,
+        relative,
+        order=order,
+        width=2 * problem.layout.size,
+        multiple=batch,
+    )
+
+
+def run_epochs(
+    X,
+    y,
+    sample_weight,
+    validation_weight,
+    updates,
+    problem,
+    *,
+    batch,
+    average,
+    shuffle,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    verbose,
+    loss_floor,
+    random_state,
+):
+    """Epochs of :func:`run_epoch` with the driver's stopping rule and blow-up guard.
+
+    Whenever the loss becomes non-finite or grows more than tenfold, the step is
+    halved and the epochs resume from the best filter.
+    """
+    monitors = () if validation_weight is None else (validation_weight,)
+
+    def field(w):
+        loss, _, monitored = convotron_field(
+            X, y, sample_weight, w, *_field_arguments(problem), monitor_weights=monitors
+        )
+        return loss, monitored[0] if monitors else None
+
+    monitor = Monitor(
+        updates.w,
+        tol,
+        n_iter_no_change,
+        bool(monitors),
+        verbose,
+        loss_floor,
+        stop_on="either",
+    )
+    best_updates, best_loss = updates, field(updates.w)[0]
+    monitor.start(updates.w, best_loss, None)
+    training = np.flatnonzero(sample_weight > 0)
+    for _ in range(max_iter):
+        order = random_state.permutation(training) if shuffle else training
+        updates = run_epoch(
+            X, y, sample_weight, order, updates, problem, batch=batch, average=average
+        )
+        loss, validation_loss = field(updates.w)
+        if blew_up(loss, best_loss):
+            # The step is too long for these data (asymmetric inputs, say): halve
+            # it and resume from the best filter.
+            updates = best_updates._replace(learning_rate=updates.learning_rate / 2)
+            best_updates = updates
+            continue
+        if loss < best_loss:
+            best_updates, best_loss = updates, loss
+        if monitor.record(updates.w, loss, validation_loss):
+            break
+    result = monitor.finish()
+    result.learning_rate = updates.learning_rate
+    return result, updates
+
+
+def step_size(stochastic, slope, lambda_max, mean_square, batch_size):
+    """The automatic step of the stochastic (or minibatch) updates: ``c / (E||u||^2
+    + 2 lambda_max)`` for one sample, ``batch_size`` times that (at most ``1 / (c
+    lambda_max)``) for a minibatch."""
+    c = (1 + slope) / 2
+    largest = max(lambda_max, np.finfo(float).tiny)
+    single = c / (mean_square + 2 * largest)
+    if stochastic:
+        return single
+    return min(batch_size * single, 1.0 / (c * largest))
+
+
+class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
+    """What both Convotrons share: symmetric inputs, one leaky-ReLU filter with
+    output weights per patch, and the drift spectrum of the patches."""
+
+    _input_assumption = "symmetric"
+    _output_per_patch = True
+
+    def _scaler_advice(self):
+        # A per-feature scale breaks the weight sharing: centre only.
+        return "StandardScaler(with_std=False)"
+
+    @property
+    def filter_(self):
+        """The filter ``w`` in the shape of a patch (rows, columns, channels)."""
+        check_is_fitted(self)
+        return self.hidden_weights_[0].reshape(self.patch_shape_)
+
+    def _drift_problem(self, state, layout, output, slope, update_patch, weight=None):
+        """The :class:`FilterProblem` and drift spectrum of fixed output weights;
+        warns when the drift matrix is singular."""
+        drift, mean_square = drift_matrix(
+            state.data.X,
+            state.training_weight if weight is None else weight,
+            layout,
+            output,
+            update_patch,
+        )
+        eigenvalues = np.linalg.eigvalsh((drift + drift.T) / 2)
+        lambda_min, lambda_max = float(eigenvalues[0]), float(eigenvalues[-1])
+        if lambda_min <= _SINGULAR * max(lambda_max, np.finfo(float).tiny):
+            state.report.warn(
+                AssumptionWarning,
+                "The patch covariance E[v v^T] (v = sum_l a_l x_l) is singular "
+                f"(lambda_min = {lambda_min:.3g}, lambda_max = {lambda_max:.3g}): the "
+                "condition lambda_min > 0 of Convotron's guarantee fails, and the "
+                "filter is not identifiable along its null space.",
+            )
+        problem = FilterProblem(layout, output, slope, update_patch, linalg.pinv(drift))
+        spectrum = Bunch(
+            lambda_min=lambda_min, lambda_max=lambda_max, mean_square=mean_square
+        )
+        return problem, spectrum
+
+    @staticmethod
+    def _spectrum_attributes(spectrum, scaling):
+        """``lambda_min_``, ``lambda_max_`` and ``condition_number_`` of the data
+        in original units (the drift is quadratic in ``x``)."""
+        unit = scaling.x_scale**2
+        lambda_min, lambda_max = spectrum.lambda_min * unit, spectrum.lambda_max * unit
+        return {
+            "lambda_min_": lambda_min,
+            "lambda_max_": lambda_max,
+            "condition_number_": lambda_max / lambda_min if lambda_min > 0 else np.inf,
+        }
+
+    @staticmethod
+    def _filter_attributes(w, scaling, layout, output, slope, patch_shape):
+        """The network's fitted attributes: with ``a`` fixed, ``f = sum_l a_l
+        phi(w^T x_l)`` in working units maps back by scaling ``w`` (phi is
+        positively homogeneous)."""
+        return {
+            "hidden_weights_": (w * (scaling.y_scale / scaling.x_scale))[np.newaxis, :],
+            "output_weights_": output,
+            "intercept_": 0.0,
+            "patch_indices_": layout,
+            "n_patches_": len(layout),
+            "patch_shape_": patch_shape,
+            "activation_": LeakyReLU(slope),
+        }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # One leaky-ReLU filter with fixed output weights and no intercept, fitted by
+        # its own fixed-point rule (not least squares): on data no convolutional
+        # teacher made (the common checks' near-linear target), R^2 can be low.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+
+class Convotron(_BaseConvotron):
     """Convotron: one convolutional filter over overlapping patches, learnt from zero.
 
     Fits ``f(x) = sum_l a_l phi(w^T x_l)``: one filter ``w`` read by every patch
@@ -365,11 +551,13 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
     """
 
     _parameter_constraints: dict = {
+        **BaseRecovery._parameter_constraints,
+        **ITERATIVE_CONSTRAINTS,
         "patch_size": [None, Interval(Integral, 1, None, closed="left"), tuple],
         "input_shape": [None, tuple],
         "stride": [None, Interval(Integral, 1, None, closed="left"), tuple],
         "patch_indices": [None, "array-like"],
-        "activation": [StrOptions({"relu", "leaky_relu", "linear"}), Activation],
+        "activation": activation_constraint(),
         "output_weights": [None, "array-like"],
         "update_patch": [None, Interval(Integral, 0, None, closed="left")],
         "solver": [StrOptions({"batch", "minibatch", "stochastic"})],
@@ -380,11 +568,6 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         ],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
-        **{
-            k: v
-            for k, v in OPTIMIZER_CONSTRAINTS.items()
-            if k not in ("solver", "learning_rate")
-        },
     }
 
     def __init__(
@@ -432,55 +615,17 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         self.verbose = verbose
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Learn the filter from ``w = 0`` (or the previous one with ``warm_start``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs, symmetric about 0.
-        y : array-like of shape (n_samples,)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; an integer weight acts as repeating the sample.
-
-        Returns
-        -------
-        self : Convotron
-            The fitted estimator.
-        """
-        warm = self.warm_start and hasattr(self, "hidden_weights_")
-        X, y, sample_weight = self._validate_training_data(X, y, sample_weight)
-        random_state = check_random_state(self.random_state)
-        train_weight, validation_weight = self._validation_split(
-            sample_weight, random_state
-        )
-        self._prepare(X, train_weight, random_state, keep_filter=warm)
+    def _check_partial_fit(self):
         if self.solver == "batch":
-            result = self._fit_batch(X, y, train_weight, validation_weight)
-        else:
-            result = self._fit_epochs(
-                X, y, train_weight, validation_weight, random_state
+            raise AttributeError(
+                "partial_fit makes one epoch of stochastic updates: it needs "
+                "solver='minibatch' or 'stochastic' (this Convotron has "
+                "solver='batch')."
             )
-        self.hidden_weights_ = result.x[np.newaxis, :]
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = result.loss_curve
-        self._set_or_forget(
-            "validation_loss_curve_",
-            None if validation_weight is None else result.validation_loss_curve,
-        )
-        self._warn_not_converged(
-            result,
-            f"The patch covariance has condition number {self.condition_number_:.3g}: "
-            "heavily overlapping patches converge slowly.",
-        )
-        return self
+        return True
 
-    def _can_partial_fit(self):
-        return self.solver != "batch"
-
-    @available_if(_can_partial_fit)
+    @available_if(_check_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of the (mini)batch updates over ``X``, in the given order.
 
@@ -504,99 +649,232 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
         self : Convotron
             The updated estimator.
         """
-        first = not hasattr(self, "hidden_weights_")
-        if first:
-            self._validate_params()
-        X, y = validate_data(
-            self, X, y, reset=first, dtype=[np.float64, np.float32], y_numeric=True
-        )
-        y = np.asarray(y, dtype=np.float64)
-        sample_weight = self._check_sample_weight(sample_weight, X)
-        if first:
-            self._prepare(X, sample_weight, check_random_state(self.random_state))
-            self.n_iter_, self.loss_curve_ = 0, []
-        w = self.hidden_weights_[0].copy()
-        w = self._epoch(X, y, sample_weight, np.arange(len(y)), w)
-        self.hidden_weights_ = w[np.newaxis, :]
-        self.n_iter_ += 1
-        self.loss_curve_.append(self._field(X, y, sample_weight, w)[0])
-        return self
+        return self._partial_fit(X, y, sample_weight)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # One leaky-ReLU filter with fixed output weights and no intercept, fitted by
-        # its own fixed-point rule (not least squares): on data no convolutional
-        # teacher made (the common checks' near-linear target), R^2 can be low.
-        tags.regressor_tags.poor_score = True
-        return tags
-
-    # -- fitting
-    def _prepare(self, X, sample_weight, random_state, keep_filter=False):
-        """Patches, output weights, activation, drift spectrum and step size."""
-        n_features = X.shape[1]
-        patch_indices = self._patch_layout(n_features)
-        n_patches, patch_length = patch_indices.shape
-        output = (
-            np.full(n_patches, 1.0 / n_patches)
-            if self.output_weights is None
-            else np.asarray(self.output_weights, dtype=float)
+    # -- hooks of the fit sequence
+    def _validation_fraction(self):
+        return (
+            (self.validation_fraction, "early_stopping")
+            if self.early_stopping
+            else None
         )
+
+    def _initialize(self, state):
+        data = state.data
+        n_features = data.X.shape[1]
+        layout = self._patch_layout(n_features)
+        output = self._fixed_output_weights(len(layout))
+        self._check_update_patch(layout)
+        activation = leaky_relu(self.activation)
+        scaling = data.scaling
+        keep = state.get("first") is False or (
+            self.warm_start and hasattr(self, "hidden_weights_")
+        )
+        unit = scaling.x_scale**2
+        if state.get("first") is False:
+            # partial_fit goes on with the first chunk's spectrum and step.
+            problem = FilterProblem(
+                layout, output, activation.slope, self.update_patch, None
+            )
+            spectrum = Bunch(
+                lambda_min=self.lambda_min_ / unit, lambda_max=self.lambda_max_ / unit
+            )
+            learning_rate = self.learning_rate_ * unit
+        else:
+            problem, spectrum = self._drift_problem(
+                state, layout, output, activation.slope, self.update_patch
+            )
+            if self.solver == "batch":
+                # The preconditioned step is dimensionless: 1 is the natural one.
+                learning_rate = (
+                    1.0 if self.learning_rate == "auto" else float(self.learning_rate)
+                )
+            elif self.learning_rate == "auto":
+                learning_rate = step_size(
+                    self.solver == "stochastic",
+                    activation.slope,
+                    spectrum.lambda_max,
+                    spectrum.mean_square,
+                    self.batch_size,
+                )
+            else:
+                learning_rate = float(self.learning_rate) * unit
+        w = np.zeros(layout.shape[1])
+        iterate, t = w, 0
+        if keep:
+            to_working = scaling.x_scale / scaling.y_scale
+            w = self.hidden_weights_[0] * to_working
+            iterate = getattr(self, "_iterate_", self.hidden_weights_[0]) * to_working
+            t = self.t_
+        return Bunch(
+            problem=problem,
+            spectrum=spectrum,
+            activation=activation,
+            updates=Updates(w, iterate, t, learning_rate),
+            patch_shape=self._patch_shape(n_features, layout.shape[1]),
+        )
+
+    def _optimize(self, state, start):
+        data = state.data
+        options = {
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "n_iter_no_change": self.n_iter_no_change,
+            "verbose": self.verbose,
+            "loss_floor": _LOSS_FLOOR
+            * weighted_variance(data.y, state.training_weight),
+        }
+        y = data.y[:, 0]
+        if self.solver == "batch":
+            result = solve_batch(
+                data.X,
+                y,
+                state.training_weight,
+                state.validation_weight,
+                start.updates.w,
+                start.problem,
+                **options,
+            )
+            updates = Updates(
+                result.x,
+                result.x,
+                start.updates.t + result.n_iter,
+                result.learning_rate,
+            )
+        else:
+            result, updates = run_epochs(
+                data.X,
+                y,
+                state.training_weight,
+                state.validation_weight,
+                start.updates,
+                start.problem,
+                batch=1 if self.solver == "stochastic" else self.batch_size,
+                average=self.average,
+                shuffle=self.shuffle,
+                random_state=state.random_state,
+                **options,
+            )
+        if not result.converged:
+            spectrum = start.spectrum
+            condition = spectrum.lambda_max / max(spectrum.lambda_min, 1e-300)
+            state.report.warn(
+                ConvergenceWarning,
+                convergence_message(
+                    type(self).__name__,
+                    result,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    advice=f"The patch covariance has condition number {condition:.3g}:"
+                    " heavily overlapping patches converge slowly.",
+                ),
+            )
+        start.update(result=result, updates=updates)
+        return start
+
+    def _partial_update(self, state):
+        start = self._initialize(state)
+        data = state.data
+        y = data.y[:, 0]
+        updates = run_epoch(
+            data.X,
+            y,
+            data.sample_weight,
+            np.arange(len(y)),
+            start.updates,
+            start.problem,
+            batch=1 if self.solver == "stochastic" else self.batch_size,
+            average=self.average,
+        )
+        loss = convotron_field(
+            data.X, y, data.sample_weight, updates.w, *_field_arguments(start.problem)
+        )[0]
+        previous = [] if state.first else self.loss_curve_
+        unit = data.scaling.y_scale**2
+        result = OptimResult(
+            x=updates.w,
+            n_iter=(0 if state.first else self.n_iter_) + 1,
+            loss_curve=[value / unit for value in previous] + [loss],
+        )
+        start.update(result=result, updates=updates)
+        return start
+
+    def _fitted_attributes(self, state, model):
+        scaling = state.data.scaling
+        problem, updates, result = model.problem, model.updates, model.result
+        learning_rate = updates.learning_rate
+        if self.solver != "batch":
+            learning_rate /= scaling.x_scale**2
+        unit = scaling.y_scale**2
+        attributes = {
+            **self._filter_attributes(
+                updates.w,
+                scaling,
+                problem.layout,
+                problem.output,
+                problem.slope,
+                model.patch_shape,
+            ),
+            **self._spectrum_attributes(model.spectrum, scaling),
+            "learning_rate_": learning_rate,
+            "t_": updates.t,
+            "n_iter_": result.n_iter,
+            "loss_curve_": [loss * unit for loss in result.loss_curve],
+        }
+        if self.average:
+            attributes["_iterate_"] = updates.iterate * (
+                scaling.y_scale / scaling.x_scale
+            )
+        if state.validation_weight is not None:
+            attributes["validation_loss_curve_"] = [
+                loss * unit for loss in result.validation_loss_curve
+            ]
+        return attributes
+
+    # -- layout
+    def _patch_layout(self, n_features):
+        if self.patch_indices is not None:
+            if self.patch_size is not None or self.input_shape is not None:
+                raise ValueError(
+                    "Give either patch_indices or patch_size (with input_shape and "
+                    "stride), not both."
+                )
+            return check_patch_indices(self.patch_indices, n_features)
+        if self.patch_size is None:
+            if self.input_shape is not None or self.stride is not None:
+                raise ValueError("input_shape and stride need a patch_size.")
+            return np.arange(n_features)[np.newaxis, :]
+        return make_patch_indices(
+            n_features,
+            self.patch_size,
+            input_shape=self.input_shape,
+            stride=self.stride,
+        )
+
+    def _patch_shape(self, n_features, patch_length):
+        if self.patch_indices is not None or self.patch_size is None:
+            return (patch_length,)
+        size = (
+            (self.patch_size,)
+            if isinstance(self.patch_size, Integral)
+            else self.patch_size
+        )
+        shape = (n_features,) if self.input_shape is None else tuple(self.input_shape)
+        channels = shape[len(size) :]
+        return tuple(size) + tuple(channels)
+
+    def _fixed_output_weights(self, n_patches):
+        if self.output_weights is None:
+            return np.full(n_patches, 1.0 / n_patches)
+        output = np.asarray(self.output_weights, dtype=float)
         if output.shape != (n_patches,):
             raise ValueError(
                 f"output_weights has shape {output.shape}; the layout has {n_patches} "
                 f"patches, so it must have shape ({n_patches},)."
             )
-        self._check_update_patch(patch_indices)
-        slope = leaky_slope(self.activation)
-        self.patch_indices_ = patch_indices
-        self.n_patches_ = n_patches
-        self.patch_shape_ = self._patch_shape(n_features, patch_length)
-        self.output_weights_ = output
-        self.intercept_ = 0.0
-        self.activation_ = LeakyReLU(slope)
-        self._check_symmetric_inputs(X, sample_weight, random_state)
-        drift, mean_square = drift_matrix(
-            X, sample_weight, patch_indices, output, self.update_patch
-        )
-        eigenvalues = np.linalg.eigvalsh((drift + drift.T) / 2)
-        self.lambda_min_, self.lambda_max_ = (
-            float(eigenvalues[0]),
-            float(eigenvalues[-1]),
-        )
-        self.condition_number_ = (
-            self.lambda_max_ / self.lambda_min_ if self.lambda_min_ > 0 else np.inf
-        )
-        if self.lambda_min_ <= _SINGULAR * max(self.lambda_max_, np.finfo(float).tiny):
-            warnings.warn(
-                "The patch covariance E[v v^T] (v = sum_l a_l x_l) is singular "
-                f"(lambda_min = {self.lambda_min_:.3g}, lambda_max = "
-                f"{self.lambda_max_:.3g}): the condition lambda_min > 0 of Convotron's "
-                "guarantee fails, and the filter is not identifiable along its null "
-                "space.",
-                AssumptionWarning,
-                stacklevel=3,
-            )
-        # The batch solver follows the mean update preconditioned by D^{-1}: its
-        # linear part c D (w* - w) becomes c (w* - w) whatever the overlap.
-        self._preconditioner = linalg.pinv(drift)
-        self.learning_rate_ = self._step_size(slope, mean_square)
-        if not keep_filter:
-            self.hidden_weights_ = np.zeros((1, patch_length))
-            self.t_ = 0
-            self.__dict__.pop("_iterate", None)
-
-    def _step_size(self, slope, mean_square):
-        if self.learning_rate != "auto":
-            return float(self.learning_rate)
-        c = (1 + slope) / 2
-        largest = max(self.lambda_max_, np.finfo(float).tiny)
-        batch = 1.0 / (c * largest)
-        single = c / (mean_square + 2 * largest)
-        if self.solver == "batch":
-            return 1.0
-        if self.solver == "stochastic":
-            return single
-        return min(self.batch_size * single, batch)
+        if not np.all(np.isfinite(output)):
+            raise ValueError("output_weights must be finite.")
+        return output
 
     def _check_update_patch(self, patch_indices):
         if self.update_patch is None:
@@ -613,425 +891,3 @@ class Convotron(RegressorMixin, _ConvolutionalBase):
                 "patches: the one-disjoint-patch update needs a patch that no other "
                 "patch reads."
             )
-
-    def _check_symmetric_inputs(self, X, sample_weight, random_state):
-        statistics = _moments.feature_statistics(
-            X, sample_weight, random_state=random_state
-        )
-        problems = symmetry_problems(statistics)
-        if problems:
-            warnings.warn(
-                f"{type(self).__name__} assumes inputs symmetric about 0; on these "
-                "inputs " + "; ".join(problems) + ". Centre each feature (e.g. "
-                "StandardScaler(with_std=False) in a Pipeline).",
-                AssumptionWarning,
-                stacklevel=4,
-            )
-
-    def _field(self, X, y, sample_weight, w, monitor_weights=()):
-        return convotron_field(
-            X,
-            y,
-            sample_weight,
-            w,
-            self.patch_indices_,
-            self.output_weights_,
-            self.activation_.slope,
-            self.update_patch,
-            monitor_weights,
-        )
-
-    def _fit_batch(self, X, y, sample_weight, validation_weight):
-        monitors = () if validation_weight is None else (validation_weight,)
-
-        def objective(w):
-            loss, update, monitored = self._field(X, y, sample_weight, w, monitors)
-            direction = self._preconditioner @ update
-            return loss, -direction, monitored[0] if monitors else None
-
-        result = minimize(
-            objective,
-            self.hidden_weights_[0],
-            solver="fixed_point",
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            learning_rate=self.learning_rate_,
-            validate=validation_weight is not None,
-            verbose=self.verbose,
-            loss_floor=_LOSS_FLOOR * weighted_variance(y, sample_weight),
-            stop_on="step",
-        )
-        self.learning_rate_ = result.learning_rate
-        self.t_ = getattr(self, "t_", 0) + result.n_iter
-        return result
-
-    def _fit_epochs(self, X, y, sample_weight, validation_weight, random_state):
-        monitor = Monitor(
-            self.hidden_weights_[0],
-            self.tol,
-            self.n_iter_no_change,
-            validation_weight is not None,
-            self.verbose,
-            _LOSS_FLOOR * weighted_variance(y, sample_weight),
-            stop_on="either",
-        )
-        w = self.hidden_weights_[0].copy()
-        training = np.flatnonzero(sample_weight > 0)
-        monitors = () if validation_weight is None else (validation_weight,)
-        best_w, best_loss = w.copy(), self._field(X, y, sample_weight, w)[0]
-        for _ in range(self.max_iter):
-            order = random_state.permutation(training) if self.shuffle else training
-            w = self._epoch(X, y, sample_weight, order, w)
-            loss, _, monitored = self._field(X, y, sample_weight, w, monitors)
-            if blew_up(loss, best_loss):
-                # The step is too long for these data (asymmetric inputs, say):
-                # halve it and resume from the best filter.
-                self.learning_rate_ /= 2
-                w = best_w.copy()
-                self.__dict__.pop("_iterate", None)
-                continue
-            if loss < best_loss:
-                best_w, best_loss = w.copy(), loss
-            if monitor.record(w, loss, monitored[0] if monitors else None):
-                break
-        return monitor.result
-
-    def _epoch(self, X, y, sample_weight, order, w):
-        """One pass of updates over the rows ``order``; returns the new filter.
-
-        With ``average``, the returned filter is the running average of the
-        iterates (the raw iterate is kept in ``_iterate``).
-        """
-        eta = self.learning_rate_
-        slope = self.activation_.slope
-        output = self.output_weights_
-        relative = sample_weight / np.mean(sample_weight[order])
-        iterate = getattr(self, "_iterate", w).copy() if self.average else w.copy()
-        batch = 1 if self.solver == "stochastic" else self.batch_size
-        step = max(batch, chunk_rows(self.patch_indices_.size) // batch * batch)
-        for start in range(0, len(order), step):
-            rows = order[start : start + step]
-            patches = gather_patches(X[rows], self.patch_indices_).astype(np.float64)
-            u, _ = update_directions(
-                X[rows], self.patch_indices_, output, self.update_patch
-            )
-            scale = eta * relative[rows]
-            for b in range(0, len(rows), batch):
-                block = slice(b, b + batch)
-                pre = patches[block] @ iterate
-                f = np.where(pre > 0, pre, slope * pre) @ output
-                iterate += (
-                    (scale[block] * (y[rows[block]] - f)) @ u[block] / len(scale[block])
-                )
-                self.t_ += 1
-                if self.average:
-                    w = self._averaged(w, iterate)
-        if self.average:
-            self._iterate = iterate
-            return w
-        return iterate
-
-    def _averaged(self, average, iterate):
-        """Running average of the iterates once ``average`` updates have passed."""
-        start = 1 if self.average is True else int(self.average)
-        if self.t_ < start:
-            return iterate.copy()
-        count = self.t_ - start + 1
-        return average + (iterate - average) / count
-
-
-class DoubleConvotron(RegressorMixin, _ConvolutionalBase):
-    """Double Convotron: learns a convolutional filter and its output weights.
-
-    Fits ``f(x) = sum_l a_l phi(w^T x_l)`` over 1-D strided patches, learning both
-    the filter ``w`` and the output weights ``a`` (Du and Goel, 2018), in three
-    stages:
-
-    1. ``(w_non, a)``, where ``w_non`` is the part of the filter no two patches
-       share, from the rank-one matrix ``E[y x_{l,non}] = c a_l w_non``: its top
-       singular pair (``stage1="spectral"``), or the paper's noisy stochastic
-       updates (``"sgd"``), whose mean on symmetric inputs is the gradient of the
-       rank-one factorisation of that matrix with a balancing term;
-    2. :class:`Convotron` with the output layer fixed at ``a`` and at ``-a`` (the
-       sign stage 1 cannot see), each from ``w = 0``;
-    3. the candidate with the lower training loss.
-
-    Parameters
-    ----------
-    patch_size : int, default=None
-        Patch length ``r`` of the 1-D signal; ``None`` is one patch of all features
-        (a single unit ``a phi(w^T x)``).
-    stride : int, default=None
-        Step ``s`` between patches, at least ``r // 2 + 1`` so that only neighbours
-        overlap; ``None`` is the patch size.
-    activation : {"relu", "leaky_relu", "linear"} or LeakyReLU, default="relu"
-        Leaky ReLU with slope ``gamma`` in [0, 1).
-    stage1 : {"spectral", "sgd"}, default="spectral"
-        ``"spectral"``: the top singular pair of the weighted empirical matrix
-        ``E[y x_{l,non}]`` (one pass, deterministic; the point the paper's
-        dynamics converge to). ``"sgd"``: the paper's noisy stochastic updates from
-        a small random start.
-    learning_rate : float, default=1e-4
-        Step size of ``stage1="sgd"`` (the paper's, for standardised inputs).
-    max_iter : int, default=10000
-        Updates ``T1`` of ``stage1="sgd"`` (one sample each, drawn in proportion to
-        the sample weights). Measured on ``r = 16``: the paper's budget
-        (``eta T1 = 1``) leaves the saddle at 0 for about one teacher in ten;
-        ``eta T1 = 10`` is safer.
-    perturbation_scale : float, default=1.0
-        Radius of the uniform spherical noise added to each ``"sgd"`` update.
-    convotron_solver : {"batch", "minibatch", "stochastic"}, default="batch"
-        Solver of the two stage-2 Convotrons (automatic step size).
-    tol : float, default=1e-8
-        Tolerance of the stage-2 Convotrons.
-    verbose : int, default=0
-        Print stage-2 progress.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the initialisation, the sample order and the perturbations.
-
-    Attributes
-    ----------
-    hidden_weights_ : ndarray of shape (1, patch_size)
-        The filter ``w``, scaled so that ``||a|| = 1``.
-    filter_ : ndarray of shape (patch_size,)
-        The filter.
-    patch_shape_ : tuple of int
-        ``(patch_size,)``.
-    output_weights_ : ndarray of shape (n_patches,)
-        The output weights ``a``, of unit norm.
-    intercept_ : float
-        Always 0.
-    patch_indices_ : ndarray of shape (n_patches, patch_size)
-        Feature indices of each patch.
-    n_patches_ : int
-        Number of patches.
-    activation_ : LeakyReLU
-        The activation used.
-    sign_ : {1, -1}
-        Which of ``a`` and ``-a`` from stage 1 stage 3 kept.
-    candidate_losses_ : ndarray of shape (2,)
-        Training losses of the candidates with ``+a`` and ``-a``.
-    stage1_filter_ : ndarray of shape (2 s - r,)
-        The exclusive part ``w_non`` of the filter after stage 1.
-    stage1_singular_values_ : ndarray
-        Singular values of ``E[y x_{l,non}]`` (``stage1="spectral"``): one dominates
-        when the model holds.
-    stage1_output_weights_ : ndarray of shape (n_patches,)
-        ``a`` after stage 1.
-    n_iter_ : int
-        Stage-1 updates (0 for ``"spectral"``) plus the iterations of the chosen
-        stage-2 Convotron.
-    loss_curve_ : list of float
-        Loss of the chosen stage-2 Convotron after each of its iterations.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when ``X`` has string column names.
-
-    See Also
-    --------
-    Convotron : The filter alone, with known output weights.
-
-    Notes
-    -----
-    **Assumptions.** Inputs symmetric about 0 with identity covariance, bounded in
-    theory; ``s >= r // 2 + 1`` (each patch has an exclusive middle of length
-    ``2 s - r``); ``phi`` a leaky ReLU. ``(w, a)`` and ``(c w, a / c)`` are the same
-    network for ``c > 0``: the output weights are reported with unit norm.
-
-    **Guarantee.** With polynomially many samples and iterations (in the patch
-    length, the number of patches and ``1 / epsilon``) the excess risk is at most
-    ``epsilon`` with high probability (Du and Goel, 2018, Thm. 3.1).
-
-    References
-    ----------
-    S. S. Du, S. Goel. Improved Learning of One-hidden-layer Convolutional Neural
-    Networks with Overlaps. arXiv:1805.07798, 2018.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skrecover import DoubleConvotron
-    >>> from skrecover.datasets import make_teacher_convolution
-    >>> X, y, teacher = make_teacher_convolution(
-    ...     n_samples=5000, n_features=64, patch_size=8, stride=8,
-    ...     output_weights="random", random_state=0)
-    >>> model = DoubleConvotron(patch_size=8, random_state=0).fit(X, y)
-    >>> cosine = model.output_weights_ @ teacher.output_weights
-    >>> bool(np.arccos(min(cosine, 1.0)) < 0.1)
-    True
-    """
-
-    _parameter_constraints: dict = {
-        "patch_size": [None, Interval(Integral, 1, None, closed="left")],
-        "stride": [None, Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"relu", "leaky_relu", "linear"}), Activation],
-        "stage1": [StrOptions({"spectral", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "perturbation_scale": [Interval(Real, 0, None, closed="left")],
-        "convotron_solver": [StrOptions({"batch", "minibatch", "stochastic"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(
-        self,
-        patch_size=None,
-        *,
-        stride=None,
-        activation="relu",
-        stage1="spectral",
-        learning_rate=1e-4,
-        max_iter=10_000,
-        perturbation_scale=1.0,
-        convotron_solver="batch",
-        tol=1e-8,
-        verbose=0,
-        random_state=None,
-    ):
-        self.patch_size = patch_size
-        self.stride = stride
-        self.activation = activation
-        self.stage1 = stage1
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.perturbation_scale = perturbation_scale
-        self.convotron_solver = convotron_solver
-        self.tol = tol
-        self.verbose = verbose
-        self.random_state = random_state
-
-    # The layout helpers of _ConvolutionalBase read these.
-    input_shape = None
-    patch_indices = None
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Run the three stages.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs: 1-D signals, symmetric about 0 with identity covariance.
-        y : array-like of shape (n_samples,)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights (stage 1 samples rows in proportion to them).
-
-        Returns
-        -------
-        self : DoubleConvotron
-            The fitted estimator.
-        """
-        X, y, sample_weight = self._validate_training_data(X, y, sample_weight)
-        random_state = check_random_state(self.random_state)
-        patch_indices = self._patch_layout(X.shape[1])
-        n_patches, r = patch_indices.shape
-        s = r if self.stride is None else self.stride
-        if s < r // 2 + 1:
-            raise ValueError(
-                f"stride={s} is below patch_size // 2 + 1 = {r // 2 + 1}: Double "
-                "Convotron needs patches that overlap only their neighbours, each "
-                "with an exclusive middle part."
-            )
-        slope = leaky_slope(self.activation)
-        exclusive = np.arange(r - s, s) if s < r else np.arange(r)
-        exclusive_patches = patch_indices[:, exclusive]
-        if self.stage1 == "spectral":
-            w_non, a = self._spectral_stage1(
-                X, y, sample_weight, exclusive_patches, slope
-            )
-            stage1_updates = 0
-        else:
-            w_non, a = self._stage1(
-                X, y, sample_weight, exclusive_patches, slope, random_state
-            )
-            stage1_updates = self.max_iter
-        self.stage1_filter_, self.stage1_output_weights_ = w_non, a
-        candidates = []
-        for sign in (1.0, -1.0):
-            convotron = Convotron(
-                patch_indices=patch_indices,
-                activation=LeakyReLU(slope),
-                output_weights=sign * a,
-                solver=self.convotron_solver,
-                tol=self.tol,
-                verbose=self.verbose,
-                random_state=random_state,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AssumptionWarning)
-                convotron.fit(X, y, sample_weight)
-            loss = convotron.loss_curve_[-1] if convotron.loss_curve_ else np.inf
-            candidates.append((loss, sign, convotron))
-        losses = np.array([c[0] for c in candidates])
-        _, sign, chosen = candidates[int(np.argmin(losses))]
-        scale = np.linalg.norm(a)
-        self.patch_indices_ = patch_indices
-        self.n_patches_ = n_patches
-        self.patch_shape_ = (r,)
-        self.output_weights_ = sign * a / scale
-        # f = sum_l a_l phi(w^T x_l): moving the scale of a into w (phi homogeneous)
-        self.hidden_weights_ = chosen.hidden_weights_ * scale
-        self.intercept_ = 0.0
-        self.activation_ = LeakyReLU(slope)
-        self.sign_ = int(sign)
-        self.candidate_losses_ = losses
-        self.n_iter_ = stage1_updates + chosen.n_iter_
-        self.loss_curve_ = chosen.loss_curve_
-        return self
-
-    def _spectral_stage1(self, X, y, sample_weight, exclusive_patches, slope):
-        """Balanced top singular pair of ``E[y x_{l,non}] = c w_non a^T``.
-
-        By the key identity, on symmetric inputs with identity covariance only patch
-        ``l`` itself correlates with its exclusive part: the matrix has rank one.
-        """
-        moment = 0.0
-        scale = 1.0 / float(sample_weight.sum())
-        step = chunk_rows(exclusive_patches.size)
-        for start in range(0, X.shape[0], step):
-            rows = slice(start, start + step)
-            patches = np.take(X[rows], exclusive_patches, axis=1).astype(np.float64)
-            weights = sample_weight[rows] * y[rows] * scale
-            moment = moment + np.einsum("n,nld->dl", weights, patches)
-        left, values, right = np.linalg.svd(moment, full_matrices=False)
-        self.stage1_singular_values_ = values
-        size = np.sqrt(values[0] / ((1 + slope) / 2))
-        return size * left[:, 0], size * right[0]
-
-    def _stage1(self, X, y, sample_weight, exclusive_patches, slope, random_state):
-        """Noisy stochastic updates of (w_non, a) (Du and Goel, Algorithm 1)."""
-        n_patches, length = exclusive_patches.shape
-        w = 0.1 * random_state.standard_normal(length) / np.sqrt(length)
-        a = 0.1 * random_state.standard_normal(n_patches) / np.sqrt(n_patches)
-        gain = 2.0 / (1.0 + slope)
-        eta = self.learning_rate
-        probability = sample_weight / sample_weight.sum()
-        order = random_state.choice(len(y), size=self.max_iter, p=probability)
-        noise = random_state.standard_normal((self.max_iter, length + n_patches))
-        noise *= self.perturbation_scale / np.linalg.norm(noise, axis=1, keepdims=True)
-        step = chunk_rows(exclusive_patches.size)
-        for start in range(0, self.max_iter, step):
-            rows = order[start : start + step]
-            patches = np.take(X[rows], exclusive_patches, axis=1).astype(np.float64)
-            for i in range(len(rows)):
-                P = patches[i]
-                pre = P @ w
-                error = gain * (np.where(pre > 0, pre, slope * pre) @ a - y[rows[i]])
-                balance = 0.5 * (w @ w - a @ a)
-                g = error * (a @ P) + balance * w
-                h = error * pre - balance * a
-                xi = noise[start + i]
-                w = w - eta * (g + xi[:length])
-                a = a - eta * (h + xi[length:])
-        return w, a
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # One leaky-ReLU filter learnt by a three-stage rule (see Convotron).
-        tags.regressor_tags.poor_score = True
-        return tags

@@ -11,24 +11,20 @@ and least squares gives ``A``.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import (
-    BaseOneHiddenLayer,
-    symmetry_problems,
-    train_network,
-    validation_split,
-    whitening_from_moment,
-)
-from ._moments import feature_statistics, hvec, hvec_map, hvec_outer, unhvec
-from ._network import NetworkParams, canonicalize, chunk_rows, forward, squared_loss
+from ._base import BaseNetworkRecovery, BaseRecovery, validation_split
+from ._engine import reduce_rows
+from ._moments import hvec, hvec_map, hvec_outer, unhvec, whitening_from_moment
+from ._network import NetworkParams, canonicalize, forward
+from ._optim import train_network
 from ._tensor import simultaneous_diagonalization
 from .activations import ReLU
 from .exceptions import AssumptionWarning
@@ -42,57 +38,68 @@ _MIN_GAP_RATIO = 2.0
 _MIN_SIGN_MARGIN = 3.0
 
 
-class _MomentSums:
-    """Weighted sums of the moments the method needs, updated chunk by chunk.
+class MomentSums(NamedTuple):
+    """Weighted sums of the moments the method needs (sums, not means).
 
-    ``x x^T``, ``y x^T``, ``y`` and ``y y^T`` always; with ``cross=True`` also the
+    ``x x^T``, ``y x^T``, ``y`` and ``y y^T`` always; with ``cross`` also the
     fourth-order ``hvec(x x^T) hvec(u u^T)^T`` of ``u = (x, y)``, from which ``T``
     follows exactly for any whitening and test functions, since ``y~`` and ``z``
     are linear in ``u`` (what ``partial_fit`` keeps: ``O(d^2 (d + l)^2)`` floats
     and work per sample).
     """
 
-    def __init__(self, n_features, n_outputs, *, cross):
-        d = n_features
-        self.weight = 0.0
-        self.xx = np.zeros((d, d))
-        self.yx = np.zeros((n_outputs, d))
-        self.y = np.zeros(n_outputs)
-        self.yy = np.zeros((n_outputs, n_outputs))
-        self.cross = cross
-        if cross:
-            self.hu = np.zeros((_n_pairs(d), _n_pairs(d + n_outputs)))
+    weight: float
+    xx: np.ndarray
+    yx: np.ndarray
+    y: np.ndarray
+    yy: np.ndarray
+    hu: np.ndarray | None
 
-    def update(self, X, Y, sample_weight):
-        width = Y.shape[1] + (self.hu.size // X.shape[1] if self.cross else 0)
-        for rows in _row_chunks(X, width):
-            x = X[rows].astype(np.float64, copy=False)
-            y, w = Y[rows], sample_weight[rows, np.newaxis]
-            self.weight += float(sample_weight[rows].sum())
-            self.xx += x.T @ (w * x)
-            self.yx += y.T @ (w * x)
-            self.y += w[:, 0] @ y
-            self.yy += y.T @ (w * y)
-            if self.cross:
-                self.hu += (w * hvec_outer(x)).T @ hvec_outer(np.hstack([x, y]))
+    @classmethod
+    def of(cls, X, Y, sample_weight, *, cross):
+        """The sums over the rows of ``X`` and ``Y``, in one pass."""
+
+        def block(x, y, w):
+            x = x.astype(np.float64, copy=False)
+            weighted = w[:, np.newaxis] * x
+            return cls(
+                float(w.sum()),
+                x.T @ weighted,
+                y.T @ weighted,
+                w @ y,
+                y.T @ (w[:, np.newaxis] * y),
+                (w[:, np.newaxis] * hvec_outer(x)).T @ hvec_outer(np.hstack([x, y]))
+                if cross
+                else None,
+            )
+
+        d, n_outputs = X.shape[1], Y.shape[1]
+        width = 2 * (d + n_outputs) + (
+            _n_pairs(d) + _n_pairs(d + n_outputs) if cross else 0
+        )
+        return reduce_rows(block, X, Y, sample_weight, width=width)
+
+    def __add__(self, other):
+        if not isinstance(other, MomentSums):
+            return NotImplemented
+        return MomentSums(
+            *(None if a is None else a + b for a, b in zip(self, other, strict=True))
+        )
 
     def means(self):
-        return {
-            name: getattr(self, name) / self.weight for name in ("xx", "yx", "y", "yy")
-        }
+        return Bunch(
+            xx=self.xx / self.weight,
+            yx=self.yx / self.weight,
+            y=self.y / self.weight,
+            yy=self.yy / self.weight,
+        )
 
 
 def _n_pairs(dim):
     return dim * (dim + 1) // 2
 
 
-def _row_chunks(X, width):
-    step = chunk_rows(width)
-    for start in range(0, X.shape[0], step):
-        yield slice(start, start + step)
-
-
-class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
+class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     """Two-layer ReLU network with symmetric inputs, learnt by the method of moments.
 
     Fits ``y = A relu(W x) + noise`` (``k`` hidden units, ``l >= k`` outputs, no
@@ -167,7 +174,7 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         Refinement iterations (0 without).
     loss_curve_ : list of float
         Training loss of the refinement.
-    diagnostics_ : dict
+    diagnostics_ : Bunch
         ``p_singular_values`` (whitened odd part), ``t_singular_values`` (the
         ``2 k + 1`` smallest of the projected ``T``), ``t_gap_ratio`` (the
         ``(k+1)``-th over the ``k``-th smallest; >= 5 went with success, < 2 with
@@ -215,7 +222,9 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
     0.0018
     """
 
+    _input_assumption = "symmetric"
     _parameter_constraints: dict = {
+        **BaseRecovery._parameter_constraints,
         "n_hidden": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "test_functions": [StrOptions({"rowspan", "full", "sketch"})],
         "sketch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -227,8 +236,6 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "symmetry_check": [StrOptions({"warn", "raise", "off"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -271,45 +278,6 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Estimate ``A`` and ``W`` from the moments of ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs, symmetric about 0 in distribution. Not centred.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets. Not centred.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights, counted as frequencies.
-
-        Returns
-        -------
-        self : MomentRecovery
-            Fitted estimator.
-        """
-        X, Y, sample_weight = self._validate(X, y, sample_weight, reset=True)
-        if hasattr(self, "_sums"):
-            del self._sums  # a later partial_fit starts a new stream
-        random_state = check_random_state(self.random_state)
-        statistics = self._check_symmetry(X, sample_weight, random_state)
-        sums = _MomentSums(X.shape[1], Y.shape[1], cross=False)
-        sums.update(X, Y, sample_weight)
-        odd = self._odd_part(sums)
-        transform = self._test_function_map(odd, random_state)
-        detector, feature_mean = _detector_from_data(
-            X, Y, sample_weight, odd, transform, self.test_functions == "sketch"
-        )
-        self._finish(
-            sums,
-            odd,
-            (detector, feature_mean),
-            statistics,
-            random_state,
-            data=(X, Y, sample_weight),
-        )
-        return self
-
     def partial_fit(self, X, y, sample_weight=None):
         """Add a chunk of data to the moments and re-estimate the network.
 
@@ -321,88 +289,132 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Inputs, symmetric about 0 in distribution.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights, counted as frequencies.
 
         Returns
         -------
         self : MomentRecovery
             Updated estimator.
         """
-        first = not hasattr(self, "_sums")
-        if first:
-            self._validate_params()
-        X, Y, sample_weight = self._validate(X, y, sample_weight, reset=first)
-        if first:
-            self._sums = _MomentSums(X.shape[1], Y.shape[1], cross=True)
-        elif Y.shape[1] != self._sums.y.shape[0]:
-            raise ValueError(
-                f"y has {Y.shape[1]} outputs but MomentRecovery was fitted with "
-                f"{self._sums.y.shape[0]}."
+        return self._partial_fit(X, y, sample_weight)
+
+    # -- hooks of the fit sequence
+    def _assumption_action(self):
+        return self.symmetry_check
+
+    def _stream_started(self):
+        return hasattr(self, "_moment_sums_")
+
+    def _initialize(self, state):
+        data = state.data
+        sums = MomentSums.of(data.X, data.y, data.sample_weight, cross=False)
+        return self._moment_estimate(state, sums, data)
+
+    def _optimize(self, state, start):
+        """``A`` by least squares, then the optional held-out-checked refinement."""
+        data = state.data
+        hidden = start.hidden
+        if self.output_solver == "lstsq":
+            output = _least_squares_output(data.X, data.y, data.sample_weight, hidden)
+        else:
+            output = _odd_part_output(start.odd, hidden)
+        params = NetworkParams(hidden, output, np.zeros(len(output)))
+        refined, result = False, None
+        if self.refine and self.refine_max_iter > 0:
+            params, refined, result = self._refine(state, params, start.odd.whitening)
+        start.update(params=params, refined=refined, result=result)
+        return start
+
+    def _partial_update(self, state):
+        data = state.data
+        sums = MomentSums.of(data.X, data.y, data.sample_weight, cross=True)
+        if not state.first:
+            sums = self._moment_sums_ + sums
+        start = self._moment_estimate(state, sums)
+        output = _odd_part_output(start.odd, start.hidden)
+        params = NetworkParams(start.hidden, output, np.zeros(len(output)))
+        start.update(params=params, refined=False, result=None)
+        return start
+
+    def _fitted_attributes(self, state, model):
+        params = canonicalize(
+            state.data.scaling.to_original(model.params), ReLU(), scale_to="hidden"
+        )
+        result = model.result
+        attributes = {
+            "hidden_weights_": params.hidden_weights,
+            "output_weights_": params.output_weights,
+            "intercept_": params.intercept,
+            "n_hidden_": len(params.hidden_weights),
+            "n_outputs_": len(params.output_weights),
+            "activation_": ReLU(),
+            "refined_": model.refined,
+            "n_iter_": 0 if result is None else result.n_iter,
+            "loss_curve_": []
+            if result is None
+            else [loss * state.data.scaling.y_scale**2 for loss in result.loss_curve],
+            "diagnostics_": model.diagnostics,
+        }
+        if model.sums.hu is not None:
+            attributes["_moment_sums_"] = model.sums
+        return attributes
+
+    # -- the method of moments
+    def _moment_estimate(self, state, sums, data=None):
+        """Hidden units and diagnostics from the sums (and, in ``fit``, a pass over
+        the data for the detector)."""
+        odd = self._odd_part(sums)
+        transform = self._test_function_map(odd, state.random_state)
+        sketch = self.test_functions == "sketch"
+        if data is None:
+            detector = _detector_from_sums(sums, odd, transform, sketch)
+        else:
+            detector = _detector_from_data(
+                data.X, data.y, data.sample_weight, odd, transform, sketch
             )
-        random_state = check_random_state(self.random_state)
-        statistics = self._check_symmetry(X, sample_weight, random_state)
-        self._sums.update(X, Y, sample_weight)
-        odd = self._odd_part(self._sums)
-        transform = self._test_function_map(odd, random_state)
-        detector, feature_mean = _detector_from_sums(
-            self._sums, odd, transform, self.test_functions == "sketch"
+        k = odd.n_hidden
+        null_basis, t_values = _pure_neuron_span(*detector, k)
+        diagonalization = simultaneous_diagonalization(
+            null_basis, n_trials=self.n_diag_trials, random_state=state.random_state
         )
-        self._finish(
-            self._sums, odd, (detector, feature_mean), statistics, random_state
+        hidden, sign_margins = _signed_neurons(diagonalization.factors, odd, sums)
+        gap_ratio = t_values[-k - 1] / max(t_values[-k], 1e-300) if k > 1 else np.inf
+        statistics = state.statistics
+        sd = np.sqrt(np.maximum(statistics.variance, 1e-300))
+        diagnostics = Bunch(
+            p_singular_values=odd.singular_values,
+            t_singular_values=t_values[-(2 * k + 1) :],
+            t_gap_ratio=float(gap_ratio),
+            diagonalization_gap=diagonalization.eigen_gap,
+            anchored=diagonalization.anchored,
+            sign_margins=sign_margins,
+            mean_t_statistics=statistics.mean / sd * np.sqrt(statistics.n_rows),
+            skewness=statistics.skewness,
+            direction_skewness=statistics.direction_skewness,
         )
-        return self
-
-    def predict(self, X):
-        """Network output ``A relu(W x)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions, one-dimensional when the model was fitted on a 1-D ``y``.
-        """
-        output = self._forward(X)
-        return output[:, 0] if self._y_1d else output
-
-    def _validate(self, X, y, sample_weight, *, reset):
-        X, y, sample_weight = self._validate_training_data(
-            X, y, sample_weight, multi_output=True, reset=reset
-        )
-        if reset:
-            self._y_1d = y.ndim == 1
-        return X, y.reshape(len(y), -1), sample_weight
-
-    def _check_symmetry(self, X, sample_weight, random_state):
-        statistics = feature_statistics(X, sample_weight, random_state=random_state)
-        if self.symmetry_check != "off":
-            self._report(symmetry_problems(statistics), "the inputs")
-        return statistics
-
-    def _report(self, problems, what):
-        if not problems or self.symmetry_check == "off":
-            return
-        message = (
-            f"MomentRecovery assumes inputs symmetric about 0 (x and -x equally "
-            f"likely) and a network y = A relu(W x) + noise; {what}: "
-            + "; ".join(problems)
-            + ". Do not centre X unless it is symmetric about its mean; check the "
-            "fit against a baseline, or use refine=True."
-        )
-        if self.symmetry_check == "raise":
-            raise ValueError(message)
-        warnings.warn(message, AssumptionWarning, stacklevel=3)
+        problems = _health_problems(gap_ratio, sign_margins)
+        if problems and self.symmetry_check != "off":
+            message = (
+                "MomentRecovery's own checks failed: "
+                + "; ".join(problems)
+                + ". The estimate may be far from the network; check it against a "
+                "baseline, or use refine=True."
+            )
+            if self.symmetry_check == "raise":
+                raise ValueError(message)
+            state.report.warn(AssumptionWarning, message)
+        return Bunch(sums=sums, odd=odd, hidden=hidden, diagnostics=diagnostics)
 
     def _odd_part(self, sums):
         """Whitening ``R``, the whitened odd part, its rank ``k`` and the maps."""
         means = sums.means()
-        whitening = whitening_from_moment(means["xx"])
+        whitening = whitening_from_moment(means.xx)
         whiten = whitening.whiten
-        P = 2 * means["yx"] @ whiten
+        P = 2 * means.yx @ whiten
         U, singular_values, Vt = np.linalg.svd(P, full_matrices=False)
         n_hidden = self._n_hidden(singular_values, means, sums.weight, P.shape)
         top = singular_values[:n_hidden]
@@ -412,16 +424,16 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
                 f"{n_hidden}: y does not depend linearly on X in enough directions "
                 "(constant or even targets?)."
             )
-        return {
-            "whitening": whitening,
-            "whiten": whiten,
-            "P": P,
-            "singular_values": singular_values,
-            "n_hidden": n_hidden,
-            "Q": U[:, :n_hidden].T / top[:, np.newaxis],
-            "rows": Vt[:n_hidden] @ whiten,
-            "means": means,
-        }
+        return Bunch(
+            whitening=whitening,
+            whiten=whiten,
+            P=P,
+            singular_values=singular_values,
+            n_hidden=n_hidden,
+            Q=U[:, :n_hidden].T / top[:, np.newaxis],
+            rows=Vt[:n_hidden] @ whiten,
+            means=means,
+        )
 
     def _n_hidden(self, singular_values, means, n_effective, shape):
         n_outputs, n_features = shape
@@ -441,79 +453,39 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
             return self.n_hidden
         # P has i.i.d.-like estimation noise of size 2 sqrt(E y_a^2 / n) per entry
         # (x whitened), so a spectral norm of about that times sqrt(l) + sqrt(d).
-        entry = 2 * np.sqrt(np.max(np.diag(means["yy"])) / n_effective)
+        entry = 2 * np.sqrt(np.max(np.diag(means.yy)) / n_effective)
         level = _RANK_MARGIN * entry * (np.sqrt(n_outputs) + np.sqrt(n_features))
         return max(1, int(np.sum(singular_values > level)))
 
     def _test_function_map(self, odd, random_state):
         """``L`` with test functions ``hvec((L x)(L x)^T)``, or ``(L x)^2`` rows."""
-        k = odd["n_hidden"]
+        k = odd.n_hidden
         if self.test_functions == "rowspan":
-            return odd["rows"]
+            return odd.rows
         if self.test_functions == "full":
-            return odd["whiten"]
+            return odd.whiten
         size = self.sketch_size if self.sketch_size is not None else 3 * k * k
         if size <= _n_pairs(k):
             raise ValueError(
                 f"sketch_size={size} must exceed k (k + 1) / 2 = {_n_pairs(k)} for "
                 f"{k} hidden units, or the detector's null space is not determined."
             )
-        directions = random_state.standard_normal((size, odd["whiten"].shape[0]))
+        directions = random_state.standard_normal((size, odd.whiten.shape[0]))
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-        return directions @ odd["whiten"]
+        return directions @ odd.whiten
 
-    def _finish(self, sums, odd, detector, statistics, random_state, data=None):
-        """Null space, diagonalisation, signs, ``A`` and diagnostics.
-
-        ``data`` is ``(X, Y, sample_weight)`` when ``fit`` can read the data again
-        (least-squares ``A``, refinement), None in ``partial_fit``.
-        """
-        k = odd["n_hidden"]
-        null_basis, t_values = _pure_neuron_span(*detector, k)
-        diagonalization = simultaneous_diagonalization(
-            null_basis, n_trials=self.n_diag_trials, random_state=random_state
-        )
-        hidden, sign_margins = _signed_neurons(diagonalization.factors, odd, sums)
-        if self.output_solver == "lstsq" and data is not None:
-            output = _least_squares_output(*data, hidden)
-        else:
-            # A W = P in raw coordinates, P = 2 E[y x^T] S^{-1}.
-            odd_part = 2 * odd["means"]["yx"] @ odd["whiten"] @ odd["whiten"]
-            output = odd_part @ linalg.pinv(hidden)
-        params = NetworkParams(hidden, output, np.zeros(len(output)))
-        self.refined_, self.n_iter_, self.loss_curve_ = False, 0, []
-        if self.refine and data is not None and self.refine_max_iter > 0:
-            params = self._refine(*data, params, odd["whitening"], random_state)
-        params = canonicalize(params, ReLU(), scale_to="hidden")
-        self.hidden_weights_ = params.hidden_weights
-        self.output_weights_ = params.output_weights
-        self.intercept_ = np.zeros(len(params.output_weights))
-        self.n_hidden_, self.n_outputs_ = k, len(params.output_weights)
-        self.activation_ = ReLU()
-        gap_ratio = t_values[-k - 1] / max(t_values[-k], 1e-300) if k > 1 else np.inf
-        sd = np.sqrt(np.maximum(statistics["variance"], 1e-300))
-        self.diagnostics_ = {
-            "p_singular_values": odd["singular_values"],
-            "t_singular_values": t_values[-(2 * k + 1) :],
-            "t_gap_ratio": float(gap_ratio),
-            "diagonalization_gap": diagonalization.eigen_gap,
-            "anchored": diagonalization.anchored,
-            "sign_margins": sign_margins,
-            "mean_t_statistics": statistics["mean"]
-            / sd
-            * np.sqrt(statistics["n_rows"]),
-            "skewness": statistics["skewness"],
-            "direction_skewness": statistics["direction_skewness"],
-        }
-        self._report(_health_problems(gap_ratio, sign_margins), "the fit's checks")
-
-    def _refine(self, X, Y, sample_weight, params, whitening, random_state):
+    def _refine(self, state, params, whitening):
+        """L-BFGS from the moment estimate, kept only when held-out loss improves."""
+        data = state.data
         training_weight, validation_weight = validation_split(
-            sample_weight, self.validation_fraction, random_state, "refine=True"
+            data.sample_weight,
+            self.validation_fraction,
+            "refine=True",
+            state.random_state,
         )
         refined, result = train_network(
-            X,
-            Y,
+            data.X,
+            data.y,
             training_weight,
             params,
             ReLU(),
@@ -525,13 +497,18 @@ class MomentRecovery(RegressorMixin, BaseOneHiddenLayer):
             n_iter_no_change=self.n_iter_no_change,
             verbose=self.verbose,
         )
-        self.n_iter_, self.loss_curve_ = result.n_iter, result.loss_curve
-        before = _held_out_loss(X, Y, validation_weight, params)
-        after = _held_out_loss(X, Y, validation_weight, refined)
+        before = _held_out_loss(data.X, data.y, validation_weight, params)
+        after = _held_out_loss(data.X, data.y, validation_weight, refined)
         if after < before and all(np.all(np.isfinite(p)) for p in refined[:2]):
-            self.refined_ = True
-            return refined
-        return params
+            return refined, True, result
+        return params, False, result
+
+
+def _odd_part_output(odd, hidden):
+    """``A`` in closed form from the odd part: ``A W = P`` in raw coordinates,
+    ``P = 2 E[y x^T] S^{-1}``."""
+    odd_part = 2 * odd.means.yx @ odd.whiten @ odd.whiten
+    return odd_part @ linalg.pinv(hidden)
 
 
 def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
@@ -546,28 +523,28 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
     recovery error 1.7-2.6 times in our measurements. ``h`` are the even test
     functions.
     """
-    Q, rows = odd["Q"], odd["rows"]
-    total = sample_weight.sum()
+    Q, rows = odd.Q, odd.rows
     n_tests = transform.shape[0] if sketch else _n_pairs(transform.shape[0])
-    detector = np.zeros((n_tests, _n_pairs(len(Q))))
-    feature_sum = np.zeros(n_tests)
-    for chunk in _row_chunks(X, n_tests + X.shape[1]):
-        x = X[chunk].astype(np.float64, copy=False)
-        w = sample_weight[chunk, np.newaxis] / total
+
+    def block(x, y, weights):
+        x = x.astype(np.float64, copy=False)
         z = x @ rows.T
         tested = z if transform is rows else x @ transform.T
         h = tested**2 if sketch else hvec_outer(tested)
-        g = hvec_outer(Y[chunk] @ Q.T - z / 2) - hvec_outer(z) / 4
-        weighted = w * h
-        detector += weighted.T @ g
-        feature_sum += weighted.sum(axis=0)
-    return detector, feature_sum
+        g = hvec_outer(y @ Q.T - z / 2) - hvec_outer(z) / 4
+        weighted = weights[:, np.newaxis] * h
+        return weighted.T @ g, weighted.sum(axis=0)
+
+    width = 2 * n_tests + X.shape[1] + 2 * _n_pairs(len(Q))
+    detector, feature_sum = reduce_rows(block, X, Y, sample_weight, width=width)
+    total = sample_weight.sum()
+    return detector / total, feature_sum / total
 
 
 def _detector_from_sums(sums, odd, transform, sketch):
     """The same ``T`` and ``E[h]`` from the fourth-order sums of ``partial_fit``."""
     test_map = hvec_outer(transform) if sketch else hvec_map(transform)
-    Q, rows = odd["Q"], odd["rows"]
+    Q, rows = odd.Q, odd.rows
     even_map = hvec_map(np.hstack([-rows / 2, Q]))  # u -> r = Q y - z / 2
     odd_map = hvec_map(np.hstack([rows, np.zeros_like(Q)]))  # u -> z
     detector = test_map @ sums.hu @ (even_map - odd_map / 4).T
@@ -600,29 +577,31 @@ def _signed_neurons(Z, odd, sums):
     the even part ``E[relu] > 0`` the sign of ``c_i``, with ``|mean| / s.e.`` as the
     margin.
     """
-    means, Q = odd["means"], odd["Q"]
+    means, Q = odd.means, odd.Q
     mean_output = Z.T @ (Q @ means["y"])
     second = np.einsum("ai,ab,bi->i", Z, Q @ means["yy"] @ Q.T, Z)
     standard_error = np.sqrt(np.maximum(second - mean_output**2, 0) / sums.weight)
     sign_margins = np.abs(mean_output) / np.maximum(standard_error, 1e-300)
-    hidden = np.where(mean_output < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd["rows"])
+    hidden = np.where(mean_output < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd.rows)
     return hidden / np.linalg.norm(hidden, axis=1, keepdims=True), sign_margins
 
 
 def _least_squares_output(X, Y, sample_weight, hidden):
     """``A`` minimising the weighted ``||y - A relu(W x)||^2``, in one pass."""
-    k = len(hidden)
-    gram, cross = np.zeros((k, k)), np.zeros((k, Y.shape[1]))
-    for chunk in _row_chunks(X, k + X.shape[1]):
-        features = np.maximum(X[chunk] @ hidden.T, 0)
-        weighted = sample_weight[chunk, np.newaxis] * features
-        gram += weighted.T @ features
-        cross += weighted.T @ Y[chunk]
+
+    def block(x, y, weights):
+        features = np.maximum(x @ hidden.T.astype(x.dtype, copy=False), 0)
+        weighted = weights[:, np.newaxis] * features
+        return weighted.T @ features, weighted.T @ y
+
+    width = 2 * len(hidden) + X.shape[1] + Y.shape[1]
+    gram, cross = reduce_rows(block, X, Y, sample_weight, width=width)
     return linalg.lstsq(gram, cross, cond=1e-12)[0].T
 
 
 def _held_out_loss(X, Y, validation_weight, params):
-    loss = squared_loss(forward(X, params, ReLU()), Y)[0]
+    residual = forward(X, params, ReLU()) - Y
+    loss = 0.5 * np.einsum("ij,ij->i", residual, residual)
     return float(validation_weight @ loss / validation_weight.sum())
 
 

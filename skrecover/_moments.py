@@ -1,6 +1,6 @@
-"""Chunked, weighted empirical Hermite moments.
+"""Weighted empirical Hermite moments, each one pass of the data-pass engine.
 
-All estimators of the moment family read ``X`` here, chunk by chunk, with sample
+All estimators of the moment family read ``X`` here, block by block, with sample
 weights. A ``d x d x d`` array is never formed: the second-order moment is applied to a
 block of vectors (or formed as a ``d x d`` matrix), the third-order moment is sketched
 by contractions, and higher orders are computed in projected coordinates ``z = P^T x``
@@ -17,16 +17,16 @@ and removes most of the variance).
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from typing import NamedTuple
+
 import numpy as np
 
-from ._network import chunk_rows, gather_patches
+from ._engine import map_rows, reduce_rows
+from ._network import gather_patches, gathered_width
 
-# Subsamples copied for diagnostics hold at most this many bytes.
-_CHUNK_BYTES = 2**23
-# Random directions along which input symmetry is checked, on this many rows
-# (standard error of the skewness sqrt(15 / 10 000) = 0.04).
-_N_DIRECTIONS = 50
-_DIRECTION_ROWS = 10_000
+# Eigenvalues of the input second moment below this fraction of the largest are
+# treated as zero when whitening.
+_RANK_TOL = 1e-10
 
 
 class MomentSample:
@@ -116,41 +116,72 @@ class MomentSample:
         return {"whitening": self.whitening, "patch_indices": self.patch_indices}
 
 
-def _chunks(X, y, sample_weight, patch_indices):
-    """Yield ``(rows, weights, labels)`` in float64 over the (patch) rows of ``X``.
+def _reduce_patches(function, X, y, sample_weight, patch_indices, width=0):
+    """Sum of ``function(rows, weights, labels)`` over blocks of (patch) rows.
 
-    ``rows`` has shape (n_chunk * n_patches, patch_size); ``weights`` holds
-    ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums over all
-    chunks are weighted means; ``labels`` holds the matching ``y_i`` (None without
-    ``y``).
+    ``rows`` has shape (n_block * n_patches, patch_size) in float64; ``weights``
+    holds ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums
+    over all blocks are weighted means; ``labels`` holds the matching ``y_i`` (None
+    without ``y``). ``width``: further floats of temporaries per patch row.
     """
-    n_samples = X.shape[0]
-    n_patches = 1 if patch_indices is None else patch_indices.shape[0]
+    n_patches = _n_patches(patch_indices)
     scale = 1.0 / (float(sample_weight.sum()) * n_patches)
-    step = chunk_rows(X.shape[1] if patch_indices is None else patch_indices.size)
-    for start in range(0, n_samples, step):
-        stop = min(start + step, n_samples)
-        patches = gather_patches(X[start:stop], patch_indices)
+
+    def block(X_block, y_block, weight_block):
+        patches = gather_patches(X_block, patch_indices)
         rows = patches.reshape(-1, patches.shape[-1]).astype(np.float64, copy=False)
-        weights = np.repeat(sample_weight[start:stop] * scale, n_patches)
-        labels = None if y is None else np.repeat(y[start:stop], n_patches)
-        yield rows, weights, labels
+        weights = np.repeat(weight_block * scale, n_patches)
+        labels = None if y_block is None else np.repeat(y_block, n_patches)
+        return function(rows, weights, labels)
+
+    total_width = 2 * gathered_width(X.shape[1], patch_indices) + n_patches * width
+    return reduce_rows(block, X, y, sample_weight, width=total_width)
 
 
 def second_moment(X, sample_weight, *, patch_indices=None):
     """``E[x x^T]``, shape (d, d)."""
-    total = 0.0
-    for rows, weights, _ in _chunks(X, None, sample_weight, patch_indices):
-        total = total + rows.T @ (weights[:, np.newaxis] * rows)
-    return total
+
+    def block(rows, weights, _):
+        return rows.T @ (weights[:, np.newaxis] * rows)
+
+    return _reduce_patches(block, X, None, sample_weight, patch_indices)
 
 
 def first_moment(X, y, sample_weight, *, whitening=None, patch_indices=None):
     """The first Hermite moment ``M_1 = E[y x]`` (of the whitened inputs ``R x``)."""
-    total = 0.0
-    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
-        total = total + rows.T @ (weights * labels)
+
+    def block(rows, weights, labels):
+        return rows.T @ (weights * labels)
+
+    total = _reduce_patches(block, X, y, sample_weight, patch_indices)
     return total if whitening is None else whitening @ total
+
+
+class Whitening(NamedTuple):
+    """``whiten = S^{-1/2}`` and ``color = S^{1/2}`` for the input second moment S."""
+
+    whiten: np.ndarray
+    color: np.ndarray
+
+
+def whitening(X, sample_weight, *, patch_indices=None):
+    """Whitening from the weighted second moment ``E[x x^T]`` (no centring).
+
+    Not centring keeps the model class: a unit ``w`` of the whitened problem is the
+    unit ``S^{-1/2} w`` of the original one. Directions with (numerically) zero
+    variance are projected out.
+    """
+    second = second_moment(X, sample_weight, patch_indices=patch_indices)
+    return whitening_from_moment(second)
+
+
+def whitening_from_moment(second):
+    """:func:`whitening` of a given second-moment matrix."""
+    eigenvalues, eigenvectors = np.linalg.eigh(second)
+    keep = eigenvalues > _RANK_TOL * max(eigenvalues.max(), np.finfo(float).tiny)
+    root = np.sqrt(eigenvalues[keep])
+    basis = eigenvectors[:, keep]
+    return Whitening((basis / root) @ basis.T, (basis * root) @ basis.T)
 
 
 def remove_linear_part(X, y, coefficients, *, patch_indices=None):
@@ -161,13 +192,14 @@ def remove_linear_part(X, y, coefficients, *, patch_indices=None):
     part of a ReLU network's output is most of its variance and none of its
     higher moments. (For patch models the linear part sums over the patches.)
     """
-    residual = np.array(y, dtype=np.float64)
-    step = chunk_rows(X.shape[1] if patch_indices is None else patch_indices.size)
-    for start in range(0, X.shape[0], step):
-        patches = gather_patches(X[start : start + step], patch_indices)
+
+    def block(X_block, y_block):
+        patches = gather_patches(X_block, patch_indices)
         linear = patches @ coefficients.astype(patches.dtype, copy=False)
-        residual[start : start + step] -= linear.sum(axis=1)
-    return residual
+        return y_block - linear.sum(axis=1)
+
+    width = 2 * gathered_width(X.shape[1], patch_indices)
+    return map_rows(block, X, np.asarray(y, dtype=np.float64), width=width)
 
 
 def p2_product(
@@ -210,12 +242,12 @@ def p2_product(
         else (whitening if basis is None else whitening @ basis)
     )
     n_patches = _n_patches(patch_indices)
-    total, mean, variance = 0.0, 0.0, 0.0
-    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+
+    def block(rows, weights, labels):
         weighted = weights * labels
         projected = rows if effective is None else rows @ effective
-        total = total + rows.T @ (weighted[:, np.newaxis] * projected)
-        mean += weighted.sum()
+        total = rows.T @ (weighted[:, np.newaxis] * projected)
+        variance = 0.0
         if return_noise:
             white = rows if whitening is None else rows @ whitening
             gram = _patch_gram(white, n_patches)
@@ -226,7 +258,13 @@ def p2_product(
                 - 2 * n_patches * squared_norms
                 + n_patches**2 * rows.shape[1]
             ) / n_patches**2
-            variance += _per_sample(weighted * labels, n_patches).sum(1) @ hermite_norm
+            variance = _per_sample(weighted * labels, n_patches).sum(1) @ hermite_norm
+        return total, weighted.sum(), variance
+
+    m = X.shape[1] if basis is None else basis.shape[1]
+    total, mean, variance = _reduce_patches(
+        block, X, y, sample_weight, patch_indices, width=m + 2 * n_patches
+    )
     if whitening is not None:
         total = whitening @ total
     identity = np.eye(total.shape[0]) if basis is None else basis
@@ -273,21 +311,29 @@ def m3_sketch(
     project_right = right if whitening is None else whitening @ right
     inner = np.einsum("dp,dp->p", left, right)
     n_patches = _n_patches(patch_indices)
-    cubic, first, left_mean, right_mean, variance = 0.0, 0.0, 0.0, 0.0, 0.0
-    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+
+    def block(rows, weights, labels):
         weighted = weights * labels
         along_left, along_right = rows @ project_left, rows @ project_right
         product = along_left * along_right
-        cubic = cubic + rows.T @ (weighted[:, np.newaxis] * product)
-        first = first + rows.T @ weighted
-        left_mean = left_mean + weighted @ along_left
-        right_mean = right_mean + weighted @ along_right
+        variance = 0.0
         if return_noise:
             white = rows if whitening is None else rows @ whitening
             norms = _sketch_summand_norms(
                 white, along_left, along_right, inner, n_patches
             )
-            variance += _per_sample(weighted * labels, n_patches).sum(1) @ norms
+            variance = _per_sample(weighted * labels, n_patches).sum(1) @ norms
+        return (
+            rows.T @ (weighted[:, np.newaxis] * product),
+            rows.T @ weighted,
+            weighted @ along_left,
+            weighted @ along_right,
+            variance,
+        )
+
+    cubic, first, left_mean, right_mean, variance = _reduce_patches(
+        block, X, y, sample_weight, patch_indices, width=4 * left.shape[1]
+    )
     if whitening is not None:
         cubic, first = whitening @ cubic, whitening @ first
     sketch = cubic - np.outer(first, inner) - left * right_mean - right * left_mean
@@ -359,9 +405,9 @@ def projected_hermite_moments(
         ``moments[j - 1]`` has shape ``(k,) * j``.
     """
     k = projection.shape[1]
-    n_patches = 1 if patch_indices is None else patch_indices.shape[0]
-    raw = [0.0] * (max_order + 1)
-    for rows, weights, labels in _chunks(X, y, sample_weight, patch_indices):
+    n_patches = _n_patches(patch_indices)
+
+    def block(rows, weights, labels):
         z = rows @ projection
         if quadratic is not None:
             term = 0.5 * (
@@ -371,15 +417,18 @@ def projected_hermite_moments(
             labels = labels - np.repeat(term, n_patches)
         weights = weights * labels
         weighted = weights[:, np.newaxis] * z
-        raw[0] += weights.sum()
-        raw[1] = raw[1] + weighted.sum(axis=0)
+        raw = [weights.sum(), weighted.sum(axis=0)]
         if max_order >= 2:
-            raw[2] = raw[2] + weighted.T @ z
+            raw.append(weighted.T @ z)
         if max_order >= 3:
             outer = (z[:, :, np.newaxis] * z[:, np.newaxis, :]).reshape(len(z), k * k)
-            raw[3] = raw[3] + weighted.T @ outer
+            raw.append(weighted.T @ outer)
         if max_order >= 4:
-            raw[4] = raw[4] + (weights[:, np.newaxis] * outer).T @ outer
+            raw.append((weights[:, np.newaxis] * outer).T @ outer)
+        return raw
+
+    width = k * (2 + (2 * k if max_order >= 3 else 0))
+    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width=width)
     return hermite_corrected(raw, k)
 
 
@@ -435,68 +484,6 @@ def _sym_matrix_identity(S):
             ("rs", "pq"),
         )
     )
-
-
-def feature_statistics(X, sample_weight, *, random_state):
-    """Per-feature mean, variance, skewness and excess kurtosis of ``X``.
-
-    Computed on a random subsample of at most 8 MB (and at least 2 000 rows) as a
-    cheap check of the Gaussian or symmetric input assumptions; the subsample is
-    the only copy made. Also the largest eigenvalue of the correlation matrix
-    (power iteration, never forming it), about ``(1 + sqrt(d / n))**2`` for
-    independent features, and the skewness ``E[p^3] / E[p^2]^{3/2}`` of the
-    uncentred projections ``p = g^T x`` on random Gaussian directions ``g``: zero in
-    expectation for inputs symmetric about 0, with standard error ``sqrt(15 / n)``.
-
-    Returns
-    -------
-    stats : dict
-        ``mean``, ``variance``, ``skewness``, ``kurtosis`` (arrays of shape (d,)),
-        ``direction_skewness`` (shape (50,), on ``direction_rows`` of the rows),
-        ``correlation_eigenvalue`` and ``n_rows`` (the number of rows used).
-    """
-    n_samples, n_features = X.shape
-    max_rows = max(2000, _CHUNK_BYTES // (8 * n_features))
-    if n_samples > max_rows:
-        rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
-    else:
-        rows = np.arange(n_samples)
-    standard = np.array(X[rows], dtype=np.float64)
-    weights = sample_weight[rows] / sample_weight[rows].sum()
-    # The subsample is random: its first rows are a smaller random subsample.
-    head = slice(0, _DIRECTION_ROWS)
-    along = standard[head] @ random_state.standard_normal((n_features, _N_DIRECTIONS))
-    head_weights = weights[head] / weights[head].sum()
-    second = np.einsum("i,ij,ij->j", head_weights, along, along)
-    third = np.einsum("i,ij,ij,ij->j", head_weights, along, along, along)
-    direction_skewness = third / np.where(second > 0, second, 1.0) ** 1.5
-    mean = weights @ standard
-    standard -= mean
-    variance = np.einsum("i,ij,ij->j", weights, standard, standard)
-    standard /= np.sqrt(np.where(variance > 0, variance, 1.0))
-    return {
-        "mean": mean,
-        "variance": variance,
-        "skewness": np.einsum("i,ij,ij,ij->j", weights, standard, standard, standard),
-        "kurtosis": np.einsum("i,ij,ij,ij,ij->j", weights, *[standard] * 4) - 3.0,
-        "direction_skewness": direction_skewness,
-        "direction_rows": len(along),
-        "correlation_eigenvalue": _top_eigenvalue(standard, weights),
-        "n_rows": len(rows),
-    }
-
-
-def _top_eigenvalue(standard, weights, n_iter=30):
-    """Largest eigenvalue of ``E[s s^T]`` by power iteration on the rows ``s``."""
-    vector = np.ones(standard.shape[1]) / np.sqrt(standard.shape[1])
-    value = 0.0
-    for _ in range(n_iter):
-        product = standard.T @ (weights * (standard @ vector))
-        value = float(np.linalg.norm(product))
-        if value == 0:
-            break
-        vector = product / value
-    return value
 
 
 def _hvec_indices(dim):

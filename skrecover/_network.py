@@ -1,20 +1,26 @@
-"""The one-hidden-layer network family: one forward pass and one gradient.
+"""The one-hidden-layer network family: one forward pass, one gradient, two losses.
 
 Every model in skrecover is an instance of
 
 .. math::
 
-    f(x)_o = b_o + \\sum_{l=1}^{r} \\sum_{j=1}^{k} V_{o l j} \\, \\phi(w_j^T x_l),
+    f(x)_o = c_o + \\sum_{l=1}^{r} \\sum_{j=1}^{k} V_{o l j} \\, \\phi(w_j^T x_l + b_j),
 
 with ``x_l`` the ``r`` patches of ``x`` (one patch, ``x`` itself, for a fully
-connected network). Output weights are either shared by the patches,
-``V_{olj} = V_{oj}`` (sum pooling: the fully connected networks, the non-overlapping
-CNNs with several kernels), or given per patch (Convotron: one kernel,
-``V_{0l0} = a_l``).
+connected network) and ``b_j`` the hidden biases (zero when a model has none).
+Output weights are either shared by the patches, ``V_{olj} = V_{oj}`` (sum
+pooling: the fully connected networks, the non-overlapping CNNs with several
+kernels), or given per patch (Convotron: one kernel, ``V_{0l0} = a_l``).
+
+Two losses: the squared loss of ``f``, and the cross-entropy of a *mean of
+probabilities* ``P_o(x) = f(x)_o`` with fixed non-negative output weights summing
+to one and no intercept (the classifier of Fu, Chi and Liang), computed in log
+space: ``log P_o = logsumexp_lj(log V_olj + log phi(z_lj))`` and likewise
+``log(1 - P_o)`` with ``1 - phi``, so that no probability is ever clipped and the
+loss the solver sees is exactly the log-loss of the model that predicts.
 
 The teacher generators of :mod:`skrecover.datasets` and every estimator call the
-functions here. Rows are processed in chunks, so gathering overlapping patches never
-copies more than one chunk of ``X``.
+functions here; each pass over the rows runs on the data-pass engine.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -24,11 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-# Gathered patches of one chunk hold at most this many floats (4 MB in float64):
-# small enough to stay in cache between the forward and the backward product.
-_CHUNK_FLOATS = 2**19
-# Probabilities are clipped into [eps, 1 - eps] in the cross-entropy.
-_PROBABILITY_EPS = 1e-15
+from ._engine import map_rows, reduce_rows
 
 
 class NetworkParams(NamedTuple):
@@ -43,17 +45,122 @@ class NetworkParams(NamedTuple):
         Output weights shared by all patches, or one per patch.
     intercept : ndarray of shape (n_outputs,)
         Output bias.
+    hidden_biases : ndarray of shape (n_hidden,) or None
+        Biases of the hidden units; None for units without.
     """
 
     hidden_weights: np.ndarray
     output_weights: np.ndarray
     intercept: np.ndarray
+    hidden_biases: np.ndarray | None = None
 
 
-def chunk_rows(n_features_per_row, n_samples=None):
-    """Number of rows per chunk so that one chunk of gathered patches stays small."""
-    rows = max(256, _CHUNK_FLOATS // max(int(n_features_per_row), 1))
-    return rows if n_samples is None else min(rows, max(n_samples, 1))
+class Network:
+    """A one-hidden-layer network with given weights.
+
+    What :attr:`network_` of a fitted estimator returns, and the base of the teacher
+    networks of :mod:`skrecover.datasets`. The metrics and displays read weights
+    through it.
+
+    Parameters
+    ----------
+    hidden_weights : ndarray of shape (n_hidden, n_inputs_per_unit)
+        Hidden units ``w_j`` as rows (kernels for convolutional networks).
+    output_weights : ndarray of shape (n_hidden,), (n_outputs, n_hidden) or \
+            (n_patches,)
+        Output weights ``v_j``: one per unit, a matrix for several outputs, or one
+        per patch for a single kernel (``output_per_patch=True``).
+    activation : Activation
+        Hidden activation.
+    intercept : float or ndarray of shape (n_outputs,), default=0.0
+        Output bias.
+    hidden_biases : ndarray of shape (n_hidden,), default=None
+        Biases ``b_j`` of the hidden units; None for units without.
+    patch_indices : ndarray of shape (n_patches, patch_length), default=None
+        Feature indices of the patches of a convolutional network; None for a fully
+        connected one.
+    output_per_patch : bool, default=False
+        The output weights are one per patch, ``f(x) = sum_l a_l phi(w^T x_l)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover import Network
+    >>> from skrecover.activations import ReLU
+    >>> net = Network(np.eye(2), np.array([1.0, -1.0]), ReLU(), intercept=0.5)
+    >>> net.predict(np.array([[2.0, 1.0]]))
+    array([1.5])
+    """
+
+    def __init__(
+        self,
+        hidden_weights,
+        output_weights,
+        activation,
+        *,
+        intercept=0.0,
+        hidden_biases=None,
+        patch_indices=None,
+        output_per_patch=False,
+    ):
+        self.hidden_weights = hidden_weights
+        self.output_weights = output_weights
+        self.activation = activation
+        self.intercept = intercept
+        self.hidden_biases = hidden_biases
+        self.patch_indices = patch_indices
+        self.output_per_patch = output_per_patch
+
+    @property
+    def n_hidden(self):
+        """Number of hidden units (kernels)."""
+        return np.shape(self.hidden_weights)[0]
+
+    @property
+    def params(self):
+        """The weights as :class:`NetworkParams` (output weights 2-D or 3-D)."""
+        output = np.asarray(self.output_weights, dtype=float)
+        biases = self.hidden_biases
+        return NetworkParams(
+            np.asarray(self.hidden_weights, dtype=float),
+            output.reshape(1, -1, 1)
+            if self.output_per_patch
+            else np.atleast_2d(output),
+            np.atleast_1d(np.asarray(self.intercept, dtype=float)),
+            None if biases is None else np.asarray(biases, dtype=float),
+        )
+
+    def predict(self, X):
+        """Noise-free output of the network.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Two-dimensional when ``output_weights`` is a matrix (several outputs).
+        """
+        output = forward(
+            np.asarray(X),
+            self.params,
+            self.activation,
+            patch_indices=self.patch_indices,
+        )
+        return output if np.ndim(self.output_weights) == 2 else output[:, 0]
+
+    def __repr__(self):
+        inputs = np.shape(self.hidden_weights)[1]
+        shape = (
+            f"n_features={inputs}"
+            if self.patch_indices is None
+            else f"n_patches={len(self.patch_indices)}, patch_length={inputs}"
+        )
+        return (
+            f"{type(self).__name__}(n_hidden={self.n_hidden}, {shape}, "
+            f"activation={self.activation!r})"
+        )
 
 
 def gather_patches(X, patch_indices):
@@ -61,7 +168,7 @@ def gather_patches(X, patch_indices):
 
     A fully connected network (``patch_indices=None``), a layout that tiles the
     features in order, and strided windows of a 1-D signal are views of ``X``;
-    other layouts are gathered (a copy), which is why callers pass chunks of rows.
+    other layouts are gathered (a copy), which is why callers pass blocks of rows.
     """
     n_samples = X.shape[0]
     if patch_indices is None:
@@ -92,24 +199,40 @@ def _window_stride(patch_indices):
     return stride if np.array_equal(patch_indices, expected) else None
 
 
-def _pre_activations(patches, hidden_weights):
+def gathered_width(n_features, patch_indices):
+    """Floats per row of the gathered patches."""
+    return n_features if patch_indices is None else patch_indices.size
+
+
+def pre_activations(patches, hidden_weights, hidden_biases=None):
+    """``w_j^T x_l + b_j`` for patches of shape (n, n_patches, patch_size).
+
+    Computed in the dtype of the patches (float32 inputs stay float32).
+    """
     n_samples, n_patches, patch_size = patches.shape
     weights = hidden_weights.astype(patches.dtype, copy=False)
     if n_patches == 1:
-        return (patches[:, 0, :] @ weights.T)[:, np.newaxis, :]
-    if not patches.flags.c_contiguous:  # a strided view: no copy
-        return patches @ weights.T
-    flat = patches.reshape(n_samples * n_patches, patch_size) @ weights.T
-    return flat.reshape(n_samples, n_patches, -1)
+        pre = (patches[:, 0, :] @ weights.T)[:, np.newaxis, :]
+    elif not patches.flags.c_contiguous:  # a strided view: no copy
+        pre = patches @ weights.T
+    else:
+        flat = patches.reshape(n_samples * n_patches, patch_size) @ weights.T
+        pre = flat.reshape(n_samples, n_patches, -1)
+    if hidden_biases is not None:
+        pre += hidden_biases.astype(pre.dtype, copy=False)
+    return pre
 
 
-def _pool(hidden, output_weights):
-    """Apply the output layer to hidden activations of shape (n, n_patches, k)."""
-    weights = output_weights.astype(hidden.dtype, copy=False)
-    if weights.ndim == 2:
-        return hidden.sum(axis=1) @ weights.T
+def pool(hidden, output_weights):
+    """The output layer on hidden activations of shape (n, n_patches, k), in float64."""
+    hidden = hidden.astype(np.float64, copy=False)
+    if output_weights.ndim == 2:
+        return hidden.sum(axis=1) @ output_weights.T
     n_samples = hidden.shape[0]
-    return hidden.reshape(n_samples, -1) @ weights.reshape(weights.shape[0], -1).T
+    return (
+        hidden.reshape(n_samples, -1)
+        @ output_weights.reshape(output_weights.shape[0], -1).T
+    )
 
 
 def forward(X, params, activation, *, patch_indices=None):
@@ -118,7 +241,7 @@ def forward(X, params, activation, *, patch_indices=None):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        Inputs; float32 inputs give float32 outputs.
+        Inputs; with float32 inputs the hidden layer is computed in float32.
     params : NetworkParams
         Network parameters.
     activation : Activation
@@ -129,54 +252,126 @@ def forward(X, params, activation, *, patch_indices=None):
     Returns
     -------
     output : ndarray of shape (n_samples, n_outputs)
+        In float64: the output layer and the intercept are accumulated in float64,
+        so a large output offset costs no accuracy.
     """
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    n_samples = X.shape[0]
-    n_outputs = params.output_weights.shape[0]
-    output = np.empty((n_samples, n_outputs), dtype=dtype)
-    step = chunk_rows(_gathered_width(X, patch_indices), n_samples)
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
-        patches = gather_patches(X[rows], patch_indices)
-        hidden = activation(_pre_activations(patches, params.hidden_weights))
-        output[rows] = _pool(hidden, params.output_weights)
-    output += params.intercept.astype(dtype, copy=False)
-    return output
+
+    def block(rows):
+        patches = gather_patches(rows, patch_indices)
+        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+        return pool(activation(pre), params.output_weights) + params.intercept
+
+    return map_rows(block, X, width=_pass_width(X, params, patch_indices))
 
 
-def hidden_features(X, hidden_weights, activation, *, patch_indices=None):
-    """Hidden activations summed over patches, shape (n_samples, n_hidden).
+def hidden_features(
+    X, hidden_weights, activation, *, hidden_biases=None, patch_indices=None
+):
+    """Hidden activations summed over patches, shape (n_samples, n_hidden), float64.
 
     The features on which the output layer is linear (for shared output weights).
     """
-    n_samples = X.shape[0]
-    features = np.empty((n_samples, hidden_weights.shape[0]), dtype=np.float64)
-    step = chunk_rows(_gathered_width(X, patch_indices), n_samples)
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
-        patches = gather_patches(X[rows], patch_indices)
-        features[rows] = activation(_pre_activations(patches, hidden_weights)).sum(1)
-    return features
+
+    def block(rows):
+        patches = gather_patches(rows, patch_indices)
+        hidden = activation(pre_activations(patches, hidden_weights, hidden_biases))
+        return hidden.sum(axis=1, dtype=np.float64)
+
+    params = NetworkParams(hidden_weights, np.zeros((1, len(hidden_weights))), None)
+    return map_rows(block, X, width=_pass_width(X, params, patch_indices))
 
 
-def squared_loss(output, y):
-    """Per-sample loss ``(1/2) ||output - y||^2`` and its derivative in ``output``."""
-    residual = output - y
-    return 0.5 * np.einsum("ij,ij->i", residual, residual), residual
+def _pass_width(X, params, patch_indices):
+    """Floats per row of one block's temporaries: patches and hidden activations."""
+    n_patches = 1 if patch_indices is None else len(patch_indices)
+    n_outputs = params.output_weights.shape[0]
+    units = n_patches * len(params.hidden_weights)
+    return gathered_width(X.shape[1], patch_indices) + 4 * units * max(n_outputs, 1)
 
 
-def cross_entropy_loss(output, y):
-    """Per-sample binary cross-entropy of probabilities ``output`` against labels.
+def squared_head(pre, hidden, slope, params, y):
+    """Squared loss ``(1/2) ||f(x) - y||^2`` per sample and its derivatives.
 
-    Probabilities are clipped into ``[1e-15, 1 - 1e-15]``; the derivative is taken in
-    the probability.
+    Returns the per-sample losses, the derivative in the pre-activations, and the
+    per-sample derivative in the outputs (for the output weights and intercept).
     """
-    p = np.clip(output, _PROBABILITY_EPS, 1 - _PROBABILITY_EPS)
-    loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-    return loss.sum(axis=1), (p - y) / (p * (1 - p))
+    output = pool(hidden, params.output_weights) + params.intercept
+    residual = output - y
+    losses = 0.5 * np.einsum("ij,ij->i", residual, residual)
+    weights = params.output_weights
+    if weights.ndim == 2:
+        d_hidden = (residual @ weights)[:, np.newaxis, :]
+    else:
+        d_hidden = (residual @ weights.reshape(weights.shape[0], -1)).reshape(
+            hidden.shape
+        )
+    return losses, d_hidden * slope, residual
 
 
-LOSSES = {"squared": squared_loss, "cross_entropy": cross_entropy_loss}
+def cross_entropy_head(pre, activation, params, y):
+    """Cross-entropy of the mean-of-probabilities model, in log space.
+
+    ``P_o = sum_lj V_olj phi(z_lj)`` with ``V >= 0``, ``sum_lj V_olj = 1`` and no
+    intercept, so ``1 - P_o = sum_lj V_olj (1 - phi(z_lj))``: both logs are
+    log-sum-exps of ``log V + log phi`` and ``log V + log(1 - phi)``, exact for any
+    pre-activation. Returns the per-sample losses and the derivative in ``pre``.
+    """
+    log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement = (
+        _log_probability_terms(pre, activation, params.output_weights)
+    )
+    losses = -(y * log_p + (1 - y) * log_q).sum(axis=1)
+    # d(-log P_o)/dz_lj = -softmax_lj(log V + log phi) d log phi(z_lj), etc.
+    d_pre = (
+        -np.einsum("no,nolj->nlj", y, weight_p) * d_log_value
+        - np.einsum("no,nolj->nlj", 1 - y, weight_q) * d_log_complement
+    )
+    return losses, d_pre
+
+
+def log_probabilities(X, params, activation, *, patch_indices=None):
+    """``log P`` and ``log(1 - P)`` of the mean-of-probabilities model.
+
+    Each of shape (n_samples, n_outputs), exact for any input (no clipping).
+    """
+
+    def block(rows):
+        patches = gather_patches(rows, patch_indices)
+        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+        log_p, log_q = _log_probability_terms(pre, activation, params.output_weights)[
+            :2
+        ]
+        return np.stack([log_p, log_q], axis=-1)
+
+    logs = map_rows(block, X, width=_pass_width(X, params, patch_indices))
+    return logs[..., 0], logs[..., 1]
+
+
+def _log_probability_terms(pre, activation, output_weights):
+    """``log P``, ``log(1 - P)``, their softmax weights over the units, and the
+    derivatives of ``log phi`` and ``log(1 - phi)``."""
+    pre = pre.astype(np.float64, copy=False)
+    log_value, d_log_value = activation.log_value_and_derivative(pre)
+    log_complement, d_log_complement = activation.log_complement_and_derivative(pre)
+    n_samples, n_patches, n_hidden = pre.shape
+    weights = np.broadcast_to(
+        output_weights.reshape(output_weights.shape[0], -1, n_hidden)
+        if output_weights.ndim == 3
+        else output_weights[:, np.newaxis, :],
+        (output_weights.shape[0], n_patches, n_hidden),
+    )
+    log_weights = np.full(weights.shape, -np.inf)
+    np.log(weights, out=log_weights, where=weights > 0)
+    log_p, weight_p = _log_sum_exp(log_value[:, np.newaxis] + log_weights)
+    log_q, weight_q = _log_sum_exp(log_complement[:, np.newaxis] + log_weights)
+    return log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement
+
+
+def _log_sum_exp(terms):
+    """``log sum exp`` over the last two axes and the softmax weights of the terms."""
+    largest = terms.max(axis=(2, 3), keepdims=True)
+    exponentials = np.exp(terms - largest)
+    total = exponentials.sum(axis=(2, 3), keepdims=True)
+    return (np.log(total) + largest)[:, :, 0, 0], exponentials / total
 
 
 def loss_gradient(
@@ -201,6 +396,8 @@ def loss_gradient(
     params : NetworkParams
     activation : Activation
     loss : {"squared", "cross_entropy"}, default="squared"
+        ``"cross_entropy"`` is the log-loss of the mean-of-probabilities model
+        (fixed output weights: their gradient and the intercept's are zero).
     patch_indices : ndarray of shape (n_patches, patch_size), default=None
     monitor_weights : sequence of ndarray of shape (n_samples,), default=()
         Further weightings (e.g. a validation mask) whose weighted mean loss is
@@ -211,74 +408,82 @@ def loss_gradient(
     loss : float
         Weighted mean loss.
     gradient : NetworkParams
-        Gradient with respect to each parameter.
+        Gradient with respect to each parameter (``hidden_biases`` None when the
+        network has none).
     monitored : list of float
         Weighted mean loss under each of ``monitor_weights``.
     """
-    loss_function = LOSSES[loss]
-    hidden_weights, output_weights, _ = params
-    n_samples = X.shape[0]
-    total_weight = float(sample_weight.sum())
-    grad_hidden = np.zeros(hidden_weights.shape)
-    grad_output = np.zeros(output_weights.shape)
-    grad_intercept = np.zeros(params.intercept.shape)
-    loss_sum = 0.0
-    monitored = np.zeros(len(monitor_weights))
-    pooled_weights = output_weights.reshape(output_weights.shape[0], -1)
-    step = chunk_rows(_gathered_width(X, patch_indices), n_samples)
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
-        patches = gather_patches(X[rows], patch_indices)
-        pre = _pre_activations(patches, hidden_weights)
-        hidden, slope = activation.value_and_derivative(pre)
-        output = _pool(hidden, output_weights) + params.intercept
-        losses, d_output = loss_function(output, y[rows])
-        weights = sample_weight[rows]
-        loss_sum += losses @ weights
-        for m, monitor in enumerate(monitor_weights):
-            monitored[m] += losses @ monitor[rows]
-        d_output *= weights[:, np.newaxis]
-        n_chunk, n_patches, n_hidden = hidden.shape
-        if output_weights.ndim == 2:
-            d_hidden = (d_output @ output_weights)[:, np.newaxis, :]
-            grad_output += d_output.T @ hidden.sum(axis=1)
-        else:
-            d_hidden = (d_output @ pooled_weights).reshape(n_chunk, n_patches, -1)
-            grad_output += (d_output.T @ hidden.reshape(n_chunk, -1)).reshape(
-                output_weights.shape
+    hidden_weights, output_weights, intercept, hidden_biases = params
+    monitors = np.column_stack(monitor_weights) if len(monitor_weights) else None
+
+    def block(rows, targets, weights, monitor):
+        patches = gather_patches(rows, patch_indices)
+        pre = pre_activations(patches, hidden_weights, hidden_biases)
+        n_chunk, n_patches, n_hidden = pre.shape
+        if loss == "squared":
+            hidden, slope = activation.value_and_derivative(pre)
+            losses, d_pre, d_output = squared_head(pre, hidden, slope, params, targets)
+            d_output = d_output * weights[:, np.newaxis]
+            pooled = hidden.astype(np.float64, copy=False)
+            grad_output = (
+                d_output.T @ pooled.sum(axis=1)
+                if output_weights.ndim == 2
+                else (d_output.T @ pooled.reshape(n_chunk, -1)).reshape(
+                    output_weights.shape
+                )
             )
-        d_pre = (d_hidden * slope).astype(patches.dtype, copy=False)
-        grad_hidden += d_pre.reshape(-1, n_hidden).T @ patches.reshape(
+            grad_intercept = d_output.sum(axis=0)
+        else:
+            losses, d_pre = cross_entropy_head(pre, activation, params, targets)
+            grad_output = np.zeros(output_weights.shape)
+            grad_intercept = np.zeros(intercept.shape)
+        d_pre = d_pre * weights[:, np.newaxis, np.newaxis]
+        flat = d_pre.reshape(-1, n_hidden)
+        grad_hidden = flat.T.astype(patches.dtype, copy=False) @ patches.reshape(
             n_chunk * n_patches, -1
         )
-        grad_intercept += d_output.sum(axis=0)
+        return {
+            "loss": losses @ weights,
+            "monitored": None if monitor is None else losses @ monitor,
+            "hidden": grad_hidden.astype(np.float64, copy=False),
+            "output": grad_output,
+            "intercept": grad_intercept,
+            "biases": flat.sum(axis=0),
+        }
+
+    width = _pass_width(X, params, patch_indices) * (4 if loss != "squared" else 2)
+    sums = reduce_rows(block, X, y, sample_weight, monitors, width=width)
+    total = float(sample_weight.sum())
     gradient = NetworkParams(
-        grad_hidden / total_weight,
-        grad_output / total_weight,
-        grad_intercept / total_weight,
+        sums["hidden"] / total,
+        sums["output"] / total,
+        sums["intercept"] / total,
+        None if hidden_biases is None else sums["biases"] / total,
     )
-    monitored_means = [
-        float(monitored[m] / max(float(w.sum()), np.finfo(float).tiny))
-        for m, w in enumerate(monitor_weights)
-    ]
-    return float(loss_sum / total_weight), gradient, monitored_means
-
-
-def _gathered_width(X, patch_indices):
-    return X.shape[1] if patch_indices is None else patch_indices.size
+    monitored = (
+        []
+        if monitors is None
+        else [
+            float(s / max(float(w.sum()), np.finfo(float).tiny))
+            for s, w in zip(sums["monitored"], monitor_weights, strict=True)
+        ]
+    )
+    return float(sums["loss"] / total), gradient, monitored
 
 
 def canonicalize(params, activation, *, scale_to="output", shift_intercept=True):
     """Canonical representative of a network's symmetry class.
 
     Networks related by a permutation of the hidden units, by a positive rescaling
-    ``(w_j, v_j) -> (c w_j, v_j / c**q)`` (activations homogeneous of degree ``q``),
-    or by a flip ``(w_j, v_j) -> (-w_j, -v_j)`` (odd activations, which shifts the
-    intercept by ``v_j phi_offset``) compute the same function. The representative:
+    ``(w_j, b_j, v_j) -> (c w_j, c b_j, v_j / c**q)`` (activations homogeneous of
+    degree ``q``), or by a flip ``(w_j, b_j, v_j) -> (-w_j, -b_j, -v_j)`` (odd
+    activations, which shifts the intercept by ``v_j phi_offset``) compute the same
+    function. The representative:
 
     * homogeneous activations: ``scale_to="output"`` makes every output-weight column
-      a unit vector (``v_j = +-1`` for one output) and moves the scale into ``w_j``;
-      ``scale_to="hidden"`` makes every ``w_j`` a unit vector instead;
+      a unit vector (``v_j = +-1`` for one output) and moves the scale into
+      ``(w_j, b_j)``; ``scale_to="hidden"`` makes every ``w_j`` a unit vector
+      instead;
     * odd activations with one output: ``v_j >= 0`` (unless the flip would shift a
       fixed intercept: ``shift_intercept=False`` and ``phi(0) != 0``);
     * even activations: the largest entry of ``w_j`` in magnitude is positive;
@@ -303,18 +508,20 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
     hidden = np.array(params.hidden_weights, dtype=float)
     output = np.array(params.output_weights, dtype=float)
     intercept = np.array(params.intercept, dtype=float)
+    biases = None if params.hidden_biases is None else np.array(params.hidden_biases)
     if output.ndim != 2:
-        return NetworkParams(hidden, output, intercept)
+        return NetworkParams(hidden, output, intercept, biases)
+    units = hidden if biases is None else np.column_stack([hidden, biases])
     degree = activation.degree
     if degree:
-        # (w_j, v_j) -> (t_j w_j, v_j / t_j**q) leaves the network unchanged.
+        # (w_j, b_j, v_j) -> (t_j w_j, t_j b_j, v_j / t_j**q) leaves f unchanged.
         if scale_to == "output":
             norms = np.linalg.norm(output, axis=0)
             t = np.where(norms > 0, norms, 1.0) ** (1.0 / degree)
         else:
             norms = np.linalg.norm(hidden, axis=1)
             t = 1.0 / np.where(norms > 0, norms, 1.0)
-        hidden *= t[:, np.newaxis]
+        units *= t[:, np.newaxis]
         output /= t**degree
     symmetry = activation.symmetry
     offset = activation.flip_offset if symmetry == "odd" else 0.0
@@ -322,10 +529,17 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
         flip = output[0] < 0
         intercept += offset * output[0, flip].sum()
         output[:, flip] *= -1
-        hidden[flip] *= -1
+        units[flip] *= -1
     elif symmetry == "even":
-        largest = hidden[np.arange(len(hidden)), np.abs(hidden).argmax(axis=1)]
-        hidden[largest < 0] *= -1
+        weights = units[:, : hidden.shape[1]]
+        largest = weights[np.arange(len(weights)), np.abs(weights).argmax(axis=1)]
+        units[largest < 0] *= -1
+    hidden = units[:, : hidden.shape[1]]
     importance = np.linalg.norm(hidden, axis=1) * np.linalg.norm(output, axis=0)
     order = np.argsort(-importance, kind="stable")
-    return NetworkParams(hidden[order], output[:, order], intercept)
+    return NetworkParams(
+        hidden[order],
+        output[:, order],
+        intercept,
+        None if biases is None else units[order, -1],
+    )

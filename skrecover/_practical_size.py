@@ -12,23 +12,27 @@ trainable parameters linear in ``n``. Every fit computes the certificate.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import linalg, special
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import BaseRecovery, activation_constraint
+from ._engine import map_rows, reduce_rows
 from ._optim import minimize
-from .activations import Activation, Sigmoid, Softplus, Tanh
+from .activations import Sigmoid, Softplus, Tanh, get_activation
 
-_ANALYTIC = {"tanh": Tanh, "sigmoid": Sigmoid, "softplus": Softplus}
+_ANALYTIC = (Tanh, Sigmoid, Softplus)
+_ANALYTIC_REASON = (
+    "the global-minimum guarantee needs an analytic, strictly increasing, "
+    "nonlinear activation (the feature matrix then has full rank with probability "
+    "one), and ReLU-type activations are not analytic. Use 'tanh', 'sigmoid', or "
+    "'softplus' / Softplus(slope=a), which approaches ReLU as the slope a grows"
+)
 # Weight scale of the wide layer (relative to 1 / sqrt(fan_in), on standardised
 # inputs): steeper random units give a better-conditioned feature matrix (measured
 # on digits with width 2n: condition number 3e3 at scale 1, 660 at 3 for tanh).
@@ -38,22 +42,6 @@ _AUTO_WIDTH_FACTOR = 2
 _COPIES = 3
 
 
-def _check_activation(activation):
-    """An analytic, strictly increasing, nonlinear activation, or a clear error."""
-    if isinstance(activation, str) and activation in _ANALYTIC:
-        return _ANALYTIC[activation]()
-    if isinstance(activation, (Tanh, Sigmoid, Softplus)):
-        return type(activation)(**activation.get_params())
-    name = activation.display_name if isinstance(activation, Activation) else activation
-    raise ValueError(
-        f"activation={name!r} is not allowed: the global-minimum guarantee needs an "
-        "analytic, strictly increasing, nonlinear activation (the feature matrix then "
-        "has full rank with probability one), and ReLU-type activations are not "
-        "analytic. Use 'tanh', 'sigmoid', or 'softplus' / Softplus(slope=a), which "
-        "approaches ReLU as the slope a grows."
-    )
-
-
 class _RandomLayers:
     """The frozen lower layers: narrow layers, then the wide layer."""
 
@@ -61,10 +49,16 @@ class _RandomLayers:
         self.weights, self.biases, self.activation = weights, biases, activation
 
     def features(self, X):
-        hidden = X
-        for W, b in zip(self.weights, self.biases, strict=True):
-            hidden = self.activation(hidden @ W + b)
-        return hidden
+        """The wide layer's activations for the rows of ``X``, one block at a time."""
+
+        def block(rows):
+            hidden = rows
+            for W, b in zip(self.weights, self.biases, strict=True):
+                hidden = self.activation(hidden @ W + b)
+            return hidden
+
+        width = 2 * sum(W.shape[1] for W in self.weights) + X.shape[1]
+        return map_rows(block, X, width=width)
 
     @property
     def n_params(self):
@@ -90,13 +84,29 @@ def _draw_layers(X, sizes, activation, random_state):
     return weights, biases
 
 
-class _BasePracticalSize(BaseEstimator):
+def _check_layer_sizes(hidden_layer_sizes):
+    """The narrow layers' widths as a list of positive ints, or a clear error."""
+    sizes = np.atleast_1d(np.asarray(hidden_layer_sizes, dtype=object)).tolist()
+    if not all(
+        isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+        for size in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must hold positive integers (the widths of the "
+            f"narrow layers), got {hidden_layer_sizes!r}."
+        )
+    return [int(size) for size in sizes]
+
+
+class _BasePracticalSize(BaseRecovery):
+    _dtypes = (np.float64,)
     _parameter_constraints: dict = {
+        **BaseRecovery._parameter_constraints,
         "hidden_layer_sizes": [
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "activation": [str, Activation],
+        "activation": activation_constraint(),
         "width": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -104,8 +114,6 @@ class _BasePracticalSize(BaseEstimator):
         "pretrain_iter": [Interval(Integral, 0, None, closed="left")],
         "perturbation": [Interval(Real, 0, None, closed="left")],
         "max_memory": [Interval(Real, 0, None, closed="neither")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -137,9 +145,35 @@ class _BasePracticalSize(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _prepare(self, X, y):
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Draw the lower layers, train the output layer, certify the minimum.
+
+        There is no ``sample_weight``: with a feature matrix of full rank the fit
+        interpolates every training point, which weights would not change.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (standardised internally).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets (class labels for the classifier).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, None)
+
+    # -- hooks of the fit sequence
+    def _initialize(self, state):
         """Standardise ``X``, draw (and optionally pretrain) the lower layers."""
-        self.activation_ = _check_activation(self.activation)
+        activation = get_activation(
+            self.activation, allowed=_ANALYTIC, reason=_ANALYTIC_REASON
+        )
+        sizes = _check_layer_sizes(self.hidden_layer_sizes)
+        X, Y = state.data.X, state.data.y
         n_samples = X.shape[0]
         width = (
             _AUTO_WIDTH_FACTOR * n_samples if self.width == "auto" else int(self.width)
@@ -153,64 +187,139 @@ class _BasePracticalSize(BaseEstimator):
                 "hidden layer as wide as the number of samples, so memory grows like "
                 "n^2. Raise max_memory, lower width, or subsample."
             )
-        self.x_mean_ = X.mean(axis=0)
+        mean = X.mean(axis=0)
         scale = X.std(axis=0)
-        self.x_scale_ = np.where(scale > 0, scale, 1.0)
-        Xs = (X - self.x_mean_) / self.x_scale_
-        random_state = check_random_state(self.random_state)
-        sizes = [*np.atleast_1d(self.hidden_layer_sizes).tolist(), width]
-        weights, biases = _draw_layers(Xs, sizes, self.activation_, random_state)
-        self.layers_ = _RandomLayers(weights, biases, self.activation_)
-        head = None
+        scale = np.where(scale > 0, scale, 1.0)
+        standardised = (X - mean) / scale
+        random_state = state.random_state
+        weights, biases = _draw_layers(
+            standardised, [*sizes, width], activation, random_state
+        )
+        layers = _RandomLayers(weights, biases, activation)
+        head, pretrain_curve = None, None
         if self.pretrain_iter:
-            head = self._pretrain(Xs, y)
-            for array in (*self.layers_.weights, *self.layers_.biases):
+            layers, head, pretrain_curve = self._pretrain(standardised, Y, layers)
+            for array in (*layers.weights, *layers.biases):
                 array += (
                     self.perturbation
                     * np.abs(array).mean()
-                    * (random_state.standard_normal(array.shape))
+                    * random_state.standard_normal(array.shape)
                 )
-        self.width_ = width
-        return Xs, head
+        return Bunch(
+            layers=layers,
+            head=head,
+            pretrain_curve=pretrain_curve,
+            standardised=standardised,
+            x_mean=mean,
+            x_scale=scale,
+            width=width,
+        )
 
-    def _pretrain(self, Xs, Y):
+    def _optimize(self, state, start):
+        features = start.layers.features(start.standardised)
+        Y = state.data.y
+        solver = self._initial_solver()
+        solution, singular_values, result = self._solve(features, Y, start.head, solver)
+        if self.solver == "auto":
+            condition = singular_values[0] / max(
+                singular_values[min(len(Y), len(singular_values)) - 1], 1e-300
+            )
+            if self._predicted_iterations(condition) <= self.max_iter:
+                solver = "gd"
+                solution, singular_values, result = self._solve(
+                    features, Y, start.head, solver
+                )
+        coefs, intercepts = solution[:-1], solution[-1]
+        certificate = self._certify(
+            state,
+            start.layers,
+            features,
+            coefs,
+            intercepts,
+            singular_values,
+            result,
+            solver,
+        )
+        start.update(
+            coefs=coefs, intercepts=intercepts, certificate=certificate, result=result
+        )
+        return start
+
+    def _fitted_attributes(self, state, model):
+        scaling = state.data.scaling
+        certificate = model.certificate
+        attributes = {
+            "coefs_": model.coefs * scaling.y_scale,
+            "intercepts_": model.intercepts * scaling.y_scale + scaling.y_offset,
+            "layers_": model.layers,
+            "activation_": model.layers.activation,
+            "width_": model.width,
+            # standardised = (X / x_scale - mean) / scale
+            "x_mean_": model.x_mean * scaling.x_scale,
+            "x_scale_": model.x_scale * scaling.x_scale,
+            "certificate_": certificate,
+            "is_global_minimum_": certificate.pop("is_global_minimum"),
+            "n_iter_": max(1, certificate.n_iter),
+            "loss_curve_": []
+            if model.result is None
+            else [loss * self._loss_unit(scaling) for loss in model.result.loss_curve],
+        }
+        if model.pretrain_curve is not None:
+            attributes["pretrain_loss_curve_"] = model.pretrain_curve
+        return attributes
+
+    def _forward(self, X):
+        return (
+            self.layers_.features((X - self.x_mean_) / self.x_scale_) @ (self.coefs_)
+            + self.intercepts_
+        )
+
+    # -- helpers
+    def _pretrain(self, standardised, Y, layers):
         """All layers, output head included, by L-BFGS for ``pretrain_iter`` steps."""
-        layers = self.layers_
         shapes = [W.shape for W in layers.weights] + [b.shape for b in layers.biases]
         head = np.zeros((layers.weights[-1].shape[1] + 1, Y.shape[1]))
         shapes.append(head.shape)
         sizes = [math.prod(shape) for shape in shapes]
+        n_layers = len(layers.weights)
+        activation = layers.activation
 
         def unpack(vector):
             parts = np.split(vector, np.cumsum(sizes)[:-1])
             return [p.reshape(shape) for p, shape in zip(parts, shapes, strict=True)]
 
-        n_layers = len(layers.weights)
-
         def objective(vector):
             arrays = unpack(vector)
             weights, biases, out = arrays[:n_layers], arrays[n_layers:-1], arrays[-1]
-            activations, derivatives = [Xs], []
-            for W, b in zip(weights, biases, strict=True):
-                value, slope = self.activation_.value_and_derivative(
-                    activations[-1] @ W + b
+
+            def block(rows, targets):
+                activations, derivatives = [rows], []
+                for W, b in zip(weights, biases, strict=True):
+                    value, slope = activation.value_and_derivative(
+                        activations[-1] @ W + b
+                    )
+                    activations.append(value)
+                    derivatives.append(slope)
+                loss, delta = self._losses(
+                    activations[-1] @ out[:-1] + out[-1], targets
                 )
-                activations.append(value)
-                derivatives.append(slope)
-            loss, delta = self._loss_and_residual(
-                activations[-1] @ out[:-1] + out[-1], Y
-            )
-            grads_out = np.vstack([activations[-1].T @ delta, delta.sum(axis=0)])
-            grads_w, grads_b = [], []
-            back = delta @ out[:-1].T
-            for layer in reversed(range(n_layers)):
-                back = back * derivatives[layer]
-                grads_w.append(activations[layer].T @ back)
-                grads_b.append(back.sum(axis=0))
-                if layer:
-                    back = back @ weights[layer].T
-            gradient = [*grads_w[::-1], *grads_b[::-1], grads_out]
-            return loss, np.concatenate([g.ravel() for g in gradient]), None
+                gradient_w, gradient_b = [], []
+                back = delta @ out[:-1].T
+                for layer in reversed(range(n_layers)):
+                    back = back * derivatives[layer]
+                    gradient_w.append(activations[layer].T @ back)
+                    gradient_b.append(back.sum(axis=0))
+                    if layer:
+                        back = back @ weights[layer].T
+                head_gradient = np.vstack(
+                    [activations[-1].T @ delta, delta.sum(axis=0)]
+                )
+                gradient = [*gradient_w[::-1], *gradient_b[::-1], head_gradient]
+                return loss, np.concatenate([g.ravel() for g in gradient])
+
+            width = 3 * sum(W.shape[1] for W in weights) + standardised.shape[1]
+            loss, gradient = reduce_rows(block, standardised, Y, width=width)
+            return loss / len(Y), gradient / len(Y), None
 
         start = np.concatenate(
             [a.ravel() for a in (*layers.weights, *layers.biases, head)]
@@ -225,23 +334,12 @@ class _BasePracticalSize(BaseEstimator):
             verbose=self.verbose,
         )
         arrays = unpack(result.x)
-        layers.weights = arrays[:n_layers]
-        layers.biases = arrays[n_layers:-1]
-        self.pretrain_loss_curve_ = result.loss_curve
-        return arrays[-1]
+        pretrained = _RandomLayers(arrays[:n_layers], arrays[n_layers:-1], activation)
+        return pretrained, arrays[-1], result.loss_curve
 
-    def _features(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.layers_.features((X - self.x_mean_) / self.x_scale_)
-
-    def _output(self, X):
-        return self._features(X) @ self.coefs_ + self.intercepts_
-
-    def _solve(self, features, Y, head):
+    def _solve(self, features, Y, head, solver):
         """Output weights (with bias row) and the singular values of the features."""
         design = np.hstack([features, np.ones((len(features), 1))])
-        solver = self._resolved_solver
         if solver == "lstsq":
             solution, _, _, singular_values = linalg.lstsq(
                 design, Y, lapack_driver="gelsd", overwrite_a=False
@@ -252,9 +350,8 @@ class _BasePracticalSize(BaseEstimator):
         shape = start.shape
 
         def objective(vector):
-            output = design @ vector.reshape(shape)
-            loss, residual = self._loss_and_residual(output, Y)
-            return loss, (design.T @ residual).ravel(), None
+            loss, residual = self._losses(design @ vector.reshape(shape), Y)
+            return loss / len(Y), (design.T @ residual).ravel() / len(Y), None
 
         result = minimize(
             objective,
@@ -268,59 +365,75 @@ class _BasePracticalSize(BaseEstimator):
         )
         return result.x.reshape(shape), singular_values, result
 
-    def _certify(self, features, Y, singular_values, result):
+    def _certify(
+        self,
+        state,
+        layers,
+        features,
+        coefs,
+        intercepts,
+        singular_values,
+        result,
+        solver,
+    ):
+        """The certificate (a Bunch); its warnings go to the fit's report."""
+        Y = state.data.y
         n_samples = len(Y)
         design_width = features.shape[1] + 1
         tolerance = singular_values.max() * max(n_samples, design_width)
         rank = int(np.sum(singular_values > tolerance * np.finfo(float).eps))
         sigma_min = float(singular_values[n_samples - 1]) if rank >= n_samples else 0.0
         sigma_max = float(singular_values[0])
-        output = features @ self.coefs_ + self.intercepts_
-        loss, residual = self._loss_and_residual(output, Y)
-        start_loss = self._loss_and_residual(np.zeros_like(output), Y)[0]
+        output = features @ coefs + intercepts
+        loss, residual = self._losses(output, Y)
+        loss, residual = loss / n_samples, residual / n_samples
+        start_loss = self._losses(np.zeros_like(output), Y)[0] / n_samples
         gradient = np.vstack([features.T @ residual, residual.sum(axis=0)])
         condition = sigma_max / sigma_min if sigma_min > 0 else np.inf
         threshold = self._global_threshold(start_loss)
-        self.certificate_ = {
-            "n_samples": n_samples,
-            "width": self.width_,
-            "n_trainable_params": design_width * Y.shape[1],
-            "n_params": self.layers_.n_params + design_width * Y.shape[1],
-            "rank": rank,
-            "full_rank": rank == n_samples,
-            "sigma_min": sigma_min,
-            "sigma_max": sigma_max,
-            "condition_number": condition,
-            "train_loss": float(loss),
-            "lower_bound": 0.0,
-            "optimality_gap": float(loss),
-            "tolerance": threshold,
-            "gradient_norm": float(np.linalg.norm(gradient)),
-            "predicted_gd_iterations": self._predicted_iterations(condition),
-            "solver": self._resolved_solver,
-            "n_iter": 0 if result is None else result.n_iter,
-        }
-        self.n_iter_ = max(1, self.certificate_["n_iter"])
-        self.loss_curve_ = [] if result is None else result.loss_curve
-        self.is_global_minimum_ = bool(rank == n_samples and loss <= threshold)
+        unit = self._loss_unit(state.data.scaling)
+        certificate = Bunch(
+            n_samples=n_samples,
+            width=features.shape[1],
+            n_trainable_params=design_width * Y.shape[1],
+            n_params=layers.n_params + design_width * Y.shape[1],
+            rank=rank,
+            full_rank=rank == n_samples,
+            sigma_min=sigma_min,
+            sigma_max=sigma_max,
+            condition_number=condition,
+            train_loss=float(loss) * unit,
+            lower_bound=0.0,
+            optimality_gap=float(loss) * unit,
+            tolerance=threshold * unit,
+            gradient_norm=float(np.linalg.norm(gradient)),
+            predicted_gd_iterations=self._predicted_iterations(condition),
+            solver=solver,
+            n_iter=0 if result is None else result.n_iter,
+        )
+        certificate.is_global_minimum = bool(rank == n_samples and loss <= threshold)
+        self._check_certificate(state, certificate, output)
+        return certificate
+
+    def _check_certificate(self, state, certificate, output):
+        """Warn when the certificate fails (rank, or a loss above its tolerance)."""
+        n_samples, rank = certificate.n_samples, certificate.rank
         if rank < n_samples:
-            warnings.warn(
+            state.report.warn(
+                ConvergenceWarning,
                 f"The feature matrix has rank {rank} < {n_samples} samples (width "
-                f"{self.width_}): the training loss is not certified to be the global "
-                "minimum. Use width >= n_samples (width='auto'), and check for "
+                f"{certificate.width}): the training loss is not certified to be the "
+                "global minimum. Use width >= n_samples (width='auto'), and check for "
                 "duplicate rows in X.",
-                ConvergenceWarning,
-                stacklevel=3,
             )
-        elif not self.is_global_minimum_:
-            warnings.warn(
-                f"Training stopped at loss {loss:.3g}, above the certificate's "
-                f"tolerance {threshold:.3g}: the condition number {condition:.3g} "
-                f"predicts {self.certificate_['predicted_gd_iterations']:.3g} gradient "
-                "descent iterations. Increase max_iter, or use solver='lstsq' "
-                "(squared loss).",
+        elif not certificate.is_global_minimum:
+            state.report.warn(
                 ConvergenceWarning,
-                stacklevel=3,
+                f"Training stopped at loss {certificate.train_loss:.3g}, above the "
+                f"certificate's tolerance {certificate.tolerance:.3g}: the condition "
+                f"number {certificate.condition_number:.3g} predicts "
+                f"{certificate.predicted_gd_iterations:.3g} gradient descent "
+                "iterations. Increase max_iter, or use solver='lstsq' (squared loss).",
             )
 
     def _predicted_iterations(self, condition):
@@ -402,7 +515,7 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
     layers_ : object
         The frozen lower layers (``weights``, ``biases``).
     width_ : int
-    certificate_ : dict
+    certificate_ : Bunch
         ``rank`` and ``full_rank`` (rank ``n``) of the feature matrix with a bias
         column, ``sigma_min`` (its ``n``-th singular value), ``sigma_max``,
         ``condition_number``, ``train_loss`` (mean of ``||f(x) - y||^2 / 2``),
@@ -482,68 +595,24 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
         tags.target_tags.multi_output = True
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw the lower layers, train the output layer, certify the minimum.
+    def _centres_targets(self):
+        return True
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs (standardised internally).
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-
-        Returns
-        -------
-        self : PracticalSizeGD
-            Fitted estimator.
-        """
-        X, y = validate_data(
-            self, X, y, dtype=np.float64, multi_output=True, y_numeric=True
-        )
-        self._y_1d = y.ndim == 1
-        Y = y.reshape(len(y), -1).astype(np.float64)
-        Xs, head = self._prepare(X, Y)
-        features = self.layers_.features(Xs)
-        self._resolved_solver = self.solver
-        if self.solver == "auto":
-            self._resolved_solver = "lstsq"
-        solution, singular_values, result = self._solve(features, Y, head)
-        if self.solver == "auto":
-            condition = singular_values[0] / max(
-                singular_values[min(len(Y), len(singular_values)) - 1], 1e-300
-            )
-            if self._predicted_iterations(condition) <= self.max_iter:
-                self._resolved_solver = "gd"
-                solution, singular_values, result = self._solve(features, Y, head)
-        self.coefs_, self.intercepts_ = solution[:-1], solution[-1]
-        self._certify(features, Y, singular_values, result)
-        return self
-
-    def predict(self, X):
-        """Network output.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions.
-        """
-        output = self._output(X)
-        return output[:, 0] if self._y_1d else output
+    def _initial_solver(self):
+        return "lstsq" if self.solver == "auto" else self.solver
 
     @staticmethod
-    def _loss_and_residual(output, Y):
-        """Mean ``||output - y||^2 / 2`` and its gradient in ``output``."""
+    def _losses(output, Y):
+        """Summed ``||output - y||^2 / 2`` and its derivative in ``output``."""
         residual = output - Y
-        return 0.5 * np.sum(residual**2) / len(Y), residual / len(Y)
+        return 0.5 * float(np.sum(residual**2)), residual
+
+    @staticmethod
+    def _loss_unit(scaling):
+        return scaling.y_scale**2
 
     def _loss_floor(self, Y):
-        return self.global_tol * self._loss_and_residual(np.zeros_like(Y), Y)[0] / 10
+        return self.global_tol * self._losses(np.zeros_like(Y), Y)[0] / len(Y) / 10
 
     def _global_threshold(self, start_loss):
         return self.global_tol * start_loss
@@ -596,7 +665,7 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     intercepts_ : ndarray of shape (n_classes,)
     layers_ : object
     width_ : int
-    certificate_ : dict
+    certificate_ : Bunch
         As for :class:`PracticalSizeGD`, with ``train_loss`` the mean
         cross-entropy and ``train_accuracy``; ``predicted_gd_iterations`` is that
         of the squared loss (the cross-entropy converges sublinearly).
@@ -661,44 +730,6 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
             verbose=verbose,
         )
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Draw the lower layers, train the softmax output layer, certify.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training inputs (standardised internally).
-        y : array-like of shape (n_samples,)
-            Class labels.
-
-        Returns
-        -------
-        self : PracticalSizeGDClassifier
-            Fitted estimator.
-        """
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        binarizer = LabelBinarizer().fit(y)
-        self.classes_ = binarizer.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "PracticalSizeGDClassifier needs samples of at least 2 classes; the "
-                f"data have 1 class, {self.classes_[0]!r}."
-            )
-        Y = (y[:, np.newaxis] == self.classes_).astype(np.float64)
-        Xs, head = self._prepare(X, Y)
-        features = self.layers_.features(Xs)
-        self._resolved_solver = self.solver
-        solution, singular_values, result = self._solve(features, Y, head)
-        self.coefs_, self.intercepts_ = solution[:-1], solution[-1]
-        self._certify(features, Y, singular_values, result)
-        accuracy = float(np.mean(self.predict(X) == y))
-        self.certificate_["train_accuracy"] = accuracy
-        if accuracy < 1:
-            self.is_global_minimum_ = False
-        return self
-
     def decision_function(self, X):
         """Logits of the classes.
 
@@ -728,8 +759,7 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
         proba : ndarray of shape (n_samples, n_classes)
             Rows sum to 1.
         """
-        logits = self._output(X)
-        return special.softmax(logits, axis=1)
+        return special.softmax(self._output(X), axis=1)
 
     def predict(self, X):
         """Most probable class.
@@ -747,12 +777,30 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
         logits = self._output(X)
         return self.classes_[np.argmax(logits, axis=1)]
 
+    def _initial_solver(self):
+        return self.solver
+
+    def _fitted_attributes(self, state, model):
+        return {
+            **super()._fitted_attributes(state, model),
+            "classes_": state.data.classes,
+        }
+
+    def _check_certificate(self, state, certificate, output):
+        accuracy = float(np.mean(output.argmax(axis=1) == state.data.y.argmax(axis=1)))
+        certificate.train_accuracy = accuracy
+        certificate.is_global_minimum = certificate.is_global_minimum and accuracy == 1
+        super()._check_certificate(state, certificate, output)
+
     @staticmethod
-    def _loss_and_residual(logits, Y):
-        """Mean softmax cross-entropy and its gradient in the logits."""
+    def _losses(logits, Y):
+        """Summed softmax cross-entropy and its derivative in the logits."""
         log_proba = special.log_softmax(logits, axis=1)
-        loss = -np.sum(Y * log_proba) / len(Y)
-        return loss, (np.exp(log_proba) - Y) / len(Y)
+        return -float(np.sum(Y * log_proba)), np.exp(log_proba) - Y
+
+    @staticmethod
+    def _loss_unit(scaling):
+        return 1.0
 
     def _loss_floor(self, Y):
         return self.global_tol / 10

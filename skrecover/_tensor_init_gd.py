@@ -1,123 +1,134 @@
-"""Tensor-initialised gradient descent (Zhong, Song, Jain, Bartlett, Dhillon, 2017)."""
+"""Tensor-initialised gradient descent (Zhong, Song, Jain, Bartlett, Dhillon, 2017)
+and its cross-entropy classifier (Fu, Chi, Liang, 2018)."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, clone
-from sklearn.utils import Bunch, check_random_state
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
-    ACTIVATION_CONSTRAINT,
-    OPTIMIZER_CONSTRAINTS,
-    BaseOneHiddenLayer,
-    train_network,
+    ITERATIVE_CONSTRAINTS,
+    N_JOBS_CONSTRAINT,
+    NEGLIGIBLE_LOSS,
+    BaseNetworkRecovery,
+    BaseRecovery,
+    activation_constraint,
+    convergence_message,
     weighted_variance,
-    whitening,
 )
-from ._moments import MomentSample
-from ._network import (
-    _PROBABILITY_EPS,
-    NetworkParams,
-    canonicalize,
-    forward,
-    hidden_features,
+from ._moments import MomentSample, whitening
+from ._network import NetworkParams, canonicalize, forward, log_probabilities
+from ._optim import train_network
+from ._tensor_init import (
+    linear_residual,
+    random_initialization,
+    tensor_initialization,
+    unit_subspace,
 )
-from ._tensor import fit_cp_weights, refine_symmetric_cp, symmetric_cp
 from .activations import Activation, get_activation
 from .exceptions import InitializationWarning
 from .patches import is_tiling, make_patch_indices
 
-# Subspaces of inputs up to this dimension come from the full d x d moment matrix;
-# beyond it from randomized subspace iteration on the moment's products.
-_FULL_MATRIX_MAX_FEATURES = 256
-_SUBSPACE_ITERATIONS = 4
-# n_hidden="auto" considers at most this many units.
-_MAX_AUTO_UNITS = 20
-# Random contraction vectors of the reduced fourth-order tensor (ReLU family).
-_N_CONTRACTIONS = 5
-# Health thresholds: the k-th moment eigenvalue must stand above the sampling noise,
-# and the tensor decomposition must explain at least half of the tensor (Zhong et
-# al. suggest a residual of at most one half).
-_MAX_CP_RESIDUAL = 0.5
-# Initial unit norms below this fraction of the largest are raised to it: a unit with
-# w = 0 has no gradient through ReLU.
-_MIN_RELATIVE_NORM = 0.1
-# No initial unit may output more than this many standard deviations of y: moment
-# estimates from few samples can imply absurd magnitudes.
-_MAX_UNIT_SCALE = 10.0
-_SKETCH_NOISE_MARGIN = 1.2
-# Moment eigenvalues below this fraction of the standard deviation of y are rounding.
-_ROUNDING_LEVEL = 1e-8
 # Gradient descent stops once the loss is this fraction of the variance of y: the
 # weights are then exact to about 1e-10 relative, and the remaining iterations would
 # only chase rounding errors.
 _LOSS_FLOOR = 1e-20
-# Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
-# Beyond a norm of 3 the constants of sigmoid-like activations saturate, so moments
-# cannot tell 3 from 30 (and a saturated unit would stall gradient descent).
-_SIGMA_GRID = np.geomspace(0.02, 3.0, 300)
+# n_hidden="auto" warns when the residual's moment eigenvalue stands this many times
+# above its noise level: a unit was dropped.
+_DROPPED_UNIT_MARGIN = 2.0
+_PROBABILITY_EPS = 1e-15
 
 
-class _TensorInitGDBase(BaseOneHiddenLayer):
-    """The fit pipeline shared by the regressor and the (binary) classifier."""
+class _BaseTensorInitGD(BaseNetworkRecovery):
+    """The moment initialisation and gradient phase of both tensor estimators."""
 
-    def _fit_network(self, X, y, sample_weight, *, classification, fit_intercept):
-        """Initialise (moments or random) and train on validated data.
+    _input_assumption = "gaussian"
+    _parameter_constraints: dict = {
+        **BaseRecovery._parameter_constraints,
+        **ITERATIVE_CONSTRAINTS,
+        "n_hidden": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "patch_size": [None, Interval(Integral, 1, None, closed="left"), tuple],
+        "input_shape": [None, tuple],
+        "init": [StrOptions({"tensor", "random"})],
+        "whiten": ["boolean"],
+        "solver": [StrOptions({"auto", "lbfgs", "gd"})],
+        "learning_rate": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
+    }
+    _loss = "squared"
 
-        ``classification``: ``y`` holds 0/1 labels, the output weights are known
-        (``1 / (n_hidden n_patches)``, no intercept) and the loss is the
-        cross-entropy.
-        """
-        warm = self.warm_start and hasattr(self, "hidden_weights_")
-        patch_indices = self._unit_layout(X.shape[1], warm)
-        activation = get_activation(self.activation)
-        random_state = check_random_state(self.random_state)
-        train_weight, validation_weight = self._validation_split(
-            sample_weight, random_state
+    # -- hooks of the fit sequence
+    def _validation_fraction(self):
+        return (
+            (self.validation_fraction, "early_stopping")
+            if self.early_stopping
+            else None
         )
+
+    def _whiten_option(self):
+        return self.whiten
+
+    def _initialize(self, state):
+        data = state.data
+        activation = self._resolve_activation()
+        layout = self._unit_layout(data.X.shape[1])
         transform = (
-            whitening(X, train_weight, patch_indices=patch_indices)
+            whitening(data.X, state.training_weight, patch_indices=layout)
             if self.whiten
             else None
         )
-        if warm:
-            params, diagnostics = self._network_params(), self.diagnostics_
+        initial = None  # with warm_start, the first fit's initialisation stays
+        if self._warm():
+            params = data.scaling.to_working(self.network_.params)
+            diagnostics = self.diagnostics_
         else:
             sample = MomentSample(
-                X,
-                train_weight,
+                data.X,
+                state.training_weight,
                 whitening=None if transform is None else transform.whiten,
-                patch_indices=patch_indices,
+                patch_indices=layout,
             )
             params, diagnostics = self._initial_network(
-                sample, y, activation, classification, fit_intercept, random_state
+                sample, data.y, activation, state.random_state
             )
-        free = ["hidden_weights"]
-        if not classification and (self.init == "random" or not activation.degree):
-            free.append("output_weights")
-        if fit_intercept:
-            free.append("intercept")
-        floor = (
-            None if classification else _LOSS_FLOOR * weighted_variance(y, train_weight)
-        )
-        params, result = train_network(
-            X,
-            y[:, np.newaxis],
-            train_weight,
-            params,
-            activation,
-            free=free,
+            for message in diagnostics.pop("messages"):
+                state.report.warn(InitializationWarning, message)
+            diagnostics.input_statistics = state.statistics
+            initial = params
+        return Bunch(
+            params=params,
+            initial=initial,
+            activation=activation,
+            layout=layout,
             transform=transform,
-            validation_weight=validation_weight,
-            loss="cross_entropy" if classification else "squared",
-            patch_indices=patch_indices,
+            diagnostics=diagnostics,
+        )
+
+    def _optimize(self, state, start):
+        data = state.data
+        floor = None
+        if self._loss == "squared":
+            floor = _LOSS_FLOOR * weighted_variance(data.y, state.training_weight)
+        params, result = train_network(
+            data.X,
+            data.y,
+            state.training_weight,
+            start.params,
+            start.activation,
+            free=self._free_parameters(start.activation),
+            transform=start.transform,
+            validation_weight=state.validation_weight,
+            loss=self._loss,
+            patch_indices=start.layout,
             solver=self.solver,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -125,32 +136,69 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             learning_rate=self.learning_rate,
             verbose=self.verbose,
             loss_floor=floor,
-            random_state=random_state,
+            random_state=state.random_state,
         )
-        self._check_finite(params)
-        params = canonicalize(params, activation, shift_intercept=fit_intercept)
-        self.hidden_weights_ = params.hidden_weights
-        self.output_weights_ = params.output_weights[0]
-        self.intercept_ = float(params.intercept[0])
-        self.n_hidden_ = len(params.hidden_weights)
-        self.activation_ = activation
-        self.diagnostics_ = diagnostics
-        self.solver_ = result.solver
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = result.loss_curve
-        self._set_or_forget("patch_indices_", patch_indices)
-        self._set_or_forget(
-            "validation_loss_curve_",
-            None if validation_weight is None else result.validation_loss_curve,
-        )
-        self._warn_not_converged(
-            result,
-            "If the loss was still falling steeply, the initialisation may be poor: "
-            "see diagnostics_.",
-        )
-        return self
+        last = result.loss_curve[-1] if result.loss_curve else np.inf
+        negligible = floor is not None and last <= floor * NEGLIGIBLE_LOSS / _LOSS_FLOOR
+        if not (result.converged or negligible):
+            state.report.warn(
+                ConvergenceWarning,
+                convergence_message(
+                    type(self).__name__,
+                    result,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    advice="If the loss was still falling steeply, the "
+                    "initialisation may be poor: see diagnostics_.",
+                ),
+            )
+        start.update(params=params, result=result)
+        return start
 
-    def _unit_layout(self, n_features, warm):
+    def _fitted_attributes(self, state, model):
+        scaling = state.data.scaling
+        activation = model.activation
+        shift = self._centres_targets()
+        fitted = canonicalize(
+            scaling.to_original(model.params), activation, shift_intercept=shift
+        )
+        initial = (
+            self._previous_initialisation()
+            if model.initial is None
+            else canonicalize(
+                scaling.to_original(model.initial), activation, shift_intercept=shift
+            )
+        )
+        result = model.result
+        loss_unit = scaling.y_scale**2 if self._loss == "squared" else 1.0
+        attributes = {
+            "hidden_weights_": fitted.hidden_weights,
+            "init_hidden_weights_": initial.hidden_weights,
+            "activation_": activation,
+            "diagnostics_": model.diagnostics,
+            "solver_": result.solver,
+            "n_iter_": result.n_iter,
+            "loss_curve_": [loss * loss_unit for loss in result.loss_curve],
+            **self._output_attributes(state, fitted, initial),
+        }
+        if model.layout is not None:
+            attributes["patch_indices_"] = model.layout
+        if state.validation_weight is not None:
+            attributes["validation_loss_curve_"] = [
+                loss * loss_unit for loss in result.validation_loss_curve
+            ]
+        return attributes
+
+    # -- helpers
+    def _previous_initialisation(self):
+        return NetworkParams(
+            self.init_hidden_weights_, np.atleast_2d(self.init_output_weights_), None
+        )
+
+    def _warm(self):
+        return self.warm_start and hasattr(self, "hidden_weights_")
+
+    def _unit_layout(self, n_features):
         """The patch layout (None when fully connected), after checking that the
         requested units fit it and the previous fit when warm-starting."""
         patch_indices = self._tiling_patches(n_features)
@@ -162,43 +210,17 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
                 "method needs linearly independent hidden units (kernels), at most "
                 "as many as the inputs of one unit."
             )
-        if warm and self.hidden_weights_.shape[1] != dim:
+        if self._warm() and self.hidden_weights_.shape[1] != dim:
             raise ValueError(
                 f"warm_start: the units have {dim} inputs but those of the previous "
                 f"fit had {self.hidden_weights_.shape[1]}."
             )
-        if warm and self.n_hidden not in ("auto", self.n_hidden_):
+        if self._warm() and self.n_hidden not in ("auto", self.n_hidden_):
             raise ValueError(
                 f"warm_start: n_hidden={self.n_hidden} differs from the "
                 f"{self.n_hidden_} units of the previous fit; set warm_start=False."
             )
         return patch_indices
-
-    def _initial_network(
-        self, sample, y, activation, classification, fit_intercept, random_state
-    ):
-        """The initialisation (``init``), recorded in ``init_*_`` attributes."""
-        statistics = self._check_gaussian_inputs(
-            sample.X, sample.sample_weight, random_state, whiten=self.whiten
-        )
-        initialise = (
-            tensor_initialization if self.init == "tensor" else random_initialization
-        )
-        params, diagnostics = initialise(
-            sample,
-            y,
-            activation,
-            self.n_hidden,
-            fit_intercept=fit_intercept,
-            known_output=classification,
-            n_cp_draws=self.n_cp_draws,
-            random_state=random_state,
-        )
-        diagnostics.input_statistics = statistics
-        init = canonicalize(params, activation, shift_intercept=fit_intercept)
-        self.init_hidden_weights_ = init.hidden_weights
-        self.init_output_weights_ = init.output_weights[0]
-        return params, diagnostics
 
     def _tiling_patches(self, n_features):
         """The patch layout of ``patch_size`` and ``input_shape`` (None if no patches);
@@ -218,8 +240,24 @@ class _TensorInitGDBase(BaseOneHiddenLayer):
             )
         return indices
 
+    def _initialise_problem(self, sample, y, activation, random_state, known_output):
+        """The initialisation of one network (one output) by ``init``."""
+        initialise = (
+            tensor_initialization if self.init == "tensor" else random_initialization
+        )
+        return initialise(
+            sample,
+            y,
+            activation,
+            self.n_hidden,
+            fit_intercept=self._centres_targets(),
+            known_output=known_output,
+            n_cp_draws=self.n_cp_draws,
+            random_state=random_state,
+        )
 
-class TensorInitGD(RegressorMixin, _TensorInitGDBase):
+
+class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     """Tensor-initialised gradient descent for one-hidden-layer networks.
 
     Fits ``y = sum_j v_j phi(w_j^T x) + b`` in two phases (Zhong et al., 2017): a
@@ -403,15 +441,9 @@ class TensorInitGD(RegressorMixin, _TensorInitGDBase):
     """
 
     _parameter_constraints: dict = {
-        "n_hidden": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "activation": ACTIVATION_CONSTRAINT,
-        "patch_size": [None, Interval(Integral, 1, None, closed="left"), tuple],
-        "input_shape": [None, tuple],
-        "init": [StrOptions({"tensor", "random"})],
-        "whiten": ["boolean"],
+        **_BaseTensorInitGD._parameter_constraints,
+        "activation": activation_constraint(),
         "fit_intercept": ["boolean"],
-        "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
-        **OPTIMIZER_CONSTRAINTS,
     }
 
     def __init__(
@@ -455,46 +487,82 @@ class TensorInitGD(RegressorMixin, _TensorInitGDBase):
         self.verbose = verbose
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network: tensor initialisation, then gradient descent.
+    def _centres_targets(self):
+        return self.fit_intercept
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs, ideally standard Gaussian.
-        y : array-like of shape (n_samples,)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; an integer weight acts as repeating the sample.
+    def _resolve_activation(self):
+        return get_activation(self.activation)
 
-        Returns
-        -------
-        self : TensorInitGD
-            The fitted estimator.
-        """
-        X, y, sample_weight = self._validate_training_data(X, y, sample_weight)
-        return self._fit_network(
-            X, y, sample_weight, classification=False, fit_intercept=self.fit_intercept
+    def _free_parameters(self, activation):
+        free = ["hidden_weights"]
+        if self.init == "random" or not activation.degree:
+            free.append("output_weights")
+        if self.fit_intercept:
+            free.append("intercept")
+        return free
+
+    def _initial_network(self, sample, Y, activation, random_state):
+        return self._initialise_problem(
+            sample, Y[:, 0], activation, random_state, False
         )
 
-    def predict(self, X):
-        """Predict with the fitted network.
+    def _optimize(self, state, start):
+        model = super()._optimize(state, start)
+        if self.n_hidden == "auto":
+            self._check_dropped_units(state, model)
+        return model
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs.
+    def _check_dropped_units(self, state, model):
+        """Warn when the residual of the fit still shows a hidden unit."""
+        data = state.data
+        residual = (
+            data.y[:, 0]
+            - forward(
+                data.X, model.params, model.activation, patch_indices=model.layout
+            )[:, 0]
+        )
+        variance = weighted_variance(data.y, state.training_weight)
+        if (
+            weighted_variance(residual, state.training_weight)
+            <= NEGLIGIBLE_LOSS * variance
+        ):
+            return
+        sample = MomentSample(
+            data.X,
+            state.training_weight,
+            whitening=None if model.transform is None else model.transform.whiten,
+            patch_indices=model.layout,
+        )
+        orders = model.activation.moment_orders
+        _, spectrum, noise_level, _ = unit_subspace(
+            sample,
+            linear_residual(sample, residual)[1],
+            orders,
+            1,
+            state.random_state,
+            np.sqrt(variance),
+        )
+        if spectrum[0] > _DROPPED_UNIT_MARGIN * noise_level:
+            k = len(model.params.hidden_weights)
+            state.report.warn(
+                InitializationWarning,
+                f"n_hidden='auto' chose {k} units, but the residual of the fit still "
+                f"has a moment eigenvalue of {spectrum[0]:.3g}, "
+                f"{spectrum[0] / noise_level:.3g} times its noise level: a weak or "
+                f"ill-conditioned unit was probably dropped. Set n_hidden={k + 1} "
+                "(or more) and compare the validation scores.",
+            )
 
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Network outputs (float32 for float32 inputs).
-        """
-        return self._forward(X)[:, 0]
+    def _output_attributes(self, state, fitted, initial):
+        return {
+            "output_weights_": fitted.output_weights[0],
+            "intercept_": float(fitted.intercept[0]),
+            "init_output_weights_": initial.output_weights[0],
+            "n_hidden_": len(fitted.hidden_weights),
+        }
 
 
-class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
+class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     """Tensor-initialised gradient descent on the cross-entropy, for classification.
 
     Fits ``P(y = 1 | x) = (1 / K) sum_k phi(w_k^T x)`` (Fu, Chi and Liang, 2018):
@@ -527,7 +595,7 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     learning_rate : "auto" or float, default="auto"
         Step size of ``solver="gd"``.
     max_iter : int, default=200
-        Maximum number of gradient iterations per binary problem.
+        Maximum number of gradient iterations.
     tol : float, default=1e-5
         Relative loss improvement below which an iteration counts as stale.
     n_iter_no_change : int, default=5
@@ -542,8 +610,9 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     warm_start : bool, default=False
         Start gradient descent from the previous solution.
     n_jobs : int, default=None
-        Binary problems fitted in parallel (one per class beyond two classes);
-        ``None`` means 1 unless in a :func:`joblib.parallel_config` context.
+        Binary problems initialised in parallel (one per class beyond two
+        classes); ``None`` means 1 unless in a :func:`joblib.parallel_config`
+        context.
     verbose : int, default=0
         Print the loss at every iteration.
     random_state : int, RandomState instance or None, default=None
@@ -553,33 +622,36 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    hidden_weights_ : ndarray of shape (`n_hidden_`, `n_features_in_` or patch length)
-        Unit weights ``w_k`` as rows (two classes only).
-    output_weights_ : ndarray of shape (`n_hidden_`,)
-        The known output weights ``1 / (K r)`` (two classes only).
-    intercept_ : float
-        Always 0: the model has none (two classes only).
+    hidden_weights_ : ndarray of shape (n_units, `n_features_in_` or patch length)
+        The units ``w_k`` of every binary problem as rows (one problem for two
+        classes, one per class against the rest beyond).
+    output_weights_ : ndarray of shape (n_problems, n_units)
+        The known output weights: ``1 / (K r)`` from each problem's units to its
+        output, 0 elsewhere. The same layout for any number of classes.
+    n_hidden_ : ndarray of shape (n_problems,)
+        Number of units of each binary problem.
     init_hidden_weights_ : ndarray of shape like ``hidden_weights_``
-        Weights of the initialisation (two classes only).
-    n_hidden_ : int
-        Number of units (two classes only).
-    estimators_ : list of TensorInitGDClassifier
-        With more than two classes, the binary classifier of each class against
-        the others; each has the attributes above.
+        Weights of the initialisation (with ``warm_start``, of the first fit).
+    init_output_weights_ : ndarray of shape like ``output_weights_``
+        Output weights of the initialisation.
     activation_ : Activation
         The activation used.
+    network_ : Network
+        The fitted network, whose output ``o`` is ``P(class o)`` of problem ``o``.
     patch_indices_ : ndarray of shape (n_patches, patch length)
         Feature indices of each patch (only with ``patch_size``).
-    n_iter_ : int or ndarray of shape (n_classes,)
-        Gradient iterations run (per binary problem beyond two classes).
+    solver_ : str
+        The solver that ran.
+    n_iter_ : int
+        Gradient iterations run (the problems are trained together).
     loss_curve_ : list of float
-        Cross-entropy after each iteration (two classes only).
+        The sum over the binary problems of their mean cross-entropy, after each
+        iteration.
     validation_loss_curve_ : list of float
-        Held-out cross-entropy after each iteration (``early_stopping``, two
-        classes only).
+        Held-out loss after each iteration (``early_stopping`` only).
     diagnostics_ : Bunch
-        Diagnostics of the initialisation, as for :class:`TensorInitGD` (two
-        classes only).
+        ``problems``: the diagnostics of each problem's initialisation, as for
+        :class:`TensorInitGD`; ``input_statistics``: per-feature moments of ``X``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -607,9 +679,15 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     (Fu, Chi and Liang, 2018). Unlike the regression case, the true weights are not
     recovered exactly: Bernoulli labels leave a statistical error.
 
+    **Loss.** The cross-entropy is computed in log space,
+    ``log P = logsumexp_k(log sigmoid(w_k^T x)) - log K``, so no probability is
+    clipped: the loss the solver minimises is the log-loss of the model that
+    :meth:`predict_proba` uses, and saturated units keep their gradient.
+
     **Beyond the model.** Without biases, ``P(y = 1 | 0) = 1/2``: centre or
-    standardise ``X``. With more than two classes, each one-vs-rest network is
-    fitted separately and the probabilities are normalised.
+    standardise ``X``. With more than two classes, the one-vs-rest networks are
+    initialised separately (in parallel with ``n_jobs``), trained together as one
+    network with an output per class, and their probabilities normalised.
 
     References
     ----------
@@ -626,22 +704,17 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
     ...     n_samples=100_000, n_features=6, n_hidden=2, random_state=0)
     >>> model = TensorInitGDClassifier(random_state=0).fit(X, y)
     >>> model.n_hidden_
-    2
+    array([2])
     >>> recovery_error(teacher, model) < 0.1
     True
     """
 
     _parameter_constraints: dict = {
-        "n_hidden": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        **_BaseTensorInitGD._parameter_constraints,
         "activation": [StrOptions({"sigmoid"}), Activation],
-        "patch_size": [None, Interval(Integral, 1, None, closed="left"), tuple],
-        "input_shape": [None, tuple],
-        "init": [StrOptions({"tensor", "random"})],
-        "whiten": ["boolean"],
-        "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [None, Integral],
-        **OPTIMIZER_CONSTRAINTS,
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
+    _loss = "cross_entropy"
 
     def __init__(
         self,
@@ -684,34 +757,14 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         self.verbose = verbose
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit one network per binary problem: tensor initialisation, then GD.
+    def _class_targets(self, encoded, n_classes):
+        """One binary problem for two classes, one per class (against the rest)
+        beyond."""
+        if n_classes == 2:
+            return (encoded == 1).astype(np.float64)[:, np.newaxis]
+        return super()._class_targets(encoded, n_classes)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Inputs, ideally standard Gaussian.
-        y : array-like of shape (n_samples,)
-            Class labels (any hashable values).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; an integer weight acts as repeating the sample.
-
-        Returns
-        -------
-        self : TensorInitGDClassifier
-            The fitted classifier.
-        """
-        X, y, sample_weight = self._validate_training_data(
-            X, y, sample_weight, classification=True
-        )
-        check_classification_targets(y)
-        classes, encoded = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; got 1 "
-                f"class ({classes[0]!r})."
-            )
+    def _resolve_activation(self):
         activation = get_activation(self.activation)
         values = activation(np.linspace(-50, 50, 201))
         if values.min() < 0 or values.max() > 1:
@@ -719,42 +772,37 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
                 f"The activation {activation.display_name!r} takes values outside "
                 "[0, 1]: an average of its units is not a probability. Use 'sigmoid'."
             )
-        self._forget_fitted_attributes(keep_estimators=len(classes) > 2)
-        self.classes_ = classes
-        if len(classes) == 2:
-            self._fit_network(
-                X,
-                encoded.astype(np.float64),
-                sample_weight,
-                classification=True,
-                fit_intercept=False,
-            )
-            return self
-        random_state = check_random_state(self.random_state)
-        seeds = random_state.randint(np.iinfo(np.int32).max, size=len(classes))
-        previous = getattr(self, "estimators_", None) if self.warm_start else None
-        binary = [
-            previous[c]
-            if previous is not None and len(previous) == len(classes)
-            else clone(self).set_params(n_jobs=None, random_state=seeds[c])
-            for c in range(len(classes))
-        ]
-        self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_one_vs_rest)(estimator, X, encoded == c, sample_weight)
-            for c, estimator in enumerate(binary)
-        )
-        self.activation_ = activation
-        self.n_iter_ = np.array([e.n_iter_ for e in self.estimators_])
-        for name in ("patch_indices_",):
-            if hasattr(self.estimators_[0], name):
-                setattr(self, name, getattr(self.estimators_[0], name))
-        return self
+        return activation
 
-    def _forget_fitted_attributes(self, *, keep_estimators):
-        """Drop what a previous fit with a different number of classes left."""
-        stale = _BINARY_ATTRIBUTES if keep_estimators else {"estimators_"}
-        for name in stale & set(vars(self)):
-            delattr(self, name)
+    def _free_parameters(self, activation):
+        return ["hidden_weights"]
+
+    def _initial_network(self, sample, Y, activation, random_state):
+        """One network per binary problem, initialised in parallel, then joined
+        into one network with an output per problem."""
+        seeds = random_state.randint(np.iinfo(np.int32).max, size=Y.shape[1])
+        problems = Parallel(n_jobs=self.n_jobs)(
+            delayed(self._initialise_problem)(
+                sample, Y[:, o], activation, np.random.RandomState(seeds[o]), True
+            )
+            for o in range(Y.shape[1])
+        )
+        params = _join_problems([params for params, _ in problems])
+        diagnostics = Bunch(
+            problems=[diagnostics for _, diagnostics in problems],
+            messages=[m for _, diagnostics in problems for m in diagnostics.messages],
+        )
+        for problem in diagnostics.problems:
+            del problem["messages"]
+        return params, diagnostics
+
+    def _output_attributes(self, state, fitted, initial):
+        return {
+            "classes_": state.data.classes,
+            "output_weights_": fitted.output_weights,
+            "init_output_weights_": initial.output_weights,
+            "n_hidden_": (fitted.output_weights > 0).sum(axis=1),
+        }
 
     def predict_proba(self, X):
         """Class probabilities.
@@ -767,13 +815,16 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, inside ``[1e-15, 1 - 1e-15]`` for two classes and
-            normalised one-vs-rest probabilities beyond.
+            ``(1 - P, P)`` for two classes; beyond, the one-vs-rest probabilities
+            normalised to sum to one. Inside ``[1e-15, 1 - 1e-15]``.
         """
-        positive = self._positive_probabilities(X)
-        if len(self.classes_) == 2:
-            return np.column_stack([1 - positive[:, 0], positive[:, 0]])
-        return positive / positive.sum(axis=1, keepdims=True)
+        log_p, log_q = self._log_probabilities(X)
+        if log_p.shape[1] == 1:
+            proba = np.exp(np.column_stack([log_q[:, 0], log_p[:, 0]]))
+        else:
+            proba = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+        return np.clip(proba, _PROBABILITY_EPS, 1 - _PROBABILITY_EPS)
 
     def decision_function(self, X):
         """Log-odds of the positive class (of each class against the rest).
@@ -786,11 +837,11 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            ``log(p / (1 - p))`` with ``p`` the network's probability.
+            ``log(P / (1 - P))``, computed in log space (finite for any input).
         """
-        positive = self._positive_probabilities(X)
-        scores = np.log(positive) - np.log1p(-positive)
-        return scores[:, 0] if len(self.classes_) == 2 else scores
+        log_p, log_q = self._log_probabilities(X)
+        scores = log_p - log_q
+        return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X):
         """Most probable class.
@@ -804,19 +855,18 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
 
-    def _positive_probabilities(self, X):
-        """Each binary network's probability, clipped into (0, 1), shape (n, m)."""
-        check_is_fitted(self)
-        if len(self.classes_) == 2:
-            output = self._forward(X)
-        else:
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-            output = np.column_stack([e._forward(X)[:, 0] for e in self.estimators_])
-        output = np.nan_to_num(np.asarray(output, dtype=np.float64), nan=0.5)
-        return np.clip(output, _PROBABILITY_EPS, 1 - _PROBABILITY_EPS)
+    def _log_probabilities(self, X):
+        """``log P`` and ``log(1 - P)`` of every binary problem, (n, n_problems)."""
+        X = self._validated(X)
+        network = self.network_
+        return log_probabilities(
+            X, network.params, network.activation, patch_indices=network.patch_indices
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -824,529 +874,16 @@ class TensorInitGDClassifier(ClassifierMixin, _TensorInitGDBase):
         return tags
 
 
-# Fitted attributes of a single (binary) network.
-_BINARY_ATTRIBUTES = {
-    "hidden_weights_",
-    "output_weights_",
-    "intercept_",
-    "init_hidden_weights_",
-    "init_output_weights_",
-    "n_hidden_",
-    "loss_curve_",
-    "validation_loss_curve_",
-    "diagnostics_",
-    "solver_",
-}
-
-
-def _fit_one_vs_rest(estimator, X, positive, sample_weight):
-    """Fit a binary classifier of one class (True) against the others."""
-    estimator.classes_ = np.array([False, True])
-    estimator.n_features_in_ = X.shape[1]
-    return estimator._fit_network(
-        X,
-        positive.astype(np.float64),
-        sample_weight,
-        classification=True,
-        fit_intercept=False,
+def _join_problems(networks):
+    """One network whose output ``o`` is the network of problem ``o``: the hidden
+    units stacked, the output weights block-diagonal."""
+    sizes = [len(network.hidden_weights) for network in networks]
+    output = np.zeros((len(networks), sum(sizes)))
+    starts = np.cumsum([0, *sizes])
+    for o, network in enumerate(networks):
+        output[o, starts[o] : starts[o + 1]] = network.output_weights[0]
+    return NetworkParams(
+        np.vstack([network.hidden_weights for network in networks]),
+        output,
+        np.zeros(len(networks)),
     )
-
-
-def tensor_initialization(
-    sample,
-    y,
-    activation,
-    n_hidden,
-    *,
-    fit_intercept=True,
-    known_output=False,
-    n_cp_draws=50,
-    random_state,
-):
-    """Algorithm 1 of Zhong et al. (2017): weights from the moments of the data.
-
-    Parameters
-    ----------
-    sample : MomentSample
-        The (weighted, whitened, patch) data.
-    y : ndarray of shape (n_samples,)
-        Targets, or 0/1 labels with ``known_output``.
-    known_output : bool, default=False
-        Classification (Fu, Chi and Liang, 2018): ``E[y | x]`` is the network with
-        all output weights ``1 / (n_hidden n_patches)`` and no intercept; norms then
-        come from inverting ``m_1``.
-
-    Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
-    :class:`~sklearn.utils.Bunch`.
-    """
-    orders = activation.moment_orders
-    y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
-    first, residual = _linear_residual(sample, y)
-    basis, spectrum, noise_level, eigenvalues = unit_subspace(
-        sample, residual, orders, n_hidden, random_state, y_scale
-    )
-    k = basis.shape[1]
-    if not spectrum[0] > noise_level:
-        warnings.warn(
-            "The moments of the data carry no information about hidden units above "
-            f"their sampling noise (largest eigenvalue {spectrum[0]:.3g}, noise level "
-            f"{noise_level:.3g}): y may be linear in X, or the sample too small. "
-            "Falling back to units along the linear trend and random directions, "
-            "with output weights fitted by least squares.",
-            InitializationWarning,
-            stacklevel=3,
-        )
-        params = fallback_initialization(
-            sample, y, activation, k, first, fit_intercept, known_output, random_state
-        )
-        diagnostics = Bunch(
-            fallback=True,
-            moment_orders=orders,
-            spectrum=spectrum,
-            noise_level=noise_level,
-        )
-        return params, diagnostics
-    # V^T P_2 V is diagonal: the eigenvalues of the chosen eigenvectors.
-    second = np.diag(eigenvalues) if orders.j2 == 2 else None
-    higher = sample.projected_hermite_moments(
-        residual, basis, orders.j3, quadratic=second
-    )
-    moments = [basis.T @ first, second, *higher[2:]]
-    decomposition = decompose_reduced_tensor(
-        moments, orders, k, random_state, n_cp_draws
-    )
-    output_scale = 1.0 / (k * _n_patches(sample)) if known_output else None
-    signed_norms, output_weights, estimates = magnitudes_and_signs(
-        decomposition, moments, activation, orders, y_scale, output_scale
-    )
-    hidden = sample.to_original(
-        signed_norms[:, np.newaxis] * (basis @ decomposition.factors).T
-    )
-    params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
-    if not known_output:
-        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
-    eigen_gap = _eigen_gap(spectrum, k, noise_level)
-    diagnostics = Bunch(
-        fallback=False,
-        moment_orders=orders,
-        spectrum=spectrum,
-        noise_level=noise_level,
-        eigen_gap=eigen_gap,
-        cp_residual=decomposition.residual,
-        cp_weights=decomposition.weights,
-        magnitude_estimates=estimates,
-    )
-    _warn_if_unhealthy(spectrum[k - 1], noise_level, decomposition.residual)
-    return params, diagnostics
-
-
-def _linear_residual(sample, y):
-    """The first Hermite moment and ``y`` minus its constant and linear terms.
-
-    Hermite control variates: the moments of order >= 2 of the residual are those of
-    ``y`` (Hermite polynomials of different orders are orthogonal), and their
-    estimates are far less noisy. (Moments of order >= 3 get the quadratic term
-    removed too, in :func:`~skrecover._moments.projected_hermite_moments`.)
-    """
-    centred = y - np.average(y, weights=sample.sample_weight)
-    first = sample.first_moment(centred)
-    return first, sample.remove_linear_part(centred, first)
-
-
-def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
-    """Orthonormal basis of the span of the hidden units (Step 2 of Algorithm 1).
-
-    ``j2 = 2``: top eigenvectors of ``P_2`` by absolute eigenvalue (``P_2`` is
-    indefinite). ``j2 = 3``: top left singular vectors of a sketch of the third moment
-    with many random contraction pairs (one contraction loses units whose weight
-    along it is small).
-
-    Returns
-    -------
-    basis : ndarray of shape (dim, k)
-    spectrum : ndarray
-        Leading absolute eigenvalues (singular values), decreasing.
-    noise_level : float
-        Estimated spectral norm of the sampling noise of the moment matrix, at least
-        ``1e-8 y_scale`` (rounding).
-    eigenvalues : ndarray of shape (k,) or None
-        The signed eigenvalues of ``P_2`` for the basis vectors (``j2 = 2``).
-    """
-    dim = sample.dim
-    auto = n_hidden == "auto"
-    n_effective = sample.n_effective
-    if auto:
-        by_samples = max(1, int(n_effective // (dim + 1)))
-        cap = min(dim, _MAX_AUTO_UNITS, by_samples)
-    else:
-        cap = n_hidden
-    if orders.j2 == 2:
-        vectors, values, entry_variance, signed = _p2_eigenvectors(
-            sample, y, cap, random_state
-        )
-        noise_level = 2 * np.sqrt(dim * entry_variance / n_effective)
-    elif orders.j2 == 3:
-        n_sketch = max(4 * cap, cap + 8)
-        left = _random_unit_columns(random_state, dim, n_sketch)
-        right = _random_unit_columns(random_state, dim, n_sketch)
-        sketch, entry_variance = sample.m3_sketch(y, left, right, return_noise=True)
-        vectors, values, _ = np.linalg.svd(sketch, full_matrices=False)
-        vectors = _fix_signs(vectors)
-        # Edge of the singular values of a dim x n_sketch noise matrix, widened by
-        # 1.2: the sketch's columns share the samples, so its noise is correlated
-        # (measured: the top noise singular value reaches 1.05 times the iid edge).
-        noise_level = (
-            _SKETCH_NOISE_MARGIN
-            * np.sqrt(entry_variance / n_effective)
-            * (np.sqrt(dim) + np.sqrt(n_sketch))
-        )
-    else:
-        raise ValueError(
-            f"Moment order j2={orders.j2} is not supported: the activation's second "
-            "and third Hermite constants vanish. Use init='random'."
-        )
-    noise_level = max(noise_level, _ROUNDING_LEVEL * y_scale)
-    k = _choose_n_hidden(values, noise_level, cap) if auto else n_hidden
-    eigenvalues = signed[:k] if orders.j2 == 2 else None
-    return vectors[:, :k], values, float(noise_level), eigenvalues
-
-
-def _p2_eigenvectors(sample, y, cap, random_state):
-    """Eigenvectors of ``P_2`` sorted by decreasing absolute eigenvalue."""
-    dim = sample.dim
-    if dim <= _FULL_MATRIX_MAX_FEATURES:
-        matrix, entry_variance = sample.p2_product(y, return_noise=True)
-    else:
-        # Randomized subspace iteration: power iteration finds the eigenvalues of
-        # largest magnitude whatever their signs.
-        block = min(dim, 2 * cap + 10)
-        basis = np.linalg.qr(random_state.standard_normal((dim, block)))[0]
-        for _ in range(_SUBSPACE_ITERATIONS):
-            basis = np.linalg.qr(sample.p2_product(y, basis))[0]
-        product, entry_variance = sample.p2_product(y, basis, return_noise=True)
-        matrix = basis.T @ product
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    order = np.argsort(-np.abs(values), kind="stable")
-    vectors = vectors[:, order]
-    if dim > _FULL_MATRIX_MAX_FEATURES:
-        vectors = basis @ vectors
-    return _fix_signs(vectors), np.abs(values[order]), entry_variance, values[order]
-
-
-def _fix_signs(vectors):
-    """Flip columns so that each has a positive sum (eigenvector signs are arbitrary
-    and would otherwise change with rounding)."""
-    sums = vectors.sum(axis=0)
-    return vectors * np.where(sums < 0, -1.0, 1.0)
-
-
-def _random_unit_columns(random_state, n_rows, n_columns):
-    columns = random_state.standard_normal((n_rows, n_columns))
-    return columns / np.linalg.norm(columns, axis=0)
-
-
-def _choose_n_hidden(values, noise_level, cap):
-    """The number of moment eigenvalues above their sampling-noise level.
-
-    With none above it the moments carry no information about the units; 2 units
-    (at most ``cap``) are then used.
-    """
-    above = int(np.sum(values[:cap] > noise_level))
-    return above if above else min(2, cap)
-
-
-def _eigen_gap(spectrum, k, noise_level):
-    following = spectrum[k] if k < len(spectrum) else 0.0
-    return float(spectrum[k - 1] / max(following, noise_level, np.finfo(float).tiny))
-
-
-def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
-    """CP decomposition of the reduced moment tensor (Steps 3-4).
-
-    ``j3 = 3``: the third Hermite moment in the unit subspace. ``j3 = 4`` (ReLU
-    family): the fourth, contracted with a random unit vector ``beta`` of the subspace
-    to a third-order tensor for Jennrich's algorithm, then refined on the whole
-    fourth-order tensor (a single contraction weighs unit ``i`` by ``beta^T u_i``,
-    which can be small). Several ``beta`` are tried; the smallest residual wins.
-    """
-    if orders.j3 == 3:
-        return symmetric_cp(
-            moments[2], k, n_draws=n_cp_draws, random_state=random_state
-        )
-    fourth = moments[3]
-    draws = max(1, n_cp_draws // _N_CONTRACTIONS)
-    best = None
-    for _ in range(_N_CONTRACTIONS):
-        beta = random_state.standard_normal(k)
-        beta /= np.linalg.norm(beta)
-        contracted = np.tensordot(fourth, beta, axes=(3, 0))
-        start = symmetric_cp(
-            contracted, k, n_draws=draws, refine=False, random_state=random_state
-        )
-        candidate = refine_symmetric_cp(fourth, fit_cp_weights(fourth, start.factors))
-        if best is None or candidate.residual < best.residual:
-            best = candidate
-    return best
-
-
-def magnitudes_and_signs(
-    decomposition, moments, activation, orders, y_scale, output_scale=None
-):
-    """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
-
-    With unit directions ``u_i`` (in the subspace) from the decomposition, least
-    squares on ``M_1 = sum_i z_i u_i`` and ``M_2 = sum_i r_i u_i u_i^T`` give
-    ``z_i = v_i s_i m_1(||w_i||)`` and ``r_i = v_i m_2(||w_i||)``, where ``s_i`` is
-    the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
-    ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
-    solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
-
-    With known positive output weights ``v`` (``output_scale``, classification),
-    ``s_i = sign(z_i)`` and the norm inverts ``m_1(sigma) = |z_i| / v``, capped at 3
-    where ``m_1`` of a sigmoid saturates (Fu, Chi and Liang, 2018).
-
-    A unit whose output would exceed ``10 y_scale`` in standard deviation is scaled
-    down to it: from few samples the moments can imply absurd magnitudes.
-
-    Returns
-    -------
-    signed_norms : ndarray of shape (k,)
-        ``s_i ||w_i||``.
-    output_weights : ndarray of shape (k,)
-    estimates : Bunch
-        The raw least-squares estimates ``z`` and ``r``.
-    """
-    factors = decomposition.factors
-    k = factors.shape[1]
-    z = np.linalg.lstsq(factors, moments[0], rcond=None)[0]
-    at_one = activation.hermite_constants(1.0)
-    r = None
-    if orders.l2 == 2:
-        design = np.einsum("pi,qi->pqi", factors, factors).reshape(k * k, k)
-        r = np.linalg.lstsq(design, moments[1].ravel(), rcond=None)[0]
-    estimates = Bunch(z=z, r=r)
-    degree = activation.degree
-    if output_scale is not None:
-        first_constant = activation.hermite_constants(_SIGMA_GRID)[:, 1]
-        norms = _invert_on_grid(first_constant, np.abs(z) / output_scale)
-        directions = np.sign(z * at_one[1])
-        output = np.full(k, output_scale)
-    elif degree:
-        m1, m2 = at_one[1], at_one[2]
-        norms = (np.abs(z) / abs(m1)) ** (1.0 / degree) if m1 else None
-        if r is not None:
-            output = np.sign(r / m2)
-            if norms is None:
-                norms = (np.abs(r) / abs(m2)) ** (1.0 / degree)
-        else:
-            output = np.ones(k)
-        directions = np.sign(z / (output * m1)) if m1 else np.ones(k)
-    else:
-        if orders.j3 != 3 or not at_one[1]:
-            raise ValueError(
-                f"The tensor initialisation of the non-homogeneous activation "
-                f"{activation.display_name!r} needs non-vanishing m_1 and m_3. Use "
-                "init='random'."
-            )
-        constants = activation.hermite_constants(_SIGMA_GRID)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = constants[:, 3] / constants[:, 1]
-        norms = _invert_on_grid(ratio, decomposition.weights / z)
-        constants = activation.hermite_constants(norms)
-        if r is not None:
-            output = r / constants[:, 2]
-            directions = np.sign(z / (output * constants[:, 1]))
-        else:
-            output = np.abs(z) / np.abs(constants[:, 1])
-            directions = np.sign(z * constants[:, 1])
-    if output_scale is None:
-        norms, output = _guard_magnitudes(norms, output, activation, y_scale)
-    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
-    directions = np.where(directions == 0, 1.0, directions)
-    output = np.where(output == 0, 1.0, output)
-    return directions * norms, output, estimates
-
-
-def _guard_magnitudes(norms, output, activation, y_scale):
-    """Bound each unit's output scale by ``10 y_scale``; floor tiny norms."""
-    unit_sd = _output_sd(activation, norms) * np.abs(output)
-    ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
-    shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
-    if activation.degree:
-        norms = norms * shrink ** (1.0 / activation.degree)
-    else:
-        output = output * shrink
-    return norms, output
-
-
-def _output_sd(activation, norms):
-    """Standard deviation of ``phi(sigma z)``, ``z ~ N(0, 1)``, to fourth Hermite order.
-
-    Parseval: ``Var phi(sigma z) = sum_{j >= 1} m_j(sigma)^2 / j!``.
-    """
-    constants = activation.hermite_constants(np.asarray(norms, dtype=float))
-    return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
-
-
-def _invert_on_grid(curve, values):
-    """Norms ``sigma`` at which a function of the Hermite constants takes ``values``.
-
-    ``curve`` holds the function on the log-spaced grid of 300 norms from 0.02 to 3
-    (one quadrature for all units); between grid points it is interpolated linearly
-    where it crosses the value, which is far more accurate than the moments it
-    inverts. A value outside the curve's range saturates at the nearest grid point
-    (so a norm never exceeds 3, where sigmoid-like constants saturate), which
-    gradient descent then corrects.
-    """
-    norms = np.empty(len(values))
-    for i, value in enumerate(values):
-        best = int(np.nanargmin(np.abs(curve - value)))
-        norms[i] = _SIGMA_GRID[best]
-        for lower in (best - 1, best):
-            upper = lower + 1
-            if lower < 0 or upper >= len(_SIGMA_GRID):
-                continue
-            left, right = curve[lower] - value, curve[upper] - value
-            if left * right < 0:
-                share = left / (left - right)
-                norms[i] = _SIGMA_GRID[lower] + share * (
-                    _SIGMA_GRID[upper] - _SIGMA_GRID[lower]
-                )
-    return norms
-
-
-def _fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
-    """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
-
-    For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
-    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j)`` shifts the mean output by
-    ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are kept.
-    """
-    weights = sample.sample_weight
-    mean_y = np.average(y, weights=weights)
-    output = forward(sample.X, params, activation, patch_indices=sample.patch_indices)
-    mean_output = np.average(output[:, 0], weights=weights)
-    if fit_intercept:
-        return params._replace(intercept=np.array([mean_y - mean_output]))
-    offset = activation.flip_offset * _n_patches(sample)
-    if activation.symmetry != "odd" or offset == 0:
-        return params
-    output = params.output_weights[0]
-    k = len(output)
-    if k > 16:
-        return params
-    patterns = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
-    shifts = -offset * patterns @ output
-    flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
-    signs = np.where(flip, -1.0, 1.0)
-    return params._replace(
-        hidden_weights=params.hidden_weights * signs[:, np.newaxis],
-        output_weights=params.output_weights * signs,
-    )
-
-
-def _n_patches(sample):
-    return 1 if sample.patch_indices is None else len(sample.patch_indices)
-
-
-def _warn_if_unhealthy(weakest, noise_level, cp_residual):
-    problems = []
-    if weakest <= noise_level:
-        problems.append(
-            f"the weakest unit's moment eigenvalue {weakest:.3g} is within the "
-            f"sampling noise ({noise_level:.3g})"
-        )
-    if cp_residual > _MAX_CP_RESIDUAL:
-        problems.append(
-            f"the tensor decomposition leaves a relative residual of {cp_residual:.3g} "
-            f"(> {_MAX_CP_RESIDUAL})"
-        )
-    if problems:
-        warnings.warn(
-            "The tensor initialisation is unreliable: "
-            + " and ".join(problems)
-            + ". More samples, fewer hidden units (n_hidden) or standardised Gaussian "
-            "inputs make it reliable; gradient descent still runs from it.",
-            InitializationWarning,
-            stacklevel=3,
-        )
-
-
-def fallback_initialization(
-    sample, y, activation, n_hidden, first, fit_intercept, known_output, random_state
-):
-    """Initialisation when the moments carry no information about the units.
-
-    The first two units point along and against the linear trend ``E[y x]`` (for
-    the ReLU family, ``phi(t) - phi(-t)`` is linear), the others in random
-    directions; the output weights (and the intercept) are then fitted by weighted
-    least squares on the hidden features.
-    """
-    directions = random_state.standard_normal((n_hidden, sample.dim))
-    trend = np.linalg.norm(first)
-    if trend > 0:
-        directions[0] = first / trend
-        if n_hidden > 1:
-            directions[1] = -first / trend
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    hidden = sample.to_original(directions)
-    if known_output:
-        output = np.full(n_hidden, 1.0 / (n_hidden * _n_patches(sample)))
-        return NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
-    features = hidden_features(
-        sample.X, hidden, activation, patch_indices=sample.patch_indices
-    )
-    if fit_intercept:
-        features = np.column_stack([features, np.ones(len(features))])
-    root = np.sqrt(sample.sample_weight)[:, np.newaxis]
-    coefficients = np.linalg.lstsq(features * root, y * root[:, 0], rcond=None)[0]
-    output = coefficients[:n_hidden]
-    intercept = coefficients[n_hidden:] if fit_intercept else np.zeros(1)
-    output = np.where(output == 0, 1e-3, output)
-    return NetworkParams(hidden, output[np.newaxis, :], np.asarray(intercept, float))
-
-
-def random_initialization(
-    sample,
-    y,
-    activation,
-    n_hidden,
-    *,
-    fit_intercept=True,
-    known_output=False,
-    n_cp_draws=None,
-    random_state,
-):
-    """Gaussian hidden units of unit norm (in whitened coordinates) and random signs.
-
-    The output weights are scaled so that the network's output has about the
-    standard deviation of ``y`` (or, with ``known_output``, are
-    ``1 / (n_hidden n_patches)``). ``n_hidden="auto"`` uses the spectrum of ``P_2``
-    (as the tensor initialisation does) to choose the number of units.
-    """
-    y_sd = np.sqrt(weighted_variance(y, sample.sample_weight))
-    if n_hidden == "auto":
-        n_hidden = unit_subspace(
-            sample,
-            _linear_residual(sample, y)[1],
-            activation.moment_orders,
-            "auto",
-            random_state,
-            y_sd,
-        )[0].shape[1]
-    directions = random_state.standard_normal((n_hidden, sample.dim))
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    n_units = n_hidden * _n_patches(sample)
-    if known_output:
-        output = np.full(n_hidden, 1.0 / n_units)
-    else:
-        unit_sd = max(float(_output_sd(activation, 1.0)), 1e-12)
-        output = random_state.choice([-1.0, 1.0], n_hidden) * (
-            max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_units))
-        )
-    params = NetworkParams(
-        sample.to_original(directions), output[np.newaxis, :], np.zeros(1)
-    )
-    if not known_output:
-        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
-    return params, Bunch(fallback=False)

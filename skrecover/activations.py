@@ -202,6 +202,22 @@ class Activation:
         """Evaluate the activation and its derivative in one call."""
         return self(z), self.derivative(z)
 
+    # -- logs, for the cross-entropy of activations with values in [0, 1]
+    def log_value_and_derivative(self, z):
+        """``log phi(z)`` and its derivative ``phi'(z) / phi(z)``.
+
+        For activations with values in ``[0, 1]``. This default clips ``phi`` at
+        the smallest positive float, where the derivative is then 0 (the clipped
+        log is constant); :class:`Sigmoid` computes both exactly.
+        """
+        value, slope = self.value_and_derivative(z)
+        return _clipped_log(value, slope)
+
+    def log_complement_and_derivative(self, z):
+        """``log(1 - phi(z))`` and its derivative ``-phi'(z) / (1 - phi(z))``."""
+        value, slope = self.value_and_derivative(z)
+        return _clipped_log(1.0 - value, -slope)
+
     # -- Gaussian constants
     def hermite_constants(self, sigma=1.0):
         """Gaussian Hermite constants ``m_0(sigma), ..., m_4(sigma)``.
@@ -451,6 +467,14 @@ class Sigmoid(_Smooth):
         s = special.expit(z)
         return s, s * (1 - s)
 
+    def log_value_and_derivative(self, z):
+        # log sigmoid(z) = -log(1 + exp(-z)); its derivative is sigmoid(-z).
+        return -np.logaddexp(0, -z), special.expit(-z)
+
+    def log_complement_and_derivative(self, z):
+        # 1 - sigmoid(z) = sigmoid(-z)
+        return -np.logaddexp(0, z), -special.expit(z)
+
 
 class Tanh(_Smooth):
     """Hyperbolic tangent, an odd activation (``j2 = j3 = 3``).
@@ -511,18 +535,26 @@ _ACTIVATIONS = {
     "squared_relu": SquaredReLU,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
+    "softplus": Softplus,
 }
 
 
-def get_activation(activation):
+def get_activation(activation, *, allowed=None, reason=None):
     """Resolve an activation given by name or as an :class:`Activation` instance.
+
+    The one resolver of every estimator: each passes the activations its method
+    allows and why, so that a refused activation gets one clear error.
 
     Parameters
     ----------
     activation : {"relu", "leaky_relu", "linear", "squared_relu", "sigmoid", \
-            "tanh"} or Activation
+            "tanh", "softplus"} or Activation
         The activation. ``"leaky_relu"`` has slope 0.01; pass ``LeakyReLU(slope=s)``
         for another slope. ``"linear"`` is ``LeakyReLU(slope=1)``.
+    allowed : tuple of type, default=None
+        Activation classes the caller accepts; None accepts any.
+    reason : str, default=None
+        Why only ``allowed`` works, for the error message.
 
     Returns
     -------
@@ -530,20 +562,52 @@ def get_activation(activation):
         A fresh instance (never the object passed in, so that estimators do not
         modify their parameters).
 
+    Raises
+    ------
+    ValueError
+        For an unknown name, or an activation that is not one of ``allowed``.
+
     Examples
     --------
-    >>> from skrecover.activations import get_activation
+    >>> from skrecover.activations import ReLU, get_activation
     >>> get_activation("squared_relu").moment_orders
     MomentOrders(j2=2, j3=3, l1=1, l2=2)
+    >>> get_activation("tanh", allowed=(ReLU,), reason="the guarantee needs ReLU")
+    Traceback (most recent call last):
+    ...
+    ValueError: activation='tanh' is not allowed here: the guarantee needs ReLU.
     """
     if isinstance(activation, Activation):
-        return type(activation)(**activation.get_params())
-    if isinstance(activation, str) and activation in _ACTIVATIONS:
-        return _ACTIVATIONS[activation]()
-    raise ValueError(
-        f"Unknown activation {activation!r}: use one of {sorted(_ACTIVATIONS)} or an "
-        "skrecover.activations.Activation instance."
-    )
+        resolved = type(activation)(**activation.get_params())
+    elif isinstance(activation, str) and activation in _ACTIVATIONS:
+        resolved = _ACTIVATIONS[activation]()
+    else:
+        raise ValueError(
+            f"Unknown activation {activation!r}: use one of {sorted(_ACTIVATIONS)} or "
+            "an skrecover.activations.Activation instance."
+        )
+    if allowed is not None and not isinstance(resolved, allowed):
+        name = activation if isinstance(activation, str) else resolved.display_name
+        raise ValueError(
+            f"activation={name!r} is not allowed here: {reason or 'unsupported'}."
+        )
+    return resolved
+
+
+def activation_names(allowed=None):
+    """The registered names whose activation is an instance of ``allowed``."""
+    return {
+        name
+        for name, make in _ACTIVATIONS.items()
+        if allowed is None or isinstance(make(), allowed)
+    }
+
+
+def _clipped_log(value, slope):
+    tiny = np.finfo(np.float64).tiny
+    positive = value > tiny
+    log = np.log(np.where(positive, value, tiny))
+    return log, np.where(positive, slope / np.where(positive, value, 1.0), 0.0)
 
 
 def _gaussian_pdf(z):

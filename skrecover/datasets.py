@@ -10,7 +10,7 @@ estimators use, so a fitted estimator and its teacher can be compared exactly.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._network import NetworkParams, forward
+from ._network import Network
 from .activations import get_activation
 from .patches import make_patch_indices
 
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class TeacherNetwork:
+class TeacherNetwork(Network):
     """A one-hidden-layer network with known weights that generated a dataset.
 
     Parameters
@@ -36,6 +36,8 @@ class TeacherNetwork:
         Hidden activation.
     intercept : float, default=0.0
         Output bias.
+    hidden_biases : ndarray of shape (n_hidden,), default=None
+        True biases ``b_j`` of the hidden units; None for units without.
     noise : float, default=0.0
         Standard deviation of the Gaussian label noise.
     input_covariance : ndarray of shape (n_features, n_features), default=None
@@ -69,67 +71,26 @@ class TeacherNetwork:
         activation,
         *,
         intercept=0.0,
+        hidden_biases=None,
         noise=0.0,
         input_covariance=None,
         patch_indices=None,
         output_per_patch=False,
     ):
-        self.hidden_weights = hidden_weights
-        self.output_weights = output_weights
-        self.activation = activation
-        self.intercept = intercept
+        super().__init__(
+            hidden_weights,
+            output_weights,
+            activation,
+            intercept=intercept,
+            hidden_biases=hidden_biases,
+            patch_indices=patch_indices,
+            output_per_patch=output_per_patch,
+        )
         self.noise = noise
         self.input_covariance = input_covariance
-        self.patch_indices = patch_indices
-        self.output_per_patch = output_per_patch
-
-    @property
-    def n_hidden(self):
-        return self.hidden_weights.shape[0]
-
-    @property
-    def params(self):
-        """The weights as :class:`~skrecover._network.NetworkParams`."""
-        output = np.asarray(self.output_weights, dtype=float)
-        return NetworkParams(
-            np.asarray(self.hidden_weights, dtype=float),
-            output.reshape(1, -1, 1)
-            if self.output_per_patch
-            else np.atleast_2d(output),
-            np.atleast_1d(np.asarray(self.intercept, dtype=float)),
-        )
-
-    def predict(self, X):
-        """Noise-free output of the teacher.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Two-dimensional when ``output_weights`` is a matrix (several outputs).
-        """
-        output = forward(
-            np.asarray(X),
-            self.params,
-            self.activation,
-            patch_indices=self.patch_indices,
-        )
-        return output if np.ndim(self.output_weights) == 2 else output[:, 0]
 
     def __repr__(self):
-        inputs = self.hidden_weights.shape[1]
-        shape = (
-            f"n_features={inputs}"
-            if self.patch_indices is None
-            else f"n_patches={len(self.patch_indices)}, patch_length={inputs}"
-        )
-        return (
-            f"TeacherNetwork(n_hidden={self.n_hidden}, {shape}, "
-            f"activation={self.activation!r}, noise={self.noise})"
-        )
+        return super().__repr__()[:-1] + f", noise={self.noise})"
 
 
 def make_teacher_regression(

@@ -74,7 +74,7 @@ class RecoveryDisplay:
 
         Parameters
         ----------
-        estimator : fitted estimator or TeacherNetwork
+        estimator : fitted estimator or Network
             Anything :func:`skrecover.metrics.recovery_error` accepts.
         teacher : TeacherNetwork
             The network that made the data.

@@ -14,9 +14,10 @@ Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`).
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ._network import NetworkParams, canonicalize
+from ._network import Network, canonicalize
 
 __all__ = [
+    "as_network",
     "hidden_weights_error",
     "match_hidden_units",
     "recovery_error",
@@ -157,8 +158,8 @@ def recovery_error(teacher, estimator, *, reduce="max"):
     ----------
     teacher : TeacherNetwork
         The network that generated the data.
-    estimator : fitted estimator or TeacherNetwork
-        Anything with ``hidden_weights_`` and ``output_weights_`` (or a teacher).
+    estimator : fitted estimator or Network
+        A one-hidden-layer estimator (read through its ``network_``) or a network.
     reduce : {"max", "mean", "rms"} or None, default="max"
         See :func:`hidden_weights_error`.
 
@@ -196,7 +197,7 @@ def recovery_success(teacher, estimator, *, threshold=0.01):
     Parameters
     ----------
     teacher : TeacherNetwork
-    estimator : fitted estimator or TeacherNetwork
+    estimator : fitted estimator or Network
     threshold : float, default=0.01
 
     Returns
@@ -228,26 +229,40 @@ def _canonical_pair(teacher, estimator):
     activation = teacher.activation
     return (
         canonicalize(teacher.params, activation),
-        canonicalize(_params_of(estimator), activation),
+        canonicalize(as_network(estimator).params, activation),
     )
 
 
-def _params_of(model):
-    if hasattr(model, "params"):
-        return model.params
-    if hasattr(model, "_network_params") and hasattr(model, "hidden_weights_"):
-        return model._network_params()
-    if not hasattr(model, "hidden_weights_"):
+def as_network(model):
+    """The :class:`~skrecover.Network` of a fitted estimator (its ``network_``), or
+    the network itself.
+
+    Parameters
+    ----------
+    model : Network or fitted estimator
+        A network (a teacher, say) or an estimator with a ``network_``.
+
+    Returns
+    -------
+    network : Network
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import as_network
+    >>> X, y, teacher = make_teacher_regression(random_state=0)
+    >>> as_network(teacher) is teacher
+    True
+    """
+    if isinstance(model, Network):
+        return model
+    try:
+        return model.network_
+    except AttributeError as error:
         raise TypeError(
-            f"{type(model).__name__} has no hidden_weights_: fit it first, or pass a "
-            "TeacherNetwork."
-        )
-    output = np.asarray(model.output_weights_, dtype=float)
-    return NetworkParams(
-        np.asarray(model.hidden_weights_, dtype=float),
-        output.reshape(1, -1) if output.ndim == 1 else output,
-        np.atleast_1d(np.asarray(getattr(model, "intercept_", 0.0), dtype=float)),
-    )
+            f"{type(model).__name__} has no fitted network_: fit it first (only the "
+            "one-hidden-layer estimators have one), or pass a Network."
+        ) from error
 
 
 def _unit_rows(weights):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from skrecover import Network
 from skrecover.activations import ReLU, Tanh
 from skrecover.datasets import TeacherNetwork
 from skrecover.metrics import (
@@ -11,11 +12,14 @@ from skrecover.metrics import (
 )
 
 
-class Fitted:
-    def __init__(self, hidden, output, intercept=0.0):
-        self.hidden_weights_ = np.asarray(hidden, dtype=float)
-        self.output_weights_ = np.asarray(output, dtype=float)
-        self.intercept_ = intercept
+def Fitted(hidden, output, intercept=0.0, activation=None):
+    """A fitted network with these weights."""
+    return Network(
+        np.asarray(hidden, dtype=float),
+        np.asarray(output, dtype=float),
+        activation or ReLU(),
+        intercept=intercept,
+    )
 
 
 W = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [1.0, 1.0, 1.0]])

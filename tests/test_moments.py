@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from numpy.polynomial import hermite_e
 
-from skrecover import _moments, _network
+from skrecover import _assumptions, _engine, _moments
 from skrecover.datasets import make_teacher_regression
 
 
@@ -136,7 +136,7 @@ def test_sample_weights_equal_repetition_and_chunks_equal_one_pass(monkeypatch):
     )
     for a, b in zip(weighted, repeated, strict=False):
         assert np.allclose(a, b, atol=1e-13)
-    monkeypatch.setattr(_network, "_CHUNK_FLOATS", 10)  # 256-row chunks
+    monkeypatch.setattr(_engine, "_BLOCK_FLOATS", 10)  # 256-row blocks
     chunked = _moments.projected_hermite_moments(X, y, counts * 1.0, basis, 4)
     for a, b in zip(weighted, chunked, strict=False):
         assert np.allclose(a, b, atol=1e-13)
@@ -202,7 +202,7 @@ def test_sample_moments_converge_to_population_moments(activation):
 def test_feature_statistics_of_gaussian_and_uniform_inputs():
     rng = np.random.default_rng(7)
     weights = np.ones(50_000)
-    gaussian = _moments.feature_statistics(
+    gaussian = _assumptions.feature_statistics(
         rng.standard_normal((50_000, 40)),
         weights,
         random_state=np.random.RandomState(0),
@@ -211,7 +211,7 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
     assert np.abs(gaussian["mean"]).max() < 0.05
     assert np.abs(gaussian["kurtosis"]).max() < 0.2
     assert gaussian["correlation_eigenvalue"] < 1.1
-    uniform = _moments.feature_statistics(
+    uniform = _assumptions.feature_statistics(
         rng.uniform(size=(5000, 4)),
         np.ones(5000),
         random_state=np.random.RandomState(0),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skrecover import _network
+from skrecover import _engine, _network
 from skrecover._network import (
     NetworkParams,
     canonicalize,
@@ -16,7 +16,7 @@ ACTIVATIONS = [ReLU(), LeakyReLU(0.2), SquaredReLU(), Sigmoid(), Tanh()]
 OVERLAPPING = np.array([[0, 1, 2], [2, 3, 4], [4, 5, 6], [6, 7, 8]])
 
 
-def random_params(rng, n_hidden, n_inputs, n_outputs=1, n_patches=None):
+def random_params(rng, n_hidden, n_inputs, n_outputs=1, n_patches=None, biases=True):
     shape = (
         (n_outputs, n_hidden) if n_patches is None else (n_outputs, n_patches, n_hidden)
     )
@@ -24,21 +24,23 @@ def random_params(rng, n_hidden, n_inputs, n_outputs=1, n_patches=None):
         rng.standard_normal((n_hidden, n_inputs)),
         rng.standard_normal(shape),
         rng.standard_normal(n_outputs),
+        rng.standard_normal(n_hidden) if biases else None,
     )
 
 
 def naive_forward(X, params, activation, patch_indices=None):
     """Per-sample loops: the definition of the model."""
-    W, V, b = params
+    W, V, c, b = params
+    b = np.zeros(len(W)) if b is None else b
     out = np.zeros((len(X), V.shape[0]))
     patches = [np.arange(X.shape[1])] if patch_indices is None else patch_indices
     for i, x in enumerate(X):
         for o in range(V.shape[0]):
-            total = b[o]
+            total = c[o]
             for index, patch in enumerate(patches):
                 for j, w in enumerate(W):
                     weight = V[o, j] if V.ndim == 2 else V[o, index, j]
-                    total += weight * activation(w @ x[patch])
+                    total += weight * activation(w @ x[patch] + b[j])
             out[i, o] = total
     return out
 
@@ -62,9 +64,12 @@ def test_forward_matches_definition(activation, patch_indices, shared):
 def numeric_gradient(f, params, eps=1e-6):
     gradient = []
     for index, value in enumerate(params):
+        if value is None:
+            gradient.append(None)
+            continue
         grad = np.zeros_like(value)
         for position in np.ndindex(value.shape):
-            shifted = [p.copy() for p in params]
+            shifted = [None if p is None else p.copy() for p in params]
             shifted[index][position] += eps
             up = f(NetworkParams(*shifted))
             shifted[index][position] -= 2 * eps
@@ -97,39 +102,70 @@ def test_squared_loss_gradient_matches_finite_differences(
     _, gradient, _ = loss_gradient(
         X, y, weights, params, activation, patch_indices=patch_indices
     )
-    for analytic, numeric in zip(
-        gradient, numeric_gradient(loss, params), strict=False
-    ):
+    for analytic, numeric in zip(gradient, numeric_gradient(loss, params), strict=True):
         assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("activation", [Sigmoid(), Tanh()], ids=repr)
-def test_cross_entropy_gradient_matches_finite_differences(activation):
+def block_diagonal_probabilities(rng, units=(2, 3), n_patches=1):
+    """Fixed output weights of a mean-of-probabilities network with one output per
+    problem: block ``o`` of the units averaged over its units and the patches."""
+    output = np.zeros((len(units), sum(units)))
+    start = 0
+    for o, k in enumerate(units):
+        output[o, start : start + k] = 1 / (k * n_patches)
+        start += k
+    return output
+
+
+@pytest.mark.parametrize("scale", [0.5, 30.0], ids=["moderate", "saturated"])
+@pytest.mark.parametrize("patch_indices", [None, np.arange(6).reshape(2, 3)])
+def test_cross_entropy_gradient_matches_finite_differences(scale, patch_indices):
+    """The log-space cross-entropy of a mean of sigmoids, two problems, with hidden
+    biases; at saturated units the loss and gradient stay exact and consistent."""
     rng = np.random.default_rng(2)
-    X = rng.standard_normal((40, 5))
-    y = rng.integers(0, 2, (40, 1)).astype(float)
-    weights = np.ones(40)
+    X = rng.standard_normal((40, 6))
+    y = rng.integers(0, 2, (40, 2)).astype(float)
+    weights = rng.uniform(0.5, 1.5, 40)
+    n_inputs = 6 if patch_indices is None else 3
+    n_patches = 1 if patch_indices is None else 2
     params = NetworkParams(
-        rng.standard_normal((3, 5)) * 0.5,
-        np.full((1, 3), 1 / 3),
-        np.zeros(1),
+        scale * rng.standard_normal((5, n_inputs)),
+        block_diagonal_probabilities(rng, n_patches=n_patches),
+        np.zeros(2),
+        rng.standard_normal(5),
     )
-    if activation.symmetry == "odd" and activation.flip_offset == 0:
-        # tanh networks are not probabilities; shift them into (0, 1).
-        params = params._replace(
-            output_weights=np.full((1, 3), 0.1), intercept=np.full(1, 0.5)
-        )
 
     def loss(p):
-        return loss_gradient(X, y, weights, p, activation, loss="cross_entropy")[0]
+        return loss_gradient(
+            X,
+            y,
+            weights,
+            p,
+            Sigmoid(),
+            loss="cross_entropy",
+            patch_indices=patch_indices,
+        )[0]
 
-    _, gradient, _ = loss_gradient(
-        X, y, weights, params, activation, loss="cross_entropy"
+    value, gradient, _ = loss_gradient(
+        X,
+        y,
+        weights,
+        params,
+        Sigmoid(),
+        loss="cross_entropy",
+        patch_indices=patch_indices,
     )
-    for analytic, numeric in zip(
-        gradient, numeric_gradient(loss, params), strict=False
-    ):
-        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    probability = forward(X, params, Sigmoid(), patch_indices=patch_indices)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = -(y * np.log(probability) + (1 - y) * np.log1p(-probability))
+    if np.all(np.isfinite(direct)):
+        assert value == pytest.approx(np.average(direct.sum(axis=1), weights=weights))
+    numeric = numeric_gradient(loss, params, eps=1e-6 / scale)
+    for name in ("hidden_weights", "hidden_biases"):
+        analytic = getattr(gradient, name)
+        expected = numeric[NetworkParams._fields.index(name)]
+        assert np.allclose(analytic, expected, rtol=1e-4, atol=1e-7)
+    assert np.all(np.isfinite(value)) and value > 0
 
 
 def test_loss_is_the_weighted_mean_and_monitors_cost_nothing_extra():
@@ -155,7 +191,7 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
     weights = np.ones(1000)
     params = random_params(rng, 2, 3)
     whole = loss_gradient(X, y, weights, params, Tanh(), patch_indices=OVERLAPPING)
-    monkeypatch.setattr(_network, "_CHUNK_FLOATS", 37)  # 256-row chunks
+    monkeypatch.setattr(_engine, "_BLOCK_FLOATS", 37)  # 256-row blocks
     chunked = loss_gradient(X, y, weights, params, Tanh(), patch_indices=OVERLAPPING)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-13)
     for a, b in zip(chunked[1], whole[1], strict=False):
@@ -175,11 +211,17 @@ def test_regular_patches_are_views_irregular_ones_contiguous_copies():
     assert np.array_equal(gathered, X[:, irregular])
 
 
-def test_float32_inputs_give_float32_outputs():
+def test_float32_inputs_accumulate_the_output_in_float64():
+    """The hidden layer runs in float32; the output layer and a large intercept
+    are added in float64, so an offset of 1e6 costs no accuracy."""
     rng = np.random.default_rng(5)
     X = rng.standard_normal((20, 4)).astype(np.float32)
     params = random_params(rng, 2, 4)
-    assert forward(X, params, ReLU()).dtype == np.float32
+    shifted = params._replace(intercept=params.intercept + 1e6)
+    output = forward(X, shifted, ReLU())
+    assert output.dtype == np.float64
+    exact = naive_forward(X.astype(np.float64), params, ReLU()) + 1e6
+    assert np.abs(output - exact).max() < 1e-5
     assert hidden_features(X, params.hidden_weights, ReLU()).shape == (20, 2)
 
 
@@ -189,11 +231,12 @@ def test_canonical_form_computes_the_same_function(activation):
     X = rng.standard_normal((100, 5))
     params = random_params(rng, 4, 5)
     canonical = canonicalize(params, activation)
+    assert canonical.hidden_biases is not None
     assert np.allclose(
         forward(X, canonical, activation), forward(X, params, activation)
     )
     again = canonicalize(canonical, activation)
-    for a, b in zip(again, canonical, strict=False):
+    for a, b in zip(again, canonical, strict=True):
         assert np.allclose(a, b)
     if activation.degree:
         assert np.allclose(np.abs(canonical.output_weights), 1.0)

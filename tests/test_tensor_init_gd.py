@@ -9,19 +9,18 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skrecover import TensorInitGD
+from skrecover import Network, TensorInitGD
 from skrecover.activations import Activation, LeakyReLU, Tanh
 from skrecover.datasets import make_teacher_regression
 from skrecover.exceptions import AssumptionWarning, InitializationWarning
 from skrecover.metrics import recovery_error, recovery_success
 
 
-class Init:
-    """The initialisation of a fitted model, in the layout metrics expect."""
-
-    def __init__(self, model):
-        self.hidden_weights_ = model.init_hidden_weights_
-        self.output_weights_ = model.init_output_weights_
+def Init(model):
+    """The initialisation of a fitted model, as a network."""
+    return Network(
+        model.init_hidden_weights_, model.init_output_weights_, model.activation_
+    )
 
 
 def teacher_data(activation, n_samples, seed, **kwargs):
@@ -245,13 +244,20 @@ def test_verbose_prints_the_loss(capsys):
     assert output.count("Iteration") == 3 and "loss = " in output
 
 
-def test_float32_inputs():
+def test_float32_inputs_and_a_large_target_offset():
+    """float32 X is fitted as float32; the targets and the output offset live in
+    float64, so an offset of 1e6 changes nothing but the intercept."""
     X, y, teacher = teacher_data("squared_relu", 20_000, 16)
-    model = TensorInitGD(activation="squared_relu", random_state=0)
-    model.fit(X.astype(np.float32), y.astype(np.float32))
-    prediction = model.predict(X.astype(np.float32))
-    assert prediction.dtype == np.float32
+    X32 = X.astype(np.float32)
+    model = TensorInitGD(activation="squared_relu", random_state=0).fit(X32, y)
+    shifted = TensorInitGD(activation="squared_relu", random_state=0).fit(X32, y + 1e6)
+    prediction = model.predict(X32)
+    assert prediction.dtype == np.float64
     assert recovery_error(teacher, model) < 1e-3
+    assert recovery_error(teacher, shifted) < 1e-3
+    assert shifted.intercept_ == pytest.approx(model.intercept_ + 1e6, abs=1e-4)
+    # float32 resolves 1e6 to 0.06: the offset never enters float32 arithmetic.
+    assert np.abs(shifted.predict(X32) - 1e6 - prediction).max() < 1e-4
 
 
 def test_inputs_are_not_modified_and_pickling_round_trips():

@@ -1,0 +1,237 @@
+"""The one check of the input assumptions, and the warning that explains it.
+
+The tensor methods assume standard Gaussian inputs (their moment identities are
+Gaussian Hermite identities); Convotron and the method of moments assume inputs
+symmetric about 0. A cheap look at a random subsample of ``X`` flags deviations
+that are both statistically significant (beyond 5 standard errors) and practically
+large, and the message says what they mean and what to do: only the remedies that
+fix what was flagged (centring for a mean, scaling for a variance, whitening for
+correlations), and plainly that no preprocessing fixes skewed or heavy-tailed
+inputs.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.utils import Bunch
+
+# Subsamples copied for the statistics hold at most this many bytes.
+_SUBSAMPLE_BYTES = 2**23
+_MIN_SUBSAMPLE_ROWS = 2000
+# Random directions along which input symmetry is checked, on this many rows
+# (standard error of the skewness sqrt(15 / 10 000) = 0.04).
+_N_DIRECTIONS = 50
+_DIRECTION_ROWS = 10_000
+
+ASSUMPTIONS = {
+    "gaussian": "standard Gaussian inputs x ~ N(0, I), on which its moment "
+    "identities hold",
+    "symmetric": "inputs symmetric about 0 (x and -x equally likely)",
+}
+
+
+class Problem(NamedTuple):
+    """One flagged deviation: ``kind`` in {"mean", "variance", "correlation",
+    "shape"} and a readable ``text`` with the measured value."""
+
+    kind: str
+    text: str
+
+
+def feature_statistics(X, sample_weight, *, random_state):
+    """Per-feature mean, variance, skewness and excess kurtosis of ``X``.
+
+    Computed on a random subsample of at most 8 MB (and at least 2 000 rows) as a
+    cheap check of the Gaussian or symmetric input assumptions; the subsample is
+    the only copy made. Also the largest eigenvalue of the correlation matrix
+    (power iteration, never forming it), about ``(1 + sqrt(d / n))**2`` for
+    independent features, and the skewness ``E[p^3] / E[p^2]^{3/2}`` of the
+    uncentred projections ``p = g^T x`` on random Gaussian directions ``g``: zero in
+    expectation for inputs symmetric about 0, with standard error ``sqrt(15 / n)``.
+
+    Returns
+    -------
+    stats : Bunch
+        ``mean``, ``variance``, ``skewness``, ``kurtosis`` (arrays of shape (d,)),
+        ``direction_skewness`` (shape (50,), on ``direction_rows`` of the rows),
+        ``correlation_eigenvalue`` and ``n_rows`` (the number of rows used).
+    """
+    n_samples, n_features = X.shape
+    max_rows = max(_MIN_SUBSAMPLE_ROWS, _SUBSAMPLE_BYTES // (8 * n_features))
+    if n_samples > max_rows:
+        rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
+    else:
+        rows = np.arange(n_samples)
+    standard = np.array(X[rows], dtype=np.float64)
+    weights = _normalized(sample_weight[rows])
+    # The subsample is random: its first rows are a smaller random subsample.
+    head = slice(0, _DIRECTION_ROWS)
+    along = standard[head] @ random_state.standard_normal((n_features, _N_DIRECTIONS))
+    head_weights = _normalized(weights[head])
+    second = np.einsum("i,ij,ij->j", head_weights, along, along)
+    third = np.einsum("i,ij,ij,ij->j", head_weights, along, along, along)
+    direction_skewness = third / _positive(second) ** 1.5
+    mean = weights @ standard
+    standard -= mean
+    variance = np.einsum("i,ij,ij->j", weights, standard, standard)
+    standard /= np.sqrt(_positive(variance))
+    return Bunch(
+        mean=mean,
+        variance=variance,
+        skewness=np.einsum("i,ij,ij,ij->j", weights, standard, standard, standard),
+        kurtosis=np.einsum("i,ij,ij,ij,ij->j", weights, *[standard] * 4) - 3.0,
+        direction_skewness=direction_skewness,
+        direction_rows=len(along),
+        correlation_eigenvalue=_top_eigenvalue(standard, weights),
+        n_rows=len(rows),
+    )
+
+
+def _normalized(weights):
+    total = weights.sum()
+    return weights / total if total > 0 else np.full(len(weights), 1 / len(weights))
+
+
+def _positive(values):
+    return np.where(values > 0, values, 1.0)
+
+
+def _top_eigenvalue(standard, weights, n_iter=30):
+    """Largest eigenvalue of ``E[s s^T]`` by power iteration on the rows ``s``."""
+    vector = np.ones(standard.shape[1]) / np.sqrt(standard.shape[1])
+    value = 0.0
+    for _ in range(n_iter):
+        product = standard.T @ (weights * (standard @ vector))
+        value = float(np.linalg.norm(product))
+        if not value > 0:
+            break
+        vector = product / value
+    return value
+
+
+def input_problems(stats, assumption, *, whiten=False):
+    """The deviations of the inputs from ``assumption`` ("gaussian" or "symmetric").
+
+    Means and skewness (per feature, and the third moment along random directions)
+    for both; for "gaussian" also excess kurtosis and, unless the estimator whitens,
+    variances off by more than a factor 2 and correlated features.
+    """
+    n_rows = stats.n_rows
+    sd = np.sqrt(stats.variance)
+    direction = np.array([np.abs(stats.direction_skewness).max()])
+    checks = [
+        (
+            "mean",
+            np.abs(stats.mean) / _positive(sd),
+            max(0.1, 5 / np.sqrt(n_rows)),
+            "feature {index} has mean {value:.3g} "
+            "({size:.2g} standard deviations from 0)",
+            stats.mean,
+        ),
+        (
+            "shape",
+            np.abs(stats.skewness),
+            max(0.5, 5 * np.sqrt(6 / n_rows)),
+            "feature {index} has skewness {value:.3g} (symmetric: 0)",
+            stats.skewness,
+        ),
+        (
+            "shape",
+            direction,
+            max(0.2, 5 * np.sqrt(15 / stats.direction_rows)),
+            "the inputs have a third moment along a random direction "
+            "{value:.3g} (symmetric: 0)",
+            direction,
+        ),
+    ]
+    problems = []
+    if assumption == "gaussian":
+        checks.append(
+            (
+                "shape",
+                np.abs(stats.kurtosis),
+                max(1.0, 5 * np.sqrt(24 / n_rows)),
+                "feature {index} has excess kurtosis {value:.3g} (Gaussian: 0)",
+                stats.kurtosis,
+            )
+        )
+        if not whiten:
+            variance = np.where(stats.variance > 0, stats.variance, 1e-300)
+            checks.append(
+                (
+                    "variance",
+                    np.abs(np.log(variance)),
+                    np.log(2.0),
+                    "feature {index} has variance {value:.3g} (standard Gaussian: 1)",
+                    stats.variance,
+                )
+            )
+            independent = (1 + np.sqrt(len(stats.mean) / n_rows)) ** 2
+            if stats.correlation_eigenvalue > 2 * independent:
+                problems.append(
+                    Problem(
+                        "correlation",
+                        "the features are correlated (largest eigenvalue of their "
+                        f"correlation matrix {stats.correlation_eigenvalue:.3g}, "
+                        f"about {independent:.3g} for independent features)",
+                    )
+                )
+    return _flagged(checks) + problems
+
+
+def _flagged(checks):
+    problems = []
+    for kind, size, threshold, template, values in checks:
+        flagged = np.flatnonzero(size > threshold)
+        if len(flagged):
+            worst = flagged[np.argmax(size[flagged])]
+            text = template.format(index=worst, value=values[worst], size=size[worst])
+            if len(flagged) > 1:
+                text += f" ({len(flagged)} features flagged)"
+            problems.append(Problem(kind, text))
+    return problems
+
+
+def assumption_message(name, assumption, problems, *, whiten=None, scaler=None):
+    """The warning text: what is wrong, what it means, and what fixes it.
+
+    Parameters
+    ----------
+    name : str
+        The estimator's class name.
+    assumption : {"gaussian", "symmetric"}
+    problems : list of Problem
+    whiten : bool or None, default=None
+        Whether the estimator whitens (None: it has no such option).
+    scaler : str, default=None
+        The preprocessing that centres (and scales) the features for this
+        estimator; default ``StandardScaler()``.
+    """
+    kinds = {problem.kind for problem in problems}
+    scaler = scaler or "StandardScaler()"
+    remedies = []
+    if kinds & {"mean", "variance"}:
+        what = "Centre" if kinds & {"mean", "variance"} == {"mean"} else "Standardise"
+        remedies.append(f"{what} the features ({scaler} in a Pipeline).")
+    if "correlation" in kinds:
+        remedies.append(
+            "Set whiten=True to decorrelate them."
+            if whiten is False
+            else "Decorrelate them (e.g. PCA(whiten=True) in a Pipeline)."
+        )
+    if "shape" in kinds:
+        remedies.append(
+            "No centring or scaling makes such inputs "
+            + ("Gaussian" if assumption == "gaussian" else "symmetric")
+            + ": the guarantee does not apply, and the result is a local optimum "
+            "found from a moment start. Compare it with a baseline (Ridge, "
+            "MLPRegressor, gradient boosting)."
+        )
+    return (
+        f"{name} assumes {ASSUMPTIONS[assumption]}; on these inputs "
+        + "; ".join(problem.text for problem in problems)
+        + ". "
+        + " ".join(remedies)
+    )

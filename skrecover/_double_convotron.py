@@ -1,0 +1,426 @@
+"""Double Convotron (Du, Goel, 2018): a convolutional filter and its output weights."""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseRecovery, activation_constraint, weighted_variance
+from ._convotron import (
+    _LOSS_FLOOR,
+    _MINIBATCH_SIZE,
+    Updates,
+    _BaseConvotron,
+    leaky_relu,
+    run_epochs,
+    solve_batch,
+    step_size,
+)
+from ._engine import reduce_rows, scan_rows
+from .exceptions import AssumptionWarning
+from .patches import make_patch_indices
+
+# Iterations of the batch Convotrons of the second stage.
+_STAGE2_MAX_ITER = 5000
+
+
+class DoubleConvotron(_BaseConvotron):
+    """Double Convotron: learns a convolutional filter and its output weights.
+
+    Fits ``f(x) = sum_l a_l phi(w^T x_l)`` over 1-D strided patches, learning both
+    the filter ``w`` and the output weights ``a`` (Du and Goel, 2018), in three
+    stages:
+
+    1. ``(w_non, a)``, where ``w_non`` is the part of the filter no two patches
+       share, from the rank-one matrix ``E[y x_{l,non}] = c a_l w_non``: its top
+       singular pair (``stage1="spectral"``), or the paper's noisy stochastic
+       updates (``"sgd"``), whose mean on symmetric inputs is the gradient of the
+       rank-one factorisation of that matrix with a balancing term;
+    2. :class:`Convotron` with the output layer fixed at ``a`` and at ``-a`` (the
+       sign stage 1 cannot see), each from ``w = 0``;
+    3. the candidate with the lower training loss.
+
+    Parameters
+    ----------
+    patch_size : int, default=None
+        Patch length ``r`` of the 1-D signal; ``None`` is one patch of all features
+        (a single unit ``a phi(w^T x)``).
+    stride : int, default=None
+        Step ``s`` between patches, at least ``r // 2 + 1`` so that only neighbours
+        overlap; ``None`` is the patch size.
+    activation : {"relu", "leaky_relu", "linear"} or LeakyReLU, default="relu"
+        Leaky ReLU with slope ``gamma`` in [0, 1).
+    stage1 : {"spectral", "sgd"}, default="spectral"
+        ``"spectral"``: the top singular pair of the weighted empirical matrix
+        ``E[y x_{l,non}]`` (one pass, deterministic; the point the paper's
+        dynamics converge to). ``"sgd"``: the paper's noisy stochastic updates from
+        a small random start.
+    learning_rate : float, default=1e-4
+        Step size of ``stage1="sgd"`` (the paper's, for standardised inputs).
+    max_iter : int, default=10000
+        Updates ``T1`` of ``stage1="sgd"`` (one sample each, drawn in proportion to
+        the sample weights). Measured on ``r = 16``: the paper's budget
+        (``eta T1 = 1``) leaves the saddle at 0 for about one teacher in ten;
+        ``eta T1 = 10`` is safer.
+    perturbation_scale : float, default=1.0
+        Radius of the uniform spherical noise added to each ``"sgd"`` update.
+    convotron_solver : {"batch", "minibatch", "stochastic"}, default="batch"
+        Solver of the two stage-2 Convotrons (automatic step size).
+    tol : float, default=1e-8
+        Tolerance of the stage-2 Convotrons.
+    verbose : int, default=0
+        Print stage-2 progress.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation, the sample order and the perturbations.
+
+    Attributes
+    ----------
+    hidden_weights_ : ndarray of shape (1, patch_size)
+        The filter ``w``, scaled so that ``||a|| = 1``.
+    filter_ : ndarray of shape (patch_size,)
+        The filter.
+    patch_shape_ : tuple of int
+        ``(patch_size,)``.
+    output_weights_ : ndarray of shape (n_patches,)
+        The output weights ``a``, of unit norm.
+    intercept_ : float
+        Always 0.
+    patch_indices_ : ndarray of shape (n_patches, patch_size)
+        Feature indices of each patch.
+    n_patches_ : int
+        Number of patches.
+    activation_ : LeakyReLU
+        The activation used.
+    sign_ : {1, -1}
+        Which of ``a`` and ``-a`` from stage 1 stage 3 kept.
+    candidate_losses_ : ndarray of shape (2,)
+        Training losses of the candidates with ``+a`` and ``-a``.
+    stage1_filter_ : ndarray of shape (2 s - r,)
+        The exclusive part ``w_non`` of the filter after stage 1.
+    stage1_singular_values_ : ndarray
+        Singular values of ``E[y x_{l,non}]`` (``stage1="spectral"``): one dominates
+        when the model holds.
+    stage1_output_weights_ : ndarray of shape (n_patches,)
+        ``a`` after stage 1.
+    n_iter_ : int
+        Stage-1 updates (0 for ``"spectral"``) plus the iterations of the chosen
+        stage-2 Convotron.
+    loss_curve_ : list of float
+        Loss of the chosen stage-2 Convotron after each of its iterations.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    Convotron : The filter alone, with known output weights.
+
+    Notes
+    -----
+    **Assumptions.** Inputs symmetric about 0 with identity covariance, bounded in
+    theory; ``s >= r // 2 + 1`` (each patch has an exclusive middle of length
+    ``2 s - r``); ``phi`` a leaky ReLU. ``(w, a)`` and ``(c w, a / c)`` are the same
+    network for ``c > 0``: the output weights are reported with unit norm.
+
+    **Guarantee.** With polynomially many samples and iterations (in the patch
+    length, the number of patches and ``1 / epsilon``) the excess risk is at most
+    ``epsilon`` with high probability (Du and Goel, 2018, Thm. 3.1).
+
+    References
+    ----------
+    S. S. Du, S. Goel. Improved Learning of One-hidden-layer Convolutional Neural
+    Networks with Overlaps. arXiv:1805.07798, 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skrecover import DoubleConvotron
+    >>> from skrecover.datasets import make_teacher_convolution
+    >>> X, y, teacher = make_teacher_convolution(
+    ...     n_samples=5000, n_features=64, patch_size=8, stride=8,
+    ...     output_weights="random", random_state=0)
+    >>> model = DoubleConvotron(patch_size=8, random_state=0).fit(X, y)
+    >>> cosine = model.output_weights_ @ teacher.output_weights
+    >>> bool(np.arccos(min(cosine, 1.0)) < 0.1)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseRecovery._parameter_constraints,
+        "patch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "stride": [None, Interval(Integral, 1, None, closed="left")],
+        "activation": activation_constraint(),
+        "stage1": [StrOptions({"spectral", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "perturbation_scale": [Interval(Real, 0, None, closed="left")],
+        "convotron_solver": [StrOptions({"batch", "minibatch", "stochastic"})],
+        "tol": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        patch_size=None,
+        *,
+        stride=None,
+        activation="relu",
+        stage1="spectral",
+        learning_rate=1e-4,
+        max_iter=10_000,
+        perturbation_scale=1.0,
+        convotron_solver="batch",
+        tol=1e-8,
+        verbose=0,
+        random_state=None,
+    ):
+        self.patch_size = patch_size
+        self.stride = stride
+        self.activation = activation
+        self.stage1 = stage1
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.perturbation_scale = perturbation_scale
+        self.convotron_solver = convotron_solver
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _initialize(self, state):
+        """Stage 1, and the drift spectrum both stage-2 candidates share."""
+        data = state.data
+        n_features = data.X.shape[1]
+        size = n_features if self.patch_size is None else self.patch_size
+        if size > n_features:
+            raise ValueError(
+                f"patch_size={size} is larger than the {n_features} features."
+            )
+        layout = make_patch_indices(n_features, size, stride=self.stride)
+        r = layout.shape[1]
+        s = r if self.stride is None else self.stride
+        if s < r // 2 + 1:
+            raise ValueError(
+                f"stride={s} is below patch_size // 2 + 1 = {r // 2 + 1}: Double "
+                "Convotron needs patches that overlap only their neighbours, each "
+                "with an exclusive middle part."
+            )
+        activation = leaky_relu(self.activation)
+        exclusive = layout[:, np.arange(r - s, s) if s < r else np.arange(r)]
+        moment = _exclusive_moment(data.X, data.y[:, 0], data.sample_weight, exclusive)
+        singular_values = np.linalg.svd(moment, compute_uv=False)
+        if self.stage1 == "spectral":
+            w_non, a = _spectral_stage1(moment, activation.slope)
+            updates = 0
+        else:
+            w_non, a = self._sgd_stage1(state, exclusive, activation.slope, moment)
+            updates = self.max_iter
+        if not np.linalg.norm(a) > 0:
+            state.report.warn(
+                AssumptionWarning,
+                "The stage-1 moment E[y x_l] is zero: y shows no filter through "
+                "the patches' exclusive parts (constant or zero targets or inputs). "
+                "The output weights are set to equal weights.",
+            )
+            a = np.full(len(layout), 1.0 / np.sqrt(len(layout)))
+        problem, spectrum = self._drift_problem(
+            state, layout, a, activation.slope, None
+        )
+        learning_rate = step_size(
+            self.convotron_solver == "stochastic",
+            activation.slope,
+            spectrum.lambda_max,
+            spectrum.mean_square,
+            _MINIBATCH_SIZE,
+        )
+        return Bunch(
+            problem=problem,
+            spectrum=spectrum,
+            stage1=Bunch(
+                filter=w_non,
+                output_weights=a,
+                singular_values=singular_values,
+                updates=updates,
+            ),
+            learning_rate=1.0 if self.convotron_solver == "batch" else learning_rate,
+        )
+
+    def _sgd_stage1(self, state, exclusive, slope, moment):
+        """Noisy stochastic updates of ``(w_non, a)`` (Du and Goel, Algorithm 1),
+        with the blow-up guard of the other solvers."""
+        data, random_state = state.data, state.random_state
+        n_patches, length = exclusive.shape
+        w = 0.1 * random_state.standard_normal(length) / np.sqrt(length)
+        a = 0.1 * random_state.standard_normal(n_patches) / np.sqrt(n_patches)
+        probability = data.sample_weight / data.sample_weight.sum()
+        order = random_state.choice(len(data.y), size=self.max_iter, p=probability)
+        noise = random_state.standard_normal((self.max_iter, length + n_patches))
+        noise *= self.perturbation_scale / np.linalg.norm(noise, axis=1, keepdims=True)
+        c = (1.0 + slope) / 2.0
+        # Beyond this squared size the iterates have left any stationary point.
+        ceiling = 1e6 * max(1.0, np.linalg.svd(moment, compute_uv=False)[0] / c)
+
+        def block(stage, rows, targets):
+            w, a, eta, position, halvings = stage
+            patches = np.take(rows, exclusive, axis=1).astype(np.float64, copy=False)
+            noises = noise[position : position + len(rows)]
+            while True:
+                new_w, new_a = _stage1_updates(
+                    w, a, patches, targets, noises, eta, slope, length
+                )
+                size = new_w @ new_w + new_a @ new_a
+                if np.isfinite(size) and size <= ceiling:
+                    return new_w, new_a, eta, position + len(rows), halvings
+                eta, halvings = eta / 2, halvings + 1
+
+        w, a, eta, _, halvings = scan_rows(
+            block,
+            (w, a, self.learning_rate, 0, 0),
+            data.X,
+            data.y[:, 0],
+            order=order,
+            width=4 * exclusive.size,
+        )
+        residual = np.linalg.norm(c * np.outer(w, a) - moment) / max(
+            np.linalg.norm(moment), 1e-300
+        )
+        if halvings or residual > 0.5:
+            diverged = (
+                f"diverged with learning_rate={self.learning_rate} (the step was "
+                f"halved {halvings} times, to {eta:.3g}); "
+                if halvings
+                else ""
+            )
+            state.report.warn(
+                ConvergenceWarning,
+                f"DoubleConvotron's stage1='sgd' {diverged}after max_iter="
+                f"{self.max_iter} updates its rank-one fit of E[y x_l] leaves a "
+                f"relative residual of {residual:.3g}. Lower learning_rate if it "
+                "diverged, raise max_iter (or perturbation_scale to leave the saddle "
+                "at 0) if it did not get there, or use stage1='spectral', which "
+                "computes that fit exactly.",
+            )
+        return w, a
+
+    def _optimize(self, state, start):
+        """Stage 2 from ``+a`` and ``-a`` (the sign stage 1 cannot see), and
+        stage 3: the candidate with the lower training loss."""
+        data = state.data
+        y = data.y[:, 0]
+        options = {
+            "max_iter": _STAGE2_MAX_ITER,
+            "tol": self.tol,
+            "n_iter_no_change": 10,
+            "verbose": self.verbose,
+            "loss_floor": _LOSS_FLOOR * weighted_variance(data.y, data.sample_weight),
+        }
+        candidates = []
+        zeros = np.zeros(start.problem.layout.shape[1])
+        for sign in (1.0, -1.0):
+            problem = start.problem._replace(output=sign * start.problem.output)
+            if self.convotron_solver == "batch":
+                result = solve_batch(
+                    data.X, y, data.sample_weight, None, zeros, problem, **options
+                )
+            else:
+                result = run_epochs(
+                    data.X,
+                    y,
+                    data.sample_weight,
+                    None,
+                    Updates(zeros, zeros, 0, start.learning_rate),
+                    problem,
+                    batch=1
+                    if self.convotron_solver == "stochastic"
+                    else _MINIBATCH_SIZE,
+                    average=False,
+                    shuffle=True,
+                    random_state=state.random_state,
+                    **options,
+                )[0]
+            loss = result.loss_curve[-1] if result.loss_curve else result.start_loss
+            candidates.append((loss, sign, result))
+        losses = np.array([candidate[0] for candidate in candidates])
+        _, sign, result = candidates[int(np.argmin(losses))]
+        if not result.converged:
+            state.report.warn(
+                ConvergenceWarning,
+                f"DoubleConvotron's stage-2 Convotron stopped after {_STAGE2_MAX_ITER} "
+                f"iterations without meeting tol={self.tol}: raise tol, or check the "
+                "inputs (symmetric about 0, identity covariance).",
+            )
+        start.update(sign=sign, losses=losses, result=result)
+        return start
+
+    def _fitted_attributes(self, state, model):
+        scaling = state.data.scaling
+        output = model.problem.output
+        scale = np.linalg.norm(output)
+        layout = model.problem.layout
+        attributes = self._filter_attributes(
+            # f = sum_l a_l phi(w^T x_l): the scale of a moves into w (phi homogeneous)
+            model.result.x * scale,
+            scaling,
+            layout,
+            model.sign * output / scale,
+            model.problem.slope,
+            (layout.shape[1],),
+        )
+        stage1 = model.stage1
+        unit = scaling.y_scale**2
+        return {
+            **attributes,
+            **self._spectrum_attributes(model.spectrum, scaling),
+            "sign_": int(model.sign),
+            "candidate_losses_": model.losses * unit,
+            "stage1_filter_": stage1.filter * (scaling.y_scale / scaling.x_scale),
+            "stage1_output_weights_": stage1.output_weights,
+            "stage1_singular_values_": stage1.singular_values
+            * (scaling.y_scale / scaling.x_scale),
+            "n_iter_": stage1.updates + model.result.n_iter,
+            "loss_curve_": [loss * unit for loss in model.result.loss_curve],
+        }
+
+
+def _exclusive_moment(X, y, sample_weight, exclusive_patches):
+    """``E[y x_{l,non}]``, shape (exclusive length, n_patches), in one pass."""
+
+    def block(rows, targets, weights):
+        patches = np.take(rows, exclusive_patches, axis=1).astype(
+            np.float64, copy=False
+        )
+        return np.einsum("n,nld->dl", weights * targets, patches)
+
+    total = reduce_rows(block, X, y, sample_weight, width=2 * exclusive_patches.size)
+    return total / float(sample_weight.sum())
+
+
+def _spectral_stage1(moment, slope):
+    """Balanced top singular pair of ``E[y x_{l,non}] = c w_non a^T``.
+
+    By the key identity, on symmetric inputs with identity covariance only patch
+    ``l`` itself correlates with its exclusive part: the matrix has rank one.
+    """
+    left, values, right = np.linalg.svd(moment, full_matrices=False)
+    size = np.sqrt(values[0] / ((1 + slope) / 2))
+    return size * left[:, 0], size * right[0]
+
+
+def _stage1_updates(w, a, patches, targets, noises, eta, slope, length):
+    """The stochastic updates of one block of stage 1, one sample at a time."""
+    gain = 2.0 / (1.0 + slope)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for P, target, xi in zip(patches, targets, noises, strict=True):
+            pre = P @ w
+            error = gain * (np.where(pre > 0, pre, slope * pre) @ a - target)
+            balance = 0.5 * (w @ w - a @ a)
+            g = error * (a @ P) + balance * w
+            h = error * pre - balance * a
+            w = w - eta * (g + xi[:length])
+            a = a - eta * (h + xi[length:])
+            if not np.isfinite(w @ w + a @ a):
+                break
+    return w, a

@@ -1,0 +1,132 @@
+"""The one data-pass engine: every pass over the rows of ``X`` goes through here.
+
+A pass is a function of a block of rows. :func:`reduce_rows` sums the partial
+results of the blocks (moments, losses and gradients, drift matrices),
+:func:`map_rows` stacks per-row results (predictions, hidden features) and
+:func:`scan_rows` threads a state through the blocks in order (the stochastic
+updates of online algorithms). Arrays passed together are split at the same rows;
+``None`` passes through as ``None``.
+
+The block size keeps the largest temporary of a block near 4 MB (``width`` floats
+per row), so that what a block gathers (patches, hidden activations) stays in cache
+between the products that use it, and never more than a block of ``X`` is copied.
+
+The backend is chosen from the type of the first array. The numpy backend below
+runs the blocks one after the other; a backend for arrays whose blocks live on
+other machines (dask) registers itself in ``_BACKENDS`` and runs the same block
+functions where the blocks are, reducing the partial sums in a tree.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+
+# Floats in the largest temporary of one block (4 MB in float64).
+_BLOCK_FLOATS = 2**19
+_MIN_BLOCK_ROWS = 256
+
+
+def block_rows(width, n_samples=None):
+    """Rows per block when each row makes ``width`` floats of temporaries."""
+    rows = max(_MIN_BLOCK_ROWS, _BLOCK_FLOATS // max(int(width), 1))
+    return rows if n_samples is None else min(rows, max(int(n_samples), 1))
+
+
+def add_partial(total, part):
+    """Sum two partial results: numbers, arrays, or tuples, lists and dicts of them."""
+    if total is None:
+        return part
+    if isinstance(part, dict):
+        return {key: add_partial(total[key], value) for key, value in part.items()}
+    if isinstance(part, (tuple, list)):
+        parts = [add_partial(t, p) for t, p in zip(total, part, strict=True)]
+        return type(part)(*parts) if hasattr(part, "_fields") else type(part)(parts)
+    if part is None:
+        return None
+    return total + part
+
+
+def _take(array, rows):
+    return None if array is None else array[rows]
+
+
+class NumpyBackend:
+    """Blocks of in-memory arrays, one after the other."""
+
+    @staticmethod
+    def blocks(n_samples, width):
+        step = block_rows(width)
+        for start in range(0, n_samples, step):
+            yield slice(start, min(start + step, n_samples))
+
+    def reduce(self, function, arrays, width):
+        total = None
+        for rows in self.blocks(len(arrays[0]), width):
+            total = add_partial(total, function(*(_take(a, rows) for a in arrays)))
+        return total
+
+    def map(self, function, arrays, width):
+        n_samples = len(arrays[0])
+        output = None
+        for rows in self.blocks(n_samples, width):
+            part = np.asarray(function(*(_take(a, rows) for a in arrays)))
+            if output is None:
+                output = np.empty((n_samples, *part.shape[1:]), dtype=part.dtype)
+            output[rows] = part
+        return output
+
+    def scan(self, function, state, arrays, order, width, multiple):
+        if order is None:
+            order = np.arange(len(arrays[0]))
+        step = max(multiple, block_rows(width) // multiple * multiple)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            state = function(state, *(_take(a, rows) for a in arrays))
+        return state
+
+
+_BACKENDS = {np.ndarray: NumpyBackend()}
+
+
+def backend_of(array):
+    """The backend that runs passes over ``array`` (numpy for anything array-like)."""
+    for kind, backend in _BACKENDS.items():
+        if kind is not np.ndarray and isinstance(array, kind):
+            return backend
+    return _BACKENDS[np.ndarray]
+
+
+def reduce_rows(function, *arrays, width):
+    """``sum over blocks b of function(*(a[b] for a in arrays))``.
+
+    Parameters
+    ----------
+    function : callable
+        Maps blocks of the arrays (same rows) to a partial result: a number, an
+        array, or a tuple, list or dict of them.
+    *arrays : ndarray or None
+        Arrays aligned on their first axis.
+    width : int
+        Floats of temporaries per row in ``function``: sets the block size.
+
+    Returns
+    -------
+    total
+        The sum of the partial results, with the structure of one of them.
+    """
+    return backend_of(arrays[0]).reduce(function, arrays, width)
+
+
+def map_rows(function, *arrays, width):
+    """The per-row results of ``function`` on every block, stacked in row order."""
+    return backend_of(arrays[0]).map(function, arrays, width)
+
+
+def scan_rows(function, state, *arrays, order=None, width, multiple=1):
+    """``state = function(state, *blocks)`` over the blocks of the rows ``order``.
+
+    For sequential algorithms (stochastic updates): the blocks are visited in the
+    given order of rows (all rows in order when ``order`` is None), and hold a
+    multiple of ``multiple`` rows (minibatches never straddle two blocks).
+    """
+    return backend_of(arrays[0]).scan(function, state, arrays, order, width, multiple)

@@ -1,0 +1,543 @@
+"""The tensor (method-of-moments) initialisation of Zhong et al. (2017), as functions.
+
+Algorithm 1 of Zhong, Song, Jain, Bartlett and Dhillon (2017), with Hermite control
+variates: the span of the hidden units from the second Hermite moment (or a sketch
+of the third), the reduced third-order tensor in that span, its non-orthogonal CP
+decomposition, then magnitudes and signs from the lower moments. The functions
+return parameters and a diagnostics :class:`~sklearn.utils.Bunch` whose
+``messages`` say why an initialisation is unreliable; the estimator warns.
+"""
+
+# SPDX-License-Identifier: BSD-3-Clause
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._base import weighted_variance
+from ._network import NetworkParams, forward, hidden_features
+from ._tensor import fit_cp_weights, refine_symmetric_cp, symmetric_cp
+
+# Subspaces of inputs up to this dimension come from the full d x d moment matrix;
+# beyond it from randomized subspace iteration on the moment's products.
+_FULL_MATRIX_MAX_FEATURES = 256
+_SUBSPACE_ITERATIONS = 4
+# n_hidden="auto" considers at most this many units.
+_MAX_AUTO_UNITS = 20
+# Random contraction vectors of the reduced fourth-order tensor (ReLU family).
+_N_CONTRACTIONS = 5
+# Health thresholds: the k-th moment eigenvalue must stand above the sampling noise,
+# and the tensor decomposition must explain at least half of the tensor (Zhong et
+# al. suggest a residual of at most one half).
+_MAX_CP_RESIDUAL = 0.5
+# Initial unit norms below this fraction of the largest are raised to it: a unit with
+# w = 0 has no gradient through ReLU.
+_MIN_RELATIVE_NORM = 0.1
+# No initial unit may output more than this many standard deviations of y: moment
+# estimates from few samples can imply absurd magnitudes.
+_MAX_UNIT_SCALE = 10.0
+_SKETCH_NOISE_MARGIN = 1.2
+# Moment eigenvalues below this fraction of the standard deviation of y are rounding.
+_ROUNDING_LEVEL = 1e-8
+# Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
+# Beyond a norm of 3 the constants of sigmoid-like activations saturate, so moments
+# cannot tell 3 from 30 (and a saturated unit would stall gradient descent).
+_SIGMA_GRID = np.geomspace(0.02, 3.0, 300)
+
+
+def tensor_initialization(
+    sample,
+    y,
+    activation,
+    n_hidden,
+    *,
+    fit_intercept=True,
+    known_output=False,
+    n_cp_draws=50,
+    random_state,
+):
+    """Algorithm 1 of Zhong et al. (2017): weights from the moments of the data.
+
+    Parameters
+    ----------
+    sample : MomentSample
+        The (weighted, whitened, patch) data.
+    y : ndarray of shape (n_samples,)
+        Targets, or 0/1 labels with ``known_output``.
+    known_output : bool, default=False
+        Classification (Fu, Chi and Liang, 2018): ``E[y | x]`` is the network with
+        all output weights ``1 / (n_hidden n_patches)`` and no intercept; norms then
+        come from inverting ``m_1``.
+
+    Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
+    :class:`~sklearn.utils.Bunch`.
+    """
+    orders = activation.moment_orders
+    y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
+    first, residual = linear_residual(sample, y)
+    basis, spectrum, noise_level, eigenvalues = unit_subspace(
+        sample, residual, orders, n_hidden, random_state, y_scale
+    )
+    k = basis.shape[1]
+    if not spectrum[0] > noise_level:
+        message = (
+            "The moments of the data carry no information about hidden units above "
+            f"their sampling noise (largest eigenvalue {spectrum[0]:.3g}, noise level "
+            f"{noise_level:.3g}): y may be linear in X, or the sample too small. "
+            "Falling back to units along the linear trend and random directions, "
+            "with output weights fitted by least squares."
+        )
+        params = fallback_initialization(
+            sample, y, activation, k, first, fit_intercept, known_output, random_state
+        )
+        diagnostics = Bunch(
+            fallback=True,
+            moment_orders=orders,
+            spectrum=spectrum,
+            noise_level=noise_level,
+            messages=[message],
+        )
+        return params, diagnostics
+    # V^T P_2 V is diagonal: the eigenvalues of the chosen eigenvectors.
+    second = np.diag(eigenvalues) if orders.j2 == 2 else None
+    higher = sample.projected_hermite_moments(
+        residual, basis, orders.j3, quadratic=second
+    )
+    moments = [basis.T @ first, second, *higher[2:]]
+    decomposition = decompose_reduced_tensor(
+        moments, orders, k, random_state, n_cp_draws
+    )
+    output_scale = 1.0 / (k * _n_patches(sample)) if known_output else None
+    signed_norms, output_weights, estimates = magnitudes_and_signs(
+        decomposition, moments, activation, orders, y_scale, output_scale
+    )
+    hidden = sample.to_original(
+        signed_norms[:, np.newaxis] * (basis @ decomposition.factors).T
+    )
+    params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
+    if not known_output:
+        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+    eigen_gap = _eigen_gap(spectrum, k, noise_level)
+    diagnostics = Bunch(
+        fallback=False,
+        moment_orders=orders,
+        spectrum=spectrum,
+        noise_level=noise_level,
+        eigen_gap=eigen_gap,
+        cp_residual=decomposition.residual,
+        cp_weights=decomposition.weights,
+        magnitude_estimates=estimates,
+        messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
+    )
+    return params, diagnostics
+
+
+def linear_residual(sample, y):
+    """The first Hermite moment and ``y`` minus its constant and linear terms.
+
+    Hermite control variates: the moments of order >= 2 of the residual are those of
+    ``y`` (Hermite polynomials of different orders are orthogonal), and their
+    estimates are far less noisy. (Moments of order >= 3 get the quadratic term
+    removed too, in :func:`~skrecover._moments.projected_hermite_moments`.)
+    """
+    centred = y - np.average(y, weights=sample.sample_weight)
+    first = sample.first_moment(centred)
+    return first, sample.remove_linear_part(centred, first)
+
+
+def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
+    """Orthonormal basis of the span of the hidden units (Step 2 of Algorithm 1).
+
+    ``j2 = 2``: top eigenvectors of ``P_2`` by absolute eigenvalue (``P_2`` is
+    indefinite). ``j2 = 3``: top left singular vectors of a sketch of the third moment
+    with many random contraction pairs (one contraction loses units whose weight
+    along it is small).
+
+    Returns
+    -------
+    basis : ndarray of shape (dim, k)
+    spectrum : ndarray
+        Leading absolute eigenvalues (singular values), decreasing.
+    noise_level : float
+        Estimated spectral norm of the sampling noise of the moment matrix, at least
+        ``1e-8 y_scale`` (rounding).
+    eigenvalues : ndarray of shape (k,) or None
+        The signed eigenvalues of ``P_2`` for the basis vectors (``j2 = 2``).
+    """
+    dim = sample.dim
+    auto = n_hidden == "auto"
+    n_effective = sample.n_effective
+    if auto:
+        by_samples = max(1, int(n_effective // (dim + 1)))
+        cap = min(dim, _MAX_AUTO_UNITS, by_samples)
+    else:
+        cap = n_hidden
+    if orders.j2 == 2:
+        vectors, values, entry_variance, signed = _p2_eigenvectors(
+            sample, y, cap, random_state
+        )
+        noise_level = 2 * np.sqrt(dim * entry_variance / n_effective)
+    elif orders.j2 == 3:
+        n_sketch = max(4 * cap, cap + 8)
+        left = _random_unit_columns(random_state, dim, n_sketch)
+        right = _random_unit_columns(random_state, dim, n_sketch)
+        sketch, entry_variance = sample.m3_sketch(y, left, right, return_noise=True)
+        vectors, values, _ = np.linalg.svd(sketch, full_matrices=False)
+        vectors = _fix_signs(vectors)
+        # Edge of the singular values of a dim x n_sketch noise matrix, widened by
+        # 1.2: the sketch's columns share the samples, so its noise is correlated
+        # (measured: the top noise singular value reaches 1.05 times the iid edge).
+        noise_level = (
+            _SKETCH_NOISE_MARGIN
+            * np.sqrt(entry_variance / n_effective)
+            * (np.sqrt(dim) + np.sqrt(n_sketch))
+        )
+    else:
+        raise ValueError(
+            f"Moment order j2={orders.j2} is not supported: the activation's second "
+            "and third Hermite constants vanish. Use init='random'."
+        )
+    noise_level = max(noise_level, _ROUNDING_LEVEL * y_scale)
+    k = _choose_n_hidden(values, noise_level, cap) if auto else n_hidden
+    eigenvalues = signed[:k] if orders.j2 == 2 else None
+    return vectors[:, :k], values, float(noise_level), eigenvalues
+
+
+def _p2_eigenvectors(sample, y, cap, random_state):
+    """Eigenvectors of ``P_2`` sorted by decreasing absolute eigenvalue."""
+    dim = sample.dim
+    if dim <= _FULL_MATRIX_MAX_FEATURES:
+        matrix, entry_variance = sample.p2_product(y, return_noise=True)
+    else:
+        # Randomized subspace iteration: power iteration finds the eigenvalues of
+        # largest magnitude whatever their signs.
+        block = min(dim, 2 * cap + 10)
+        basis = np.linalg.qr(random_state.standard_normal((dim, block)))[0]
+        for _ in range(_SUBSPACE_ITERATIONS):
+            basis = np.linalg.qr(sample.p2_product(y, basis))[0]
+        product, entry_variance = sample.p2_product(y, basis, return_noise=True)
+        matrix = basis.T @ product
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    order = np.argsort(-np.abs(values), kind="stable")
+    vectors = vectors[:, order]
+    if dim > _FULL_MATRIX_MAX_FEATURES:
+        vectors = basis @ vectors
+    return _fix_signs(vectors), np.abs(values[order]), entry_variance, values[order]
+
+
+def _fix_signs(vectors):
+    """Flip columns so that each has a positive sum (eigenvector signs are arbitrary
+    and would otherwise change with rounding)."""
+    sums = vectors.sum(axis=0)
+    return vectors * np.where(sums < 0, -1.0, 1.0)
+
+
+def _random_unit_columns(random_state, n_rows, n_columns):
+    columns = random_state.standard_normal((n_rows, n_columns))
+    return columns / np.linalg.norm(columns, axis=0)
+
+
+def _choose_n_hidden(values, noise_level, cap):
+    """The number of moment eigenvalues above their sampling-noise level.
+
+    With none above it the moments carry no information about the units; 2 units
+    (at most ``cap``) are then used.
+    """
+    above = int(np.sum(values[:cap] > noise_level))
+    return above if above else min(2, cap)
+
+
+def _eigen_gap(spectrum, k, noise_level):
+    following = spectrum[k] if k < len(spectrum) else 0.0
+    return float(spectrum[k - 1] / max(following, noise_level, np.finfo(float).tiny))
+
+
+def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
+    """CP decomposition of the reduced moment tensor (Steps 3-4).
+
+    ``j3 = 3``: the third Hermite moment in the unit subspace. ``j3 = 4`` (ReLU
+    family): the fourth, contracted with a random unit vector ``beta`` of the subspace
+    to a third-order tensor for Jennrich's algorithm, then refined on the whole
+    fourth-order tensor (a single contraction weighs unit ``i`` by ``beta^T u_i``,
+    which can be small). Several ``beta`` are tried; the smallest residual wins.
+    """
+    if orders.j3 == 3:
+        return symmetric_cp(
+            moments[2], k, n_draws=n_cp_draws, random_state=random_state
+        )
+    fourth = moments[3]
+    draws = max(1, n_cp_draws // _N_CONTRACTIONS)
+    best = None
+    for _ in range(_N_CONTRACTIONS):
+        beta = random_state.standard_normal(k)
+        beta /= np.linalg.norm(beta)
+        contracted = np.tensordot(fourth, beta, axes=(3, 0))
+        start = symmetric_cp(
+            contracted, k, n_draws=draws, refine=False, random_state=random_state
+        )
+        candidate = refine_symmetric_cp(fourth, fit_cp_weights(fourth, start.factors))
+        if best is None or candidate.residual < best.residual:
+            best = candidate
+    return best
+
+
+def magnitudes_and_signs(
+    decomposition, moments, activation, orders, y_scale, output_scale=None
+):
+    """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
+
+    With unit directions ``u_i`` (in the subspace) from the decomposition, least
+    squares on ``M_1 = sum_i z_i u_i`` and ``M_2 = sum_i r_i u_i u_i^T`` give
+    ``z_i = v_i s_i m_1(||w_i||)`` and ``r_i = v_i m_2(||w_i||)``, where ``s_i`` is
+    the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
+    ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
+    solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
+
+    With known positive output weights ``v`` (``output_scale``, classification),
+    ``s_i = sign(z_i)`` and the norm inverts ``m_1(sigma) = |z_i| / v``, capped at 3
+    where ``m_1`` of a sigmoid saturates (Fu, Chi and Liang, 2018).
+
+    A unit whose output would exceed ``10 y_scale`` in standard deviation is scaled
+    down to it: from few samples the moments can imply absurd magnitudes.
+
+    Returns
+    -------
+    signed_norms : ndarray of shape (k,)
+        ``s_i ||w_i||``.
+    output_weights : ndarray of shape (k,)
+    estimates : Bunch
+        The raw least-squares estimates ``z`` and ``r``.
+    """
+    factors = decomposition.factors
+    k = factors.shape[1]
+    z = np.linalg.lstsq(factors, moments[0], rcond=None)[0]
+    at_one = activation.hermite_constants(1.0)
+    r = None
+    if orders.l2 == 2:
+        design = np.einsum("pi,qi->pqi", factors, factors).reshape(k * k, k)
+        r = np.linalg.lstsq(design, moments[1].ravel(), rcond=None)[0]
+    estimates = Bunch(z=z, r=r)
+    degree = activation.degree
+    if output_scale is not None:
+        first_constant = activation.hermite_constants(_SIGMA_GRID)[:, 1]
+        norms = _invert_on_grid(first_constant, np.abs(z) / output_scale)
+        directions = np.sign(z * at_one[1])
+        output = np.full(k, output_scale)
+    elif degree:
+        m1, m2 = at_one[1], at_one[2]
+        norms = (np.abs(z) / abs(m1)) ** (1.0 / degree) if m1 else None
+        if r is not None:
+            output = np.sign(r / m2)
+            if norms is None:
+                norms = (np.abs(r) / abs(m2)) ** (1.0 / degree)
+        else:
+            output = np.ones(k)
+        directions = np.sign(z / (output * m1)) if m1 else np.ones(k)
+    else:
+        if orders.j3 != 3 or not at_one[1]:
+            raise ValueError(
+                f"The tensor initialisation of the non-homogeneous activation "
+                f"{activation.display_name!r} needs non-vanishing m_1 and m_3. Use "
+                "init='random'."
+            )
+        constants = activation.hermite_constants(_SIGMA_GRID)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = constants[:, 3] / constants[:, 1]
+        norms = _invert_on_grid(ratio, decomposition.weights / z)
+        constants = activation.hermite_constants(norms)
+        if r is not None:
+            output = r / constants[:, 2]
+            directions = np.sign(z / (output * constants[:, 1]))
+        else:
+            output = np.abs(z) / np.abs(constants[:, 1])
+            directions = np.sign(z * constants[:, 1])
+    if output_scale is None:
+        norms, output = _guard_magnitudes(norms, output, activation, y_scale)
+    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
+    directions = np.where(directions == 0, 1.0, directions)
+    output = np.where(output == 0, 1.0, output)
+    return directions * norms, output, estimates
+
+
+def _guard_magnitudes(norms, output, activation, y_scale):
+    """Bound each unit's output scale by ``10 y_scale``; floor tiny norms."""
+    unit_sd = _output_sd(activation, norms) * np.abs(output)
+    ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
+    shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
+    if activation.degree:
+        norms = norms * shrink ** (1.0 / activation.degree)
+    else:
+        output = output * shrink
+    return norms, output
+
+
+def _output_sd(activation, norms):
+    """Standard deviation of ``phi(sigma z)``, ``z ~ N(0, 1)``, to fourth Hermite order.
+
+    Parseval: ``Var phi(sigma z) = sum_{j >= 1} m_j(sigma)^2 / j!``.
+    """
+    constants = activation.hermite_constants(np.asarray(norms, dtype=float))
+    return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
+
+
+def _invert_on_grid(curve, values):
+    """Norms ``sigma`` at which a function of the Hermite constants takes ``values``.
+
+    ``curve`` holds the function on the log-spaced grid of 300 norms from 0.02 to 3
+    (one quadrature for all units); between grid points it is interpolated linearly
+    where it crosses the value, which is far more accurate than the moments it
+    inverts. A value outside the curve's range saturates at the nearest grid point
+    (so a norm never exceeds 3, where sigmoid-like constants saturate), which
+    gradient descent then corrects.
+    """
+    norms = np.empty(len(values))
+    for i, value in enumerate(values):
+        best = int(np.nanargmin(np.abs(curve - value)))
+        norms[i] = _SIGMA_GRID[best]
+        for lower in (best - 1, best):
+            upper = lower + 1
+            if lower < 0 or upper >= len(_SIGMA_GRID):
+                continue
+            left, right = curve[lower] - value, curve[upper] - value
+            if left * right < 0:
+                share = left / (left - right)
+                norms[i] = _SIGMA_GRID[lower] + share * (
+                    _SIGMA_GRID[upper] - _SIGMA_GRID[lower]
+                )
+    return norms
+
+
+def _fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
+    """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
+
+    For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
+    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j)`` shifts the mean output by
+    ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are kept.
+    """
+    weights = sample.sample_weight
+    mean_y = np.average(y, weights=weights)
+    output = forward(sample.X, params, activation, patch_indices=sample.patch_indices)
+    mean_output = np.average(output[:, 0], weights=weights)
+    if fit_intercept:
+        return params._replace(intercept=np.array([mean_y - mean_output]))
+    offset = activation.flip_offset * _n_patches(sample)
+    if activation.symmetry != "odd" or offset == 0:
+        return params
+    output = params.output_weights[0]
+    k = len(output)
+    if k > 16:
+        return params
+    patterns = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
+    shifts = -offset * patterns @ output
+    flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
+    signs = np.where(flip, -1.0, 1.0)
+    return params._replace(
+        hidden_weights=params.hidden_weights * signs[:, np.newaxis],
+        output_weights=params.output_weights * signs,
+    )
+
+
+def _n_patches(sample):
+    return 1 if sample.patch_indices is None else len(sample.patch_indices)
+
+
+def _health_problems(weakest, noise_level, cp_residual):
+    """Why the initialisation is unreliable (an empty list when it is healthy)."""
+    problems = []
+    if weakest <= noise_level:
+        problems.append(
+            f"the weakest unit's moment eigenvalue {weakest:.3g} is within the "
+            f"sampling noise ({noise_level:.3g})"
+        )
+    if cp_residual > _MAX_CP_RESIDUAL:
+        problems.append(
+            f"the tensor decomposition leaves a relative residual of {cp_residual:.3g} "
+            f"(> {_MAX_CP_RESIDUAL})"
+        )
+    if not problems:
+        return []
+    return [
+        "The tensor initialisation is unreliable: "
+        + " and ".join(problems)
+        + ". More samples, fewer hidden units (n_hidden) or standardised Gaussian "
+        "inputs make it reliable; gradient descent still runs from it."
+    ]
+
+
+def fallback_initialization(
+    sample, y, activation, n_hidden, first, fit_intercept, known_output, random_state
+):
+    """Initialisation when the moments carry no information about the units.
+
+    The first two units point along and against the linear trend ``E[y x]`` (for
+    the ReLU family, ``phi(t) - phi(-t)`` is linear), the others in random
+    directions; the output weights (and the intercept) are then fitted by weighted
+    least squares on the hidden features.
+    """
+    directions = random_state.standard_normal((n_hidden, sample.dim))
+    trend = np.linalg.norm(first)
+    if trend > 0:
+        directions[0] = first / trend
+        if n_hidden > 1:
+            directions[1] = -first / trend
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    hidden = sample.to_original(directions)
+    if known_output:
+        output = np.full(n_hidden, 1.0 / (n_hidden * _n_patches(sample)))
+        return NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
+    features = hidden_features(
+        sample.X, hidden, activation, patch_indices=sample.patch_indices
+    )
+    if fit_intercept:
+        features = np.column_stack([features, np.ones(len(features))])
+    root = np.sqrt(sample.sample_weight)[:, np.newaxis]
+    coefficients = np.linalg.lstsq(features * root, y * root[:, 0], rcond=None)[0]
+    output = coefficients[:n_hidden]
+    intercept = coefficients[n_hidden:] if fit_intercept else np.zeros(1)
+    output = np.where(output == 0, 1e-3, output)
+    return NetworkParams(hidden, output[np.newaxis, :], np.asarray(intercept, float))
+
+
+def random_initialization(
+    sample,
+    y,
+    activation,
+    n_hidden,
+    *,
+    fit_intercept=True,
+    known_output=False,
+    n_cp_draws=None,
+    random_state,
+):
+    """Gaussian hidden units of unit norm (in whitened coordinates) and random signs.
+
+    The output weights are scaled so that the network's output has about the
+    standard deviation of ``y`` (or, with ``known_output``, are
+    ``1 / (n_hidden n_patches)``). ``n_hidden="auto"`` uses the spectrum of ``P_2``
+    (as the tensor initialisation does) to choose the number of units.
+    """
+    y_sd = np.sqrt(weighted_variance(y, sample.sample_weight))
+    if n_hidden == "auto":
+        n_hidden = unit_subspace(
+            sample,
+            linear_residual(sample, y)[1],
+            activation.moment_orders,
+            "auto",
+            random_state,
+            y_sd,
+        )[0].shape[1]
+    directions = random_state.standard_normal((n_hidden, sample.dim))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    n_units = n_hidden * _n_patches(sample)
+    if known_output:
+        output = np.full(n_hidden, 1.0 / n_units)
+    else:
+        unit_sd = max(float(_output_sd(activation, 1.0)), 1e-12)
+        output = random_state.choice([-1.0, 1.0], n_hidden) * (
+            max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_units))
+        )
+    params = NetworkParams(
+        sample.to_original(directions), output[np.newaxis, :], np.zeros(1)
+    )
+    if not known_output:
+        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+    return params, Bunch(fallback=False, messages=[])
