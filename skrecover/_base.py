@@ -40,9 +40,11 @@ from ._network import Network, forward
 from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
 
-# Inputs whose largest magnitude lies outside [2^-40, 2^40] are rescaled by a power
-# of two (exactly) before fitting.
-_SAFE_EXPONENT = 40
+# Inputs whose largest magnitude lies outside [2^-20, 2^20] are rescaled by a power
+# of two (exactly) before fitting: fourth moments of such data stay within 2^100.
+_SAFE_EXPONENT = 20
+# Targets varying beyond this scale are refused: squared errors would overflow.
+_LARGEST_TARGET = 2.0**500
 # A fit whose training loss is below this fraction of the variance of y has fitted
 # y to 1e-6 relative: it is not reported as unconverged.
 NEGLIGIBLE_LOSS = 1e-12
@@ -78,7 +80,7 @@ class Scaling(NamedTuple):
 
     The offset is the weighted mean of ``y`` for models with a free output offset
     (else 0). Both scales are 1 unless the inputs (or the centred targets) are
-    extreme: beyond ``2^40`` or below ``2^-40`` in magnitude, they are the power of
+    extreme: beyond ``2^20`` or below ``2^-20`` in magnitude, they are the power of
     two near that magnitude, so that the rescaling is exact. One-hidden-layer
     networks map back exactly: ``w -> w / x_scale``, ``v -> v y_scale``,
     ``c -> c y_scale + y_offset``.
@@ -344,8 +346,15 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             return Scaling(x_scale, 1.0, np.zeros(Y.shape[1]))
         weights = sample_weight / sample_weight.sum()
         offset = weights @ Y if self._centres_targets() else np.zeros(Y.shape[1])
-        centred = Y - offset
-        return Scaling(x_scale, _safe_scale(_largest_magnitude(centred)), offset)
+        largest = _largest_magnitude(Y - offset)
+        if largest > _LARGEST_TARGET:
+            raise ValueError(
+                f"y varies on a scale of {largest:.3g}, beyond {_LARGEST_TARGET:.3g}: "
+                "squared errors on that scale overflow float64, so no loss could be "
+                "reported. Divide y by a constant first (e.g. with sklearn's "
+                "TransformedTargetRegressor)."
+            )
+        return Scaling(x_scale, _safe_scale(largest), offset)
 
     def _class_targets(self, encoded, n_classes):
         """The 0/1 targets of a classifier: one column per class."""

@@ -299,11 +299,12 @@ def step_size(stochastic, slope, lambda_max, mean_square, batch_size):
     + 2 lambda_max)`` for one sample, ``batch_size`` times that (at most ``1 / (c
     lambda_max)``) for a minibatch."""
     c = (1 + slope) / 2
-    largest = max(lambda_max, np.finfo(float).tiny)
-    single = c / (mean_square + 2 * largest)
+    if not lambda_max > 0:  # no variance along the update: any step is as good
+        return 1.0
+    single = c / (mean_square + 2 * lambda_max)
     if stochastic:
         return single
-    return min(batch_size * single, 1.0 / (c * largest))
+    return min(batch_size * single, 1.0 / (c * lambda_max))
 
 
 class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):

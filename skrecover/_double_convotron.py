@@ -268,11 +268,10 @@ class DoubleConvotron(_BaseConvotron):
             patches = np.take(rows, exclusive, axis=1).astype(np.float64, copy=False)
             noises = noise[position : position + len(rows)]
             while True:
-                new_w, new_a = _stage1_updates(
+                new_w, new_a, size = _stage1_updates(
                     w, a, patches, targets, noises, eta, slope, length
                 )
-                size = new_w @ new_w + new_a @ new_a
-                if np.isfinite(size) and size <= ceiling:
+                if size <= ceiling:
                     return new_w, new_a, eta, position + len(rows), halvings
                 eta, halvings = eta / 2, halvings + 1
 
@@ -410,7 +409,8 @@ def _spectral_stage1(moment, slope):
 
 
 def _stage1_updates(w, a, patches, targets, noises, eta, slope, length):
-    """The stochastic updates of one block of stage 1, one sample at a time."""
+    """The stochastic updates of one block of stage 1, one sample at a time, and
+    the squared size of the result (inf once the iterates overflow)."""
     gain = 2.0 / (1.0 + slope)
     with np.errstate(over="ignore", invalid="ignore"):
         for P, target, xi in zip(patches, targets, noises, strict=True):
@@ -421,6 +421,7 @@ def _stage1_updates(w, a, patches, targets, noises, eta, slope, length):
             h = error * pre - balance * a
             w = w - eta * (g + xi[:length])
             a = a - eta * (h + xi[length:])
-            if not np.isfinite(w @ w + a @ a):
-                break
-    return w, a
+            size = w @ w + a @ a
+            if not np.isfinite(size):
+                return w, a, np.inf
+    return w, a, size

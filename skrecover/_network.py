@@ -32,6 +32,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ._engine import map_rows, reduce_rows
 
+# Weights beyond this magnitude (or below its inverse) are not cast to float32.
+_FLOAT32_LARGE = 1e30
+
 
 class NetworkParams(NamedTuple):
     """The parameters of a one-hidden-layer network.
@@ -204,12 +207,16 @@ def gathered_width(n_features, patch_indices):
     return n_features if patch_indices is None else patch_indices.size
 
 
-def pre_activations(patches, hidden_weights, hidden_biases=None):
+def pre_activations(patches, hidden_weights, hidden_biases=None, dtype=None):
     """``w_j^T x_l + b_j`` for patches of shape (n, n_patches, patch_size).
 
-    Computed in the dtype of the patches (float32 inputs stay float32).
+    Computed in ``dtype``, by default that of the patches (float32 inputs stay
+    float32) unless the weights lie outside what float32 holds.
     """
     n_samples, n_patches, patch_size = patches.shape
+    if dtype is None and patches.dtype == np.float32:
+        dtype = np.float32 if _fits_float32(hidden_weights) else np.float64
+    patches = patches.astype(dtype or patches.dtype, copy=False)
     weights = hidden_weights.astype(patches.dtype, copy=False)
     if n_patches == 1:
         pre = (patches[:, 0, :] @ weights.T)[:, np.newaxis, :]
@@ -221,6 +228,26 @@ def pre_activations(patches, hidden_weights, hidden_biases=None):
     if hidden_biases is not None:
         pre += hidden_biases.astype(pre.dtype, copy=False)
     return pre
+
+
+def _fits_float32(weights):
+    """Whether float32 holds ``weights`` to its full precision, with headroom."""
+    magnitudes = np.abs(weights[weights != 0])
+    return not magnitudes.size or (
+        magnitudes.max() < _FLOAT32_LARGE and magnitudes.min() > 1 / _FLOAT32_LARGE
+    )
+
+
+def prediction_dtype(X, params):
+    """The dtype of the hidden layer on ``X``: float32 for float32 inputs unless
+    the pre-activations could leave float32's range (extreme data, whose weights
+    carry the scale of ``y``), float64 otherwise."""
+    if X.dtype != np.float32 or not _fits_float32(params.hidden_weights):
+        return np.float64
+    largest = max(abs(float(X.max())), abs(float(X.min()))) if X.size else 0.0
+    row_sums = np.abs(params.hidden_weights).sum(axis=1).max(initial=0.0)
+    biases = 0.0 if params.hidden_biases is None else np.abs(params.hidden_biases).max()
+    return np.float32 if largest * row_sums + biases < _FLOAT32_LARGE else np.float64
 
 
 def pool(hidden, output_weights):
@@ -256,9 +283,13 @@ def forward(X, params, activation, *, patch_indices=None):
         so a large output offset costs no accuracy.
     """
 
+    dtype = prediction_dtype(X, params)
+
     def block(rows):
         patches = gather_patches(rows, patch_indices)
-        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+        pre = pre_activations(
+            patches, params.hidden_weights, params.hidden_biases, dtype
+        )
         return pool(activation(pre), params.output_weights) + params.intercept
 
     return map_rows(block, X, width=_pass_width(X, params, patch_indices))
@@ -272,12 +303,16 @@ def hidden_features(
     The features on which the output layer is linear (for shared output weights).
     """
 
+    params = NetworkParams(
+        hidden_weights, np.zeros((1, len(hidden_weights))), None, hidden_biases
+    )
+    dtype = prediction_dtype(X, params)
+
     def block(rows):
         patches = gather_patches(rows, patch_indices)
-        hidden = activation(pre_activations(patches, hidden_weights, hidden_biases))
-        return hidden.sum(axis=1, dtype=np.float64)
+        pre = pre_activations(patches, hidden_weights, hidden_biases, dtype)
+        return activation(pre).sum(axis=1, dtype=np.float64)
 
-    params = NetworkParams(hidden_weights, np.zeros((1, len(hidden_weights))), None)
     return map_rows(block, X, width=_pass_width(X, params, patch_indices))
 
 
@@ -516,10 +551,10 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
     if degree:
         # (w_j, b_j, v_j) -> (t_j w_j, t_j b_j, v_j / t_j**q) leaves f unchanged.
         if scale_to == "output":
-            norms = np.linalg.norm(output, axis=0)
+            norms = _norms(output, axis=0)
             t = np.where(norms > 0, norms, 1.0) ** (1.0 / degree)
         else:
-            norms = np.linalg.norm(hidden, axis=1)
+            norms = _norms(hidden, axis=1)
             t = 1.0 / np.where(norms > 0, norms, 1.0)
         units *= t[:, np.newaxis]
         output /= t**degree
@@ -535,7 +570,10 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
         largest = weights[np.arange(len(weights)), np.abs(weights).argmax(axis=1)]
         units[largest < 0] *= -1
     hidden = units[:, : hidden.shape[1]]
-    importance = np.linalg.norm(hidden, axis=1) * np.linalg.norm(output, axis=0)
+    tiny = np.finfo(float).tiny
+    importance = np.log(np.maximum(_norms(hidden, axis=1), tiny)) + np.log(
+        np.maximum(_norms(output, axis=0), tiny)
+    )
     order = np.argsort(-importance, kind="stable")
     return NetworkParams(
         hidden[order],
@@ -543,3 +581,9 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
         intercept,
         None if biases is None else units[order, -1],
     )
+
+
+def _norms(array, axis):
+    """Euclidean norms that neither overflow nor underflow (weights of extreme
+    data)."""
+    return np.hypot.reduce(array, axis=axis)

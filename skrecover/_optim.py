@@ -246,10 +246,15 @@ def minimize(
 
 
 def _finite(fun):
-    """Map non-finite losses to +inf so that line searches and steps back off."""
+    """Map non-finite losses to +inf so that line searches and steps back off.
+
+    A trial point far out (a line search's first guess on separable data, say)
+    overflows; that is what backing off is for, so it warns nothing.
+    """
 
     def wrapped(x):
-        loss, gradient, validation_loss = fun(x)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, gradient, validation_loss = fun(x)
         if not (np.isfinite(loss) and np.all(np.isfinite(gradient))):
             return np.inf, np.zeros_like(x), np.inf
         return loss, gradient, validation_loss
@@ -501,9 +506,10 @@ def train_network(
     With L-BFGS on large data (at least 100 000 samples, no early stopping), the
     first iterations of the squared loss run on nested random subsamples growing
     4-fold from 1/64 of the rows (at least 20 rows per parameter) to at most a half:
-    a warm start that costs a fraction of full passes. Its result is kept only if its loss on all the
-    rows is below the start's, so that a subsample that misleads (a noisy
-    objective fitted on too few rows) costs its passes and nothing else. The loss
+    a warm start that costs a fraction of full passes. Its result is kept only if
+    its loss on all the rows is below the start's, so that a subsample that
+    misleads (a noisy objective fitted on too few rows) costs its passes and
+    nothing else. The loss
     curve holds losses on all the rows: the warm start's result, then every
     iteration; the iteration count includes the warm start's iterations.
 

@@ -439,7 +439,7 @@ class _BasePracticalSize(BaseRecovery):
     def _predicted_iterations(self, condition):
         """``kappa^2 / 2 * ln(L_0 / epsilon)``: plain GD with step ``1 / L`` on the
         squared loss, ``L(W_t) <= (1 - 1 / kappa^2)^(2t) L(W_0)``."""
-        if not np.isfinite(condition):
+        if not condition < 1e100:  # non-finite, or beyond any iteration budget
             return np.inf
         return float(math.ceil(condition**2 / 2 * math.log(1 / self.global_tol)))
 

@@ -153,7 +153,23 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
     ``A = [a_1 ... a_r]``. The Gauss-Newton matrix ``J^T J`` of this residual has the
     closed form ``e_i e_j (p delta_st G_ij^{p-1} + p (p-1) a_ti a_sj G_ij^{p-2})`` with
     ``G = A^T A``: ``(dim rank)^2`` entries instead of a ``dim^p x dim rank`` Jacobian.
+    The problem is solved for the tensor divided by its norm (the method is
+    scale-invariant; the squares of moments of data on a large scale would not
+    fit in float64).
     """
+    scale = np.linalg.norm(tensor)
+    if not (np.isfinite(scale) and scale > 0):
+        return start
+    refined = _refine_unit_norm(
+        tensor / scale, start._replace(weights=start.weights / scale), max_iter
+    )
+    if refined is None:
+        return start
+    return refined._replace(weights=refined.weights * scale)
+
+
+def _refine_unit_norm(tensor, start, max_iter):
+    """:func:`refine_symmetric_cp` of a tensor of unit norm; None if no better."""
     order = tensor.ndim
     dim, rank = start.factors.shape
     tensor = _symmetrize(tensor)
@@ -196,10 +212,10 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
     )
     A = result.x.reshape(dim, rank)
     if not np.all(np.isfinite(A)) or np.any(np.linalg.norm(A, axis=0) == 0):
-        return start
+        return None
     refined = fit_cp_weights(tensor, A)
     if refined.residual >= start.residual or _degenerate(refined, tensor):
-        return start
+        return None
     return refined
 
 

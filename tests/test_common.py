@@ -1,4 +1,5 @@
-"""scikit-learn's common checks on every public estimator, found automatically."""
+"""scikit-learn's common checks and the package's own on every public estimator,
+found automatically."""
 
 import inspect
 import warnings
@@ -11,6 +12,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 import skrecover
+from skrecover.utils.estimator_checks import TEACHER_PROBLEMS
+from skrecover.utils.estimator_checks import parametrize_with_checks as skrecover_checks
 
 
 def all_estimators():
@@ -54,3 +57,12 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
 def test_parameter_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
+
+
+@skrecover_checks(ESTIMATORS)
+def test_skrecover_checks(estimator, check):
+    check(type(estimator).__name__, estimator)
+
+
+def test_every_estimator_has_a_teacher_problem():
+    assert {type(e).__name__ for e in ESTIMATORS} <= set(TEACHER_PROBLEMS)

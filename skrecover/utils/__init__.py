@@ -1,0 +1,3 @@
+"""Utilities for developers of estimators: the package's own estimator checks."""
+
+# SPDX-License-Identifier: BSD-3-Clause
