@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -148,15 +149,6 @@ class Report:
     def emit(self, stacklevel):
         for category, messages in self.messages.items():
             warnings.warn(" Also: ".join(messages), category, stacklevel=stacklevel)
-
-
-def convergence_message(name, result, *, max_iter, tol, advice):
-    """The ConvergenceWarning text, naming the parameters the user can change."""
-    last = result.loss_curve[-1] if result.loss_curve else float("nan")
-    return (
-        f"{name} stopped after max_iter={max_iter} iterations without meeting "
-        f"tol={tol} (last loss {last:.4g}). Increase max_iter or tol. {advice}"
-    )
 
 
 def validation_split(sample_weight, fraction, purpose, random_state):
@@ -464,6 +456,27 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         """
         output = self._output(X)
         return output[:, 0] if self._y_1d_ else output
+
+
+class IterativeMixin:
+    """What the iterative estimators share: ``max_iter``, ``tol``,
+    ``n_iter_no_change``, ``early_stopping``, ``validation_fraction`` and
+    ``warm_start``, which the classes using it declare (``ITERATIVE_CONSTRAINTS``)."""
+
+    def _validation_fraction(self):
+        if self.early_stopping:
+            return self.validation_fraction, "early_stopping"
+        return None
+
+    def _warn_unconverged(self, state, result, advice):
+        """The ConvergenceWarning, naming the parameters the user can change."""
+        last = result.loss_curve[-1] if result.loss_curve else float("nan")
+        state.report.warn(
+            ConvergenceWarning,
+            f"{type(self).__name__} stopped after max_iter={self.max_iter} "
+            f"iterations without meeting tol={self.tol} (last loss {last:.4g}). "
+            f"Increase max_iter or tol. {advice}",
+        )
 
 
 class BaseNetworkRecovery(BaseRecovery):

@@ -12,7 +12,6 @@ from typing import NamedTuple
 import numpy as np
 from scipy import linalg
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -22,8 +21,8 @@ from ._base import (
     ITERATIVE_CONSTRAINTS,
     BaseNetworkRecovery,
     BaseRecovery,
+    IterativeMixin,
     activation_constraint,
-    convergence_message,
     weighted_variance,
 )
 from ._engine import reduce_rows, scan_rows
@@ -31,7 +30,7 @@ from ._network import gather_patches, pool, pre_activations
 from ._optim import Monitor, OptimResult, blew_up, minimize
 from .activations import LeakyReLU, ReLU, get_activation
 from .exceptions import AssumptionWarning
-from .patches import check_patch_indices, make_patch_indices
+from .patches import patch_layout
 
 # Eigenvalues of the patch covariance below this fraction of the largest count as
 # zero: the condition lambda_min > 0 of Goel, Klivans and Meka then fails.
@@ -386,7 +385,7 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
         return tags
 
 
-class Convotron(_BaseConvotron):
+class Convotron(IterativeMixin, _BaseConvotron):
     """Convotron: one convolutional filter over overlapping patches, learnt from zero.
 
     Fits ``f(x) = sum_l a_l phi(w^T x_l)``: one filter ``w`` read by every patch
@@ -662,8 +661,13 @@ class Convotron(_BaseConvotron):
 
     def _initialize(self, state):
         data = state.data
-        n_features = data.X.shape[1]
-        layout = self._patch_layout(n_features)
+        layout, patch_shape = patch_layout(
+            data.X.shape[1],
+            self.patch_size,
+            input_shape=self.input_shape,
+            stride=self.stride,
+            patch_indices=self.patch_indices,
+        )
         output = self._fixed_output_weights(len(layout))
         self._check_update_patch(layout)
         activation = leaky_relu(self.activation)
@@ -712,7 +716,7 @@ class Convotron(_BaseConvotron):
             spectrum=spectrum,
             activation=activation,
             updates=Updates(w, iterate, t, learning_rate),
-            patch_shape=self._patch_shape(n_features, layout.shape[1]),
+            patch_shape=patch_shape,
         )
 
     def _optimize(self, state, start):
@@ -759,16 +763,11 @@ class Convotron(_BaseConvotron):
         if not result.converged:
             spectrum = start.spectrum
             condition = spectrum.lambda_max / max(spectrum.lambda_min, 1e-300)
-            state.report.warn(
-                ConvergenceWarning,
-                convergence_message(
-                    type(self).__name__,
-                    result,
-                    max_iter=self.max_iter,
-                    tol=self.tol,
-                    advice=f"The patch covariance has condition number {condition:.3g}:"
-                    " heavily overlapping patches converge slowly.",
-                ),
+            self._warn_unconverged(
+                state,
+                result,
+                f"The patch covariance has condition number {condition:.3g}: "
+                "heavily overlapping patches converge slowly.",
             )
         start.update(result=result, updates=updates)
         return start
@@ -833,37 +832,6 @@ class Convotron(_BaseConvotron):
         return attributes
 
     # -- layout
-    def _patch_layout(self, n_features):
-        if self.patch_indices is not None:
-            if self.patch_size is not None or self.input_shape is not None:
-                raise ValueError(
-                    "Give either patch_indices or patch_size (with input_shape and "
-                    "stride), not both."
-                )
-            return check_patch_indices(self.patch_indices, n_features)
-        if self.patch_size is None:
-            if self.input_shape is not None or self.stride is not None:
-                raise ValueError("input_shape and stride need a patch_size.")
-            return np.arange(n_features)[np.newaxis, :]
-        return make_patch_indices(
-            n_features,
-            self.patch_size,
-            input_shape=self.input_shape,
-            stride=self.stride,
-        )
-
-    def _patch_shape(self, n_features, patch_length):
-        if self.patch_indices is not None or self.patch_size is None:
-            return (patch_length,)
-        size = (
-            (self.patch_size,)
-            if isinstance(self.patch_size, Integral)
-            else self.patch_size
-        )
-        shape = (n_features,) if self.input_shape is None else tuple(self.input_shape)
-        channels = shape[len(size) :]
-        return tuple(size) + tuple(channels)
-
     def _fixed_output_weights(self, n_patches):
         if self.output_weights is None:
             return np.full(n_patches, 1.0 / n_patches)

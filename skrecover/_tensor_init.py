@@ -541,3 +541,47 @@ def random_initialization(
     if not known_output:
         params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
     return params, Bunch(fallback=False, messages=[])
+
+
+# n_hidden="auto" warns when the residual's moment eigenvalue stands this many times
+# above its noise level: a unit was dropped.
+_DROPPED_UNIT_MARGIN = 2.0
+# Residuals below this fraction of the variance of y have nothing left to show.
+_NEGLIGIBLE_RESIDUAL = 1e-12
+
+
+def dropped_unit_message(sample, y, params, activation, random_state):
+    """Why the residual of a fit suggests a dropped unit, or None.
+
+    The moment spectrum of ``y - f(x)`` is measured against its own noise level,
+    far below that of ``y``: a unit that ``n_hidden="auto"`` dropped (weak or
+    ill-conditioned, within the noise of the moments of ``y``) stands out there.
+    """
+    residual = (
+        y
+        - forward(sample.X, params, activation, patch_indices=sample.patch_indices)[
+            :, 0
+        ]
+    )
+    variance = weighted_variance(y, sample.sample_weight)
+    if weighted_variance(residual, sample.sample_weight) <= (
+        _NEGLIGIBLE_RESIDUAL * variance
+    ):
+        return None
+    _, spectrum, noise_level, _ = unit_subspace(
+        sample,
+        linear_residual(sample, residual)[1],
+        activation.moment_orders,
+        1,
+        random_state,
+        np.sqrt(variance),
+    )
+    if spectrum[0] <= _DROPPED_UNIT_MARGIN * noise_level:
+        return None
+    k = len(params.hidden_weights)
+    return (
+        f"n_hidden='auto' chose {k} units, but the residual of the fit still has a "
+        f"moment eigenvalue of {spectrum[0]:.3g}, {spectrum[0] / noise_level:.3g} "
+        "times its noise level: a weak or ill-conditioned unit was probably "
+        f"dropped. Set n_hidden={k + 1} (or more) and compare the validation scores."
+    )

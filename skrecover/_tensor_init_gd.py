@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.parallel import Parallel, delayed
@@ -18,34 +17,30 @@ from ._base import (
     NEGLIGIBLE_LOSS,
     BaseNetworkRecovery,
     BaseRecovery,
+    IterativeMixin,
     activation_constraint,
-    convergence_message,
     weighted_variance,
 )
 from ._moments import MomentSample, whitening
-from ._network import NetworkParams, canonicalize, forward, log_probabilities
+from ._network import NetworkParams, canonicalize, log_probabilities
 from ._optim import train_network
 from ._tensor_init import (
-    linear_residual,
+    dropped_unit_message,
     random_initialization,
     tensor_initialization,
-    unit_subspace,
 )
 from .activations import Activation, get_activation
 from .exceptions import InitializationWarning
-from .patches import is_tiling, make_patch_indices
+from .patches import tiling_patch_indices
 
 # Gradient descent stops once the loss is this fraction of the variance of y: the
 # weights are then exact to about 1e-10 relative, and the remaining iterations would
 # only chase rounding errors.
 _LOSS_FLOOR = 1e-20
-# n_hidden="auto" warns when the residual's moment eigenvalue stands this many times
-# above its noise level: a unit was dropped.
-_DROPPED_UNIT_MARGIN = 2.0
 _PROBABILITY_EPS = 1e-15
 
 
-class _BaseTensorInitGD(BaseNetworkRecovery):
+class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
     """The moment initialisation and gradient phase of both tensor estimators."""
 
     _input_assumption = "gaussian"
@@ -141,16 +136,11 @@ class _BaseTensorInitGD(BaseNetworkRecovery):
         last = result.loss_curve[-1] if result.loss_curve else np.inf
         negligible = floor is not None and last <= floor * NEGLIGIBLE_LOSS / _LOSS_FLOOR
         if not (result.converged or negligible):
-            state.report.warn(
-                ConvergenceWarning,
-                convergence_message(
-                    type(self).__name__,
-                    result,
-                    max_iter=self.max_iter,
-                    tol=self.tol,
-                    advice="If the loss was still falling steeply, the "
-                    "initialisation may be poor: see diagnostics_.",
-                ),
+            self._warn_unconverged(
+                state,
+                result,
+                "If the loss was still falling steeply, the initialisation may be "
+                "poor: see diagnostics_.",
             )
         start.update(params=params, result=result)
         return start
@@ -201,7 +191,9 @@ class _BaseTensorInitGD(BaseNetworkRecovery):
     def _unit_layout(self, n_features):
         """The patch layout (None when fully connected), after checking that the
         requested units fit it and the previous fit when warm-starting."""
-        patch_indices = self._tiling_patches(n_features)
+        patch_indices = tiling_patch_indices(
+            n_features, self.patch_size, input_shape=self.input_shape
+        )
         dim = n_features if patch_indices is None else patch_indices.shape[1]
         if self.n_hidden != "auto" and self.n_hidden > dim:
             what = "n_features=" if patch_indices is None else "the patch length "
@@ -221,24 +213,6 @@ class _BaseTensorInitGD(BaseNetworkRecovery):
                 f"{self.n_hidden_} units of the previous fit; set warm_start=False."
             )
         return patch_indices
-
-    def _tiling_patches(self, n_features):
-        """The patch layout of ``patch_size`` and ``input_shape`` (None if no patches);
-        it must tile the input: disjoint patches reading every feature once."""
-        if self.patch_size is None:
-            if self.input_shape is not None:
-                raise ValueError("input_shape is only used together with patch_size.")
-            return None
-        indices = make_patch_indices(
-            n_features, self.patch_size, input_shape=self.input_shape
-        )
-        if not is_tiling(indices, n_features):
-            raise ValueError(
-                f"Patches of size {self.patch_size} do not tile an input of shape "
-                f"{self.input_shape or (n_features,)} exactly: the non-overlapping "
-                "convolutional model needs every feature in exactly one patch."
-            )
-        return indices
 
     def _initialise_problem(self, sample, y, activation, random_state, known_output):
         """The initialisation of one network (one output) by ``init``."""
@@ -515,43 +489,20 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     def _check_dropped_units(self, state, model):
         """Warn when the residual of the fit still shows a hidden unit."""
         data = state.data
-        residual = (
-            data.y[:, 0]
-            - forward(
-                data.X, model.params, model.activation, patch_indices=model.layout
-            )[:, 0]
-        )
-        variance = weighted_variance(data.y, state.training_weight)
-        if (
-            weighted_variance(residual, state.training_weight)
-            <= NEGLIGIBLE_LOSS * variance
-        ):
-            return
-        sample = MomentSample(
-            data.X,
-            state.training_weight,
-            whitening=None if model.transform is None else model.transform.whiten,
-            patch_indices=model.layout,
-        )
-        orders = model.activation.moment_orders
-        _, spectrum, noise_level, _ = unit_subspace(
-            sample,
-            linear_residual(sample, residual)[1],
-            orders,
-            1,
+        message = dropped_unit_message(
+            MomentSample(
+                data.X,
+                state.training_weight,
+                whitening=None if model.transform is None else model.transform.whiten,
+                patch_indices=model.layout,
+            ),
+            data.y[:, 0],
+            model.params,
+            model.activation,
             state.random_state,
-            np.sqrt(variance),
         )
-        if spectrum[0] > _DROPPED_UNIT_MARGIN * noise_level:
-            k = len(model.params.hidden_weights)
-            state.report.warn(
-                InitializationWarning,
-                f"n_hidden='auto' chose {k} units, but the residual of the fit still "
-                f"has a moment eigenvalue of {spectrum[0]:.3g}, "
-                f"{spectrum[0] / noise_level:.3g} times its noise level: a weak or "
-                f"ill-conditioned unit was probably dropped. Set n_hidden={k + 1} "
-                "(or more) and compare the validation scores.",
-            )
+        if message:
+            state.report.warn(InitializationWarning, message)
 
     def _output_attributes(self, state, fitted, initial):
         return {

@@ -17,7 +17,13 @@ from numbers import Integral
 
 import numpy as np
 
-__all__ = ["check_patch_indices", "is_tiling", "make_patch_indices"]
+__all__ = [
+    "check_patch_indices",
+    "is_tiling",
+    "make_patch_indices",
+    "patch_layout",
+    "tiling_patch_indices",
+]
 
 
 def make_patch_indices(n_features, patch_size, *, input_shape=None, stride=None):
@@ -174,3 +180,73 @@ def _as_tuple(value, name):
     if not values or not all(isinstance(v, Integral) and v >= 1 for v in values):
         raise ValueError(f"{name} must be positive integers, got {value!r}.")
     return tuple(int(v) for v in values)
+
+
+def patch_layout(
+    n_features, patch_size=None, *, input_shape=None, stride=None, patch_indices=None
+):
+    """The patches an estimator's layout parameters describe, and a patch's shape.
+
+    Either explicit ``patch_indices``, or ``patch_size`` (with ``input_shape`` and
+    ``stride``, see :func:`make_patch_indices`), or neither: one patch of all the
+    features.
+
+    Returns
+    -------
+    patch_indices : ndarray of shape (n_patches, patch_length)
+    patch_shape : tuple of int
+        The shape of one patch: ``(r,)``, or the spatial size followed by the
+        channels, e.g. ``(r1, r2, C)`` (``(patch_length,)`` for explicit indices).
+
+    Examples
+    --------
+    >>> from skrecover.patches import patch_layout
+    >>> indices, shape = patch_layout(48, (2, 2), input_shape=(4, 4, 3))
+    >>> indices.shape, shape
+    ((4, 12), (2, 2, 3))
+    """
+    if patch_indices is not None:
+        if patch_size is not None or input_shape is not None:
+            raise ValueError(
+                "Give either patch_indices or patch_size (with input_shape and "
+                "stride), not both."
+            )
+        indices = check_patch_indices(patch_indices, n_features)
+        return indices, (indices.shape[1],)
+    if patch_size is None:
+        if input_shape is not None or stride is not None:
+            raise ValueError("input_shape and stride need a patch_size.")
+        return np.arange(n_features)[np.newaxis, :], (n_features,)
+    indices = make_patch_indices(
+        n_features, patch_size, input_shape=input_shape, stride=stride
+    )
+    size = _as_tuple(patch_size, "patch_size")
+    shape = (n_features,) if input_shape is None else tuple(input_shape)
+    return indices, size + tuple(shape[len(size) :])
+
+
+def tiling_patch_indices(n_features, patch_size, *, input_shape=None):
+    """Disjoint patches reading every feature once (None without ``patch_size``).
+
+    The layout of the non-overlapping convolutional networks; a ValueError says why
+    ``patch_size`` and ``input_shape`` do not tile the input.
+
+    Examples
+    --------
+    >>> from skrecover.patches import tiling_patch_indices
+    >>> tiling_patch_indices(6, 3)
+    array([[0, 1, 2],
+           [3, 4, 5]])
+    """
+    if patch_size is None:
+        if input_shape is not None:
+            raise ValueError("input_shape is only used together with patch_size.")
+        return None
+    indices = make_patch_indices(n_features, patch_size, input_shape=input_shape)
+    if not is_tiling(indices, n_features):
+        raise ValueError(
+            f"Patches of size {patch_size} do not tile an input of shape "
+            f"{input_shape or (n_features,)} exactly: the non-overlapping "
+            "convolutional model needs every feature in exactly one patch."
+        )
+    return indices

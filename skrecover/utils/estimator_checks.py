@@ -210,9 +210,9 @@ def _fitted(estimator, X, y, **fit_params):
 
 def _assert_finite(name, estimator, X):
     for attribute, value in vars(estimator).items():
-        if attribute.endswith("_") and isinstance(value, np.ndarray):
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise AssertionError(f"{name}.{attribute} is not finite.")
+        floats = isinstance(value, np.ndarray) and value.dtype.kind == "f"
+        if attribute.endswith("_") and floats and not np.all(np.isfinite(value)):
+            raise AssertionError(f"{name}.{attribute} is not finite.")
     with _NoRuntimeWarning():
         prediction = estimator.predict(X)
     if prediction.dtype.kind == "f" and not np.all(np.isfinite(prediction)):
@@ -331,7 +331,9 @@ def _fit_or_clear_error(name, estimator, X, y, case):
         assert str(error), f"{name} raised an empty ValueError on {case}."
         return None
     except RuntimeWarning as warning:
-        raise AssertionError(f"{name} leaks a RuntimeWarning on {case}: {warning}")
+        raise AssertionError(
+            f"{name} leaks a RuntimeWarning on {case}: {warning}"
+        ) from warning
     except Exception as error:
         raise AssertionError(
             f"{name} raised {type(error).__name__} on {case}: {error}"
