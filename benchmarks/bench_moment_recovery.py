@@ -27,8 +27,8 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 
 from skrecover import MomentRecovery
-from skrecover._base import train_network
 from skrecover._network import NetworkParams
+from skrecover._optim import train_network
 from skrecover.activations import ReLU
 from skrecover.datasets import make_teacher_two_layer
 from skrecover.metrics import hidden_weights_error

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import is_classifier
-
 from test_common import all_estimators
 
 LAYOUTS = ["C", "F", "strided"]
