@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._assumptions import assumption_message, feature_statistics, input_problems
+from ._engine import map_rows
 from ._network import Network, forward
 from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
@@ -151,22 +152,33 @@ class Report:
             warnings.warn(" Also: ".join(messages), category, stacklevel=stacklevel)
 
 
-def validation_split(sample_weight, fraction, purpose, random_state):
+def validation_split(X, sample_weight, fraction, purpose, random_state):
     """Training and validation weights without copying ``X``.
 
-    A random ``fraction`` of the rows gets weight zero in the training weights and
+    About a ``fraction`` of the rows gets weight zero in the training weights and
     keeps its weight in the validation ones, so that both losses are computed in the
-    same pass over the data. ``purpose`` names the option in error messages.
+    same pass over the data. Which rows is a function of their values and of
+    ``random_state`` (the fractional part of ``1000 g^T x`` for a random ``g``), so
+    that a repeated row and a row of weight 2 go the same way: weights stay
+    frequencies. ``purpose`` names the option in error messages.
     """
-    n_samples = len(sample_weight)
-    n_validation = int(np.ceil(fraction * n_samples))
-    if n_validation >= n_samples - 1:
+    direction = random_state.standard_normal(X.shape[1])
+    position = map_rows(
+        lambda rows: np.modf(1000.0 * np.abs(rows @ direction.astype(rows.dtype)))[0],
+        X,
+        width=2,
+    )
+    positive = sample_weight > 0
+    validation = position < fraction
+    if not (validation & positive).any():  # few distinct rows: the lowest position
+        validation = position == position[positive].min()
+    n_training = int(np.sum(~validation & (sample_weight > 0)))
+    if n_training < 2 or not validation.any():
         raise ValueError(
-            f"{purpose} with validation_fraction={fraction} leaves fewer than 2 of "
-            f"the {n_samples} samples for training."
+            f"{purpose} with validation_fraction={fraction} leaves "
+            f"{n_training} of the {len(sample_weight)} samples for training and "
+            f"{int(validation.sum())} for validation: at least 2 and 1 are needed."
         )
-    validation = np.zeros(n_samples, dtype=bool)
-    validation[random_state.permutation(n_samples)[:n_validation]] = True
     training_weight = np.where(validation, 0.0, sample_weight)
     validation_weight = np.where(validation, sample_weight, 0.0)
     if not (training_weight.sum() > 0 and validation_weight.sum() > 0):
@@ -246,7 +258,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         held_out = self._validation_fraction()
         if held_out is not None:
             state.training_weight, state.validation_weight = validation_split(
-                state.data.sample_weight, *held_out, state.random_state
+                state.data.X, state.data.sample_weight, *held_out, state.random_state
             )
         state.statistics = self._check_inputs(state)
         start = self._initialize(state)

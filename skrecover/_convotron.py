@@ -61,7 +61,8 @@ class FilterProblem(NamedTuple):
     ``layout``: patch indices; ``output``: the fixed output weights ``a``;
     ``slope``: of the leaky ReLU; ``update_patch``: the patch of the
     one-disjoint-patch update (or None); ``preconditioner``: the pseudo-inverse of
-    the drift matrix, for the batch solver.
+    the drift matrix, for the batch solver; ``fit_intercept``: whether the model
+    has an output offset.
     """
 
     layout: np.ndarray
@@ -69,6 +70,7 @@ class FilterProblem(NamedTuple):
     slope: float
     update_patch: int | None
     preconditioner: np.ndarray
+    fit_intercept: bool = False
 
 
 def update_directions(patches, output, update_patch=None):
@@ -98,6 +100,15 @@ def drift_matrix(X, sample_weight, patch_indices, output_weights, update_patch=N
     return total * scale, float(squared * scale)
 
 
+class Field(NamedTuple):
+    """The mean loss and Convotron update at a filter (see :func:`convotron_field`)."""
+
+    loss: float
+    update: np.ndarray
+    monitored: list
+    intercept: float
+
+
 def convotron_field(
     X,
     y,
@@ -108,11 +119,18 @@ def convotron_field(
     slope,
     update_patch=None,
     monitor_weights=(),
+    *,
+    fit_intercept=False,
+    shift=0.0,
 ):
-    """Mean squared loss and the mean Convotron update ``E[(y - f(x)) u(x)]``.
+    """Mean squared loss and the mean Convotron update ``E[(y - c - f(x)) u(x)]``.
 
     The update has no ``phi'`` factor: it is not the gradient of the loss, which is
-    why Convotron can start from ``w = 0`` (where the ReLU gradient vanishes). One
+    why Convotron can start from ``w = 0`` (where the ReLU gradient vanishes). With
+    ``fit_intercept`` the output offset ``c`` is the mean residual ``E[y - f(x)]``
+    (on symmetric inputs ``E[c u(x)] = 0``: the offset does not move the filter's
+    fixed point), else 0. The sums are taken of residuals minus ``shift`` (an
+    estimate of ``c``), so that the loss ``E[r^2] - E[r]^2`` does not cancel. One
     pass.
     """
     activation = LeakyReLU(slope)
@@ -122,47 +140,64 @@ def convotron_field(
     def block(rows, targets, weights, monitor):
         patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
         hidden = activation(pre_activations(patches, w[np.newaxis, :]))
-        residual = targets - pool(hidden, output)[:, 0]
+        residual = targets - shift - pool(hidden, output)[:, 0]
         u, _ = update_directions(patches, output_weights, update_patch)
-        squared = 0.5 * residual * residual
-        return (
+        squared = residual * residual
+        sums = [
             weights @ squared,
             (weights * residual) @ u,
-            None if monitor is None else squared @ monitor,
-        )
+            weights @ residual,
+            weights @ u,
+        ]
+        if monitor is not None:
+            sums += [monitor.T @ squared, monitor.T @ residual]
+        return sums
 
-    loss, update, monitored = reduce_rows(
+    sums = reduce_rows(
         block, X, y, sample_weight, monitors, width=3 * patch_indices.size
     )
     total = float(sample_weight.sum())
-    means = (
-        []
-        if monitors is None
-        else [
-            m / max(float(weights.sum()), 1e-300)
-            for m, weights in zip(monitored, monitor_weights, strict=True)
-        ]
-    )
-    return loss / total, update / total, means
+    # The mean of the shifted residuals is c - shift (-shift without intercept).
+    offset = sums[2] / total if fit_intercept else -shift
+    update = (sums[1] - offset * sums[3]) / total
+    loss = 0.5 * (sums[0] / total - 2 * offset * sums[2] / total + offset**2)
+    monitored = []
+    if monitors is not None:
+        weight = np.maximum(monitors.sum(axis=0), 1e-300)
+        monitored = list(
+            0.5 * (sums[4] / weight - 2 * offset * sums[5] / weight + offset**2)
+        )
+    return Field(max(float(loss), 0.0), update, monitored, float(shift + offset))
 
 
 def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
     """The batch Convotron: the mean update preconditioned by ``D^{-1}``, run by the
     driver's safeguarded fixed-point iteration (``options``: ``max_iter``, ``tol``,
-    ``n_iter_no_change``, ``verbose``, ``loss_floor``)."""
+    ``n_iter_no_change``, ``verbose``, ``loss_floor``). Returns the driver's result
+    and the output offset at its filter."""
     monitors = () if validation_weight is None else (validation_weight,)
+    intercepts = {}
+    last = [0.0]
 
     def objective(w):
-        loss, update, monitored = convotron_field(
-            X, y, weight, w, *_field_arguments(problem), monitor_weights=monitors
+        loss, update, monitored, last[0] = convotron_field(
+            X,
+            y,
+            weight,
+            w,
+            *_field_arguments(problem),
+            monitor_weights=monitors,
+            fit_intercept=problem.fit_intercept,
+            shift=last[0],
         )
+        intercepts[w.tobytes()] = last[0]
         return (
             loss,
             -(problem.preconditioner @ update),
             monitored[0] if monitors else None,
         )
 
-    return minimize(
+    result = minimize(
         objective,
         w0,
         solver="fixed_point",
@@ -171,6 +206,9 @@ def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
         stop_on="step",
         **options,
     )
+    if result.x.tobytes() not in intercepts:
+        objective(result.x)
+    return result, intercepts[result.x.tobytes()]
 
 
 def _field_arguments(problem):
@@ -179,12 +217,14 @@ def _field_arguments(problem):
 
 class Updates(NamedTuple):
     """The state of stochastic updates: the filter returned (the running average
-    with averaging), the raw iterate, the number of updates and the step."""
+    with averaging), the raw iterate, the number of updates, the step and the
+    output offset the updates subtract."""
 
     w: np.ndarray
     iterate: np.ndarray
     t: int
     learning_rate: float
+    intercept: float = 0.0
 
 
 def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
@@ -199,14 +239,14 @@ def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
     start = 1 if average is True else int(average)
 
     def block(state, rows, targets, weights):
-        w, iterate, t, eta = state
+        w, iterate, t, eta, intercept = state
         patches = gather_patches(rows, problem.layout).astype(np.float64, copy=False)
         u, _ = update_directions(patches, output, problem.update_patch)
         for b in range(0, len(rows), batch):
             part = slice(b, b + batch)
             pre = patches[part] @ iterate
             f = np.where(pre > 0, pre, slope * pre) @ output
-            step = eta * weights[part] * (targets[part] - f)
+            step = eta * weights[part] * (targets[part] - intercept - f)
             iterate = iterate + step @ u[part] / len(step)
             t += 1
             if not average:
@@ -215,7 +255,7 @@ def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
                 w = iterate.copy()
             else:
                 w = w + (iterate - w) / (t - start + 1)
-        return Updates(w, iterate, t, eta)
+        return Updates(w, iterate, t, eta, intercept)
 
     return scan_rows(
         block,
@@ -254,11 +294,18 @@ def run_epochs(
     """
     monitors = () if validation_weight is None else (validation_weight,)
 
-    def field(w):
-        loss, _, monitored = convotron_field(
-            X, y, sample_weight, w, *_field_arguments(problem), monitor_weights=monitors
+    def field(w, shift):
+        loss, _, monitored, intercept = convotron_field(
+            X,
+            y,
+            sample_weight,
+            w,
+            *_field_arguments(problem),
+            monitor_weights=monitors,
+            fit_intercept=problem.fit_intercept,
+            shift=shift,
         )
-        return loss, monitored[0] if monitors else None
+        return loss, monitored[0] if monitors else None, intercept
 
     monitor = Monitor(
         updates.w,
@@ -269,7 +316,9 @@ def run_epochs(
         loss_floor,
         stop_on="either",
     )
-    best_updates, best_loss = updates, field(updates.w)[0]
+    best_loss, _, intercept = field(updates.w, updates.intercept)
+    updates = updates._replace(intercept=intercept)
+    best_updates = updates
     monitor.start(updates.w, best_loss, None)
     training = np.flatnonzero(sample_weight > 0)
     for _ in range(max_iter):
@@ -277,7 +326,8 @@ def run_epochs(
         updates = run_epoch(
             X, y, sample_weight, order, updates, problem, batch=batch, average=average
         )
-        loss, validation_loss = field(updates.w)
+        loss, validation_loss, intercept = field(updates.w, updates.intercept)
+        updates = updates._replace(intercept=intercept)
         if blew_up(loss, best_loss):
             # The step is too long for these data (asymmetric inputs, say): halve
             # it and resume from the best filter.
@@ -313,6 +363,9 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
     _input_assumption = "symmetric"
     _output_per_patch = True
 
+    def _centres_targets(self):
+        return self.fit_intercept
+
     def _scaler_advice(self):
         # A per-feature scale breaks the weight sharing: centre only.
         return "StandardScaler(with_std=False)"
@@ -343,7 +396,9 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
                 "condition lambda_min > 0 of Convotron's guarantee fails, and the "
                 "filter is not identifiable along its null space.",
             )
-        problem = FilterProblem(layout, output, slope, update_patch, linalg.pinv(drift))
+        problem = FilterProblem(
+            layout, output, slope, update_patch, linalg.pinv(drift), self.fit_intercept
+        )
         spectrum = Bunch(
             lambda_min=lambda_min, lambda_max=lambda_max, mean_square=mean_square
         )
@@ -362,14 +417,14 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
         }
 
     @staticmethod
-    def _filter_attributes(w, scaling, layout, output, slope, patch_shape):
+    def _filter_attributes(w, intercept, scaling, layout, output, slope, patch_shape):
         """The network's fitted attributes: with ``a`` fixed, ``f = sum_l a_l
-        phi(w^T x_l)`` in working units maps back by scaling ``w`` (phi is
-        positively homogeneous)."""
+        phi(w^T x_l) + c`` in working units maps back by scaling ``w`` (phi is
+        positively homogeneous) and ``c``."""
         return {
             "hidden_weights_": (w * (scaling.y_scale / scaling.x_scale))[np.newaxis, :],
             "output_weights_": output,
-            "intercept_": 0.0,
+            "intercept_": float(intercept * scaling.y_scale + scaling.y_offset[0]),
             "patch_indices_": layout,
             "n_patches_": len(layout),
             "patch_shape_": patch_shape,
@@ -568,6 +623,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         ],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
+        "fit_intercept": ["boolean"],
     }
 
     def __init__(
@@ -580,6 +636,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         activation="relu",
         output_weights=None,
         update_patch=None,
+        fit_intercept=True,
         solver="batch",
         batch_size=_MINIBATCH_SIZE,
         learning_rate="auto",
@@ -601,6 +658,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         self.activation = activation
         self.output_weights = output_weights
         self.update_patch = update_patch
+        self.fit_intercept = fit_intercept
         self.solver = solver
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -679,7 +737,12 @@ class Convotron(IterativeMixin, _BaseConvotron):
         if state.get("first") is False:
             # partial_fit goes on with the first chunk's spectrum and step.
             problem = FilterProblem(
-                layout, output, activation.slope, self.update_patch, None
+                layout,
+                output,
+                activation.slope,
+                self.update_patch,
+                None,
+                self.fit_intercept,
             )
             spectrum = Bunch(
                 lambda_min=self.lambda_min_ / unit, lambda_max=self.lambda_max_ / unit
@@ -705,17 +768,18 @@ class Convotron(IterativeMixin, _BaseConvotron):
             else:
                 learning_rate = float(self.learning_rate) * unit
         w = np.zeros(layout.shape[1])
-        iterate, t = w, 0
+        iterate, t, intercept = w, 0, 0.0
         if keep:
             to_working = scaling.x_scale / scaling.y_scale
             w = self.hidden_weights_[0] * to_working
             iterate = getattr(self, "_iterate_", self.hidden_weights_[0]) * to_working
             t = self.t_
+            intercept = float((self.intercept_ - scaling.y_offset[0]) / scaling.y_scale)
         return Bunch(
             problem=problem,
             spectrum=spectrum,
             activation=activation,
-            updates=Updates(w, iterate, t, learning_rate),
+            updates=Updates(w, iterate, t, learning_rate, intercept),
             patch_shape=patch_shape,
         )
 
@@ -731,7 +795,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         }
         y = data.y[:, 0]
         if self.solver == "batch":
-            result = solve_batch(
+            result, intercept = solve_batch(
                 data.X,
                 y,
                 state.training_weight,
@@ -745,6 +809,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
                 result.x,
                 start.updates.t + result.n_iter,
                 result.learning_rate,
+                intercept,
             )
         else:
             result, updates = run_epochs(
@@ -786,9 +851,23 @@ class Convotron(IterativeMixin, _BaseConvotron):
             batch=1 if self.solver == "stochastic" else self.batch_size,
             average=self.average,
         )
-        loss = convotron_field(
-            data.X, y, data.sample_weight, updates.w, *_field_arguments(start.problem)
-        )[0]
+        field = convotron_field(
+            data.X,
+            y,
+            data.sample_weight,
+            updates.w,
+            *_field_arguments(start.problem),
+            fit_intercept=self.fit_intercept,
+            shift=updates.intercept,
+        )
+        loss = field.loss
+        # The offset of the stream: the weighted mean of each chunk's residual mean.
+        seen = 0.0 if state.first else self._seen_weight_
+        weight = float(data.sample_weight.sum())
+        intercept = (seen * updates.intercept + weight * field.intercept) / (
+            seen + weight
+        )
+        updates = updates._replace(intercept=intercept)
         previous = [] if state.first else self.loss_curve_
         unit = data.scaling.y_scale**2
         result = OptimResult(
@@ -796,7 +875,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
             n_iter=(0 if state.first else self.n_iter_) + 1,
             loss_curve=[value / unit for value in previous] + [loss],
         )
-        start.update(result=result, updates=updates)
+        start.update(result=result, updates=updates, seen_weight=seen + weight)
         return start
 
     def _fitted_attributes(self, state, model):
@@ -809,6 +888,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         attributes = {
             **self._filter_attributes(
                 updates.w,
+                updates.intercept,
                 scaling,
                 problem.layout,
                 problem.output,
@@ -818,6 +898,10 @@ class Convotron(IterativeMixin, _BaseConvotron):
             **self._spectrum_attributes(model.spectrum, scaling),
             "learning_rate_": learning_rate,
             "t_": updates.t,
+            # The weight the stream has seen (partial_fit blends the offset by it).
+            "_seen_weight_": model.get(
+                "seen_weight", float(state.training_weight.sum())
+            ),
             "n_iter_": result.n_iter,
             "loss_curve_": [loss * unit for loss in result.loss_curve],
         }

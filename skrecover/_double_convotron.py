@@ -161,6 +161,7 @@ class DoubleConvotron(_BaseConvotron):
         "perturbation_scale": [Interval(Real, 0, None, closed="left")],
         "convotron_solver": [StrOptions({"batch", "minibatch", "stochastic"})],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
     }
 
     def __init__(
@@ -175,6 +176,7 @@ class DoubleConvotron(_BaseConvotron):
         perturbation_scale=1.0,
         convotron_solver="batch",
         tol=1e-8,
+        fit_intercept=True,
         verbose=0,
         random_state=None,
     ):
@@ -187,6 +189,7 @@ class DoubleConvotron(_BaseConvotron):
         self.perturbation_scale = perturbation_scale
         self.convotron_solver = convotron_solver
         self.tol = tol
+        self.fit_intercept = fit_intercept
         self.verbose = verbose
         self.random_state = random_state
 
@@ -321,11 +324,11 @@ class DoubleConvotron(_BaseConvotron):
         for sign in (1.0, -1.0):
             problem = start.problem._replace(output=sign * start.problem.output)
             if self.convotron_solver == "batch":
-                result = solve_batch(
+                result, intercept = solve_batch(
                     data.X, y, data.sample_weight, None, zeros, problem, **options
                 )
             else:
-                result = run_epochs(
+                result, updates = run_epochs(
                     data.X,
                     y,
                     data.sample_weight,
@@ -339,11 +342,12 @@ class DoubleConvotron(_BaseConvotron):
                     shuffle=True,
                     random_state=state.random_state,
                     **options,
-                )[0]
+                )
+                intercept = updates.intercept
             loss = result.loss_curve[-1] if result.loss_curve else result.start_loss
-            candidates.append((loss, sign, result))
+            candidates.append((loss, sign, result, intercept))
         losses = np.array([candidate[0] for candidate in candidates])
-        _, sign, result = candidates[int(np.argmin(losses))]
+        _, sign, result, intercept = candidates[int(np.argmin(losses))]
         if not result.converged:
             state.report.warn(
                 ConvergenceWarning,
@@ -351,7 +355,7 @@ class DoubleConvotron(_BaseConvotron):
                 f"iterations without meeting tol={self.tol}: raise tol, or check the "
                 "inputs (symmetric about 0, identity covariance).",
             )
-        start.update(sign=sign, losses=losses, result=result)
+        start.update(sign=sign, losses=losses, result=result, intercept=intercept)
         return start
 
     def _fitted_attributes(self, state, model):
@@ -362,6 +366,7 @@ class DoubleConvotron(_BaseConvotron):
         attributes = self._filter_attributes(
             # f = sum_l a_l phi(w^T x_l): the scale of a moves into w (phi homogeneous)
             model.result.x * scale,
+            model.intercept,
             scaling,
             layout,
             model.sign * output / scale,

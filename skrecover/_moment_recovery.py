@@ -15,7 +15,7 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, optimize
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -36,24 +36,31 @@ _RANK_MARGIN = 1.5
 # sign must be this many standard errors from zero.
 _MIN_GAP_RATIO = 2.0
 _MIN_SIGN_MARGIN = 3.0
+# Starts of the search for the output offset, and how many must agree on the
+# lowest minimum before it stops.
+_OFFSET_STARTS = 32
+_AGREEING_STARTS = 3
 
 
 class MomentSums(NamedTuple):
     """Weighted sums of the moments the method needs (sums, not means).
 
-    ``x x^T``, ``y x^T``, ``y`` and ``y y^T`` always; with ``cross`` also the
-    fourth-order ``hvec(x x^T) hvec(u u^T)^T`` of ``u = (x, y)``, from which ``T``
-    follows exactly for any whitening and test functions, since ``y~`` and ``z``
-    are linear in ``u`` (what ``partial_fit`` keeps: ``O(d^2 (d + l)^2)`` floats
-    and work per sample).
+    ``x``, ``x x^T``, ``y x^T``, ``y`` and ``y y^T`` always; with ``cross`` also
+    the fourth-order ``hvec(x x^T) hvec(u u^T)^T`` and the third-order
+    ``hvec(x x^T) u^T`` of ``u = (x, y)``, from which ``T`` and the offset's terms
+    follow exactly for any whitening and test functions, since ``y~`` and ``z`` are
+    linear in ``u`` (what ``partial_fit`` keeps: ``O(d^2 (d + l)^2)`` floats and
+    work per sample).
     """
 
     weight: float
+    x: np.ndarray
     xx: np.ndarray
     yx: np.ndarray
     y: np.ndarray
     yy: np.ndarray
     hu: np.ndarray | None
+    hx: np.ndarray | None
 
     @classmethod
     def of(cls, X, Y, sample_weight, *, cross):
@@ -62,15 +69,17 @@ class MomentSums(NamedTuple):
         def block(x, y, w):
             x = x.astype(np.float64, copy=False)
             weighted = w[:, np.newaxis] * x
+            tested = w[:, np.newaxis] * hvec_outer(x) if cross else None
+            u = np.hstack([x, y])
             return cls(
                 float(w.sum()),
+                w @ x,
                 x.T @ weighted,
                 y.T @ weighted,
                 w @ y,
                 y.T @ (w[:, np.newaxis] * y),
-                (w[:, np.newaxis] * hvec_outer(x)).T @ hvec_outer(np.hstack([x, y]))
-                if cross
-                else None,
+                tested.T @ hvec_outer(u) if cross else None,
+                tested.T @ u if cross else None,
             )
 
         d, n_outputs = X.shape[1], Y.shape[1]
@@ -88,6 +97,7 @@ class MomentSums(NamedTuple):
 
     def means(self):
         return Bunch(
+            x=self.x / self.weight,
             xx=self.xx / self.weight,
             yx=self.yx / self.weight,
             y=self.y / self.weight,
@@ -219,7 +229,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     (0.02, True)
     >>> model = MomentRecovery(refine=True, random_state=0).fit(X, y)
     >>> round(recovery_error(teacher, model), 4)
-    0.0018
+    0.0015
     """
 
     _input_assumption = "symmetric"
@@ -236,6 +246,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "symmetry_check": [StrOptions({"warn", "raise", "off"})],
+        "fit_intercept": ["boolean"],
     }
 
     def __init__(
@@ -246,6 +257,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         sketch_size=None,
         n_diag_trials=20,
         output_solver="lstsq",
+        fit_intercept=True,
         refine=False,
         refine_max_iter=200,
         tol=1e-6,
@@ -260,6 +272,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         self.sketch_size = sketch_size
         self.n_diag_trials = n_diag_trials
         self.output_solver = output_solver
+        self.fit_intercept = fit_intercept
         self.refine = refine
         self.refine_max_iter = refine_max_iter
         self.tol = tol
@@ -319,10 +332,12 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         data = state.data
         hidden = start.hidden
         if self.output_solver == "lstsq":
-            output = _least_squares_output(data.X, data.y, data.sample_weight, hidden)
+            output, intercept = _least_squares_output(
+                data.X, data.y, data.sample_weight, hidden, self.fit_intercept
+            )
         else:
-            output = _odd_part_output(start.odd, hidden)
-        params = NetworkParams(hidden, output, np.zeros(len(output)))
+            output, intercept = _odd_part_output(start.odd, hidden, start.offset)
+        params = NetworkParams(hidden, output, intercept)
         refined, result = False, None
         if self.refine and self.refine_max_iter > 0:
             params, refined, result = self._refine(state, params, start.odd.whitening)
@@ -335,8 +350,8 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         if not state.first:
             sums = self._moment_sums_ + sums
         start = self._moment_estimate(state, sums)
-        output = _odd_part_output(start.odd, start.hidden)
-        params = NetworkParams(start.hidden, output, np.zeros(len(output)))
+        output, intercept = _odd_part_output(start.odd, start.hidden, start.offset)
+        params = NetworkParams(start.hidden, output, intercept)
         start.update(params=params, refined=False, result=None)
         return start
 
@@ -377,11 +392,34 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
                 data.X, data.y, data.sample_weight, odd, transform, sketch
             )
         k = odd.n_hidden
-        null_basis, t_values = _pure_neuron_span(*detector, k)
+        detector, feature_mean, tested_r, squares_y, squares = detector
+        projected = _project_off(detector, feature_mean)
+        offset = np.zeros(k)
+        # One unit leaves the detector no null space to pin the offset down.
+        if self.fit_intercept and k > 1:
+            mean_r = odd.Q @ odd.means.y - odd.rows @ odd.means.x / 2
+            offset = _whitened_offset(
+                projected,
+                _project_off(tested_r, feature_mean),
+                k,
+                mean_r,
+                state.random_state,
+            )
+            projected = projected - _project_off(
+                _offset_term(tested_r, offset), feature_mean
+            )
+        null_basis, t_values = _pure_neuron_span(projected, k)
         diagonalization = simultaneous_diagonalization(
             null_basis, n_trials=self.n_diag_trials, random_state=state.random_state
         )
-        hidden, sign_margins = _signed_neurons(diagonalization.factors, odd, sums)
+        if self.fit_intercept:
+            hidden, sign_margins = _signed_neurons_by_covariance(
+                diagonalization.factors, odd, sums, squares_y, squares
+            )
+        else:
+            hidden, sign_margins = _signed_neurons(
+                diagonalization.factors, odd, sums, offset
+            )
         gap_ratio = t_values[-k - 1] / max(t_values[-k], 1e-300) if k > 1 else np.inf
         statistics = state.statistics
         sd = np.sqrt(np.maximum(statistics.variance, 1e-300))
@@ -407,13 +445,18 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
             if self.symmetry_check == "raise":
                 raise ValueError(message)
             state.report.warn(AssumptionWarning, message)
-        return Bunch(sums=sums, odd=odd, hidden=hidden, diagnostics=diagnostics)
+        return Bunch(
+            sums=sums, odd=odd, hidden=hidden, offset=offset, diagnostics=diagnostics
+        )
 
     def _odd_part(self, sums):
         """Whitening ``R``, the whitened odd part, its rank ``k`` and the maps."""
         means = sums.means()
         whitening = whitening_from_moment(means.xx)
         whiten = whitening.whiten
+        # 2 E[(y - E y) x^T]: an output offset adds nothing but noise to E[y x^T].
+        means.yx = means.yx - np.outer(means.y, means.x)
+        means.covariance = means.yy - np.outer(means.y, means.y)
         P = 2 * means.yx @ whiten
         U, singular_values, Vt = np.linalg.svd(P, full_matrices=False)
         n_hidden = self._n_hidden(singular_values, means, sums.weight, P.shape)
@@ -430,6 +473,8 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
             P=P,
             singular_values=singular_values,
             n_hidden=n_hidden,
+            U=U[:, :n_hidden],
+            top=top,
             Q=U[:, :n_hidden].T / top[:, np.newaxis],
             rows=Vt[:n_hidden] @ whiten,
             means=means,
@@ -453,7 +498,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
             return self.n_hidden
         # P has i.i.d.-like estimation noise of size 2 sqrt(E y_a^2 / n) per entry
         # (x whitened), so a spectral norm of about that times sqrt(l) + sqrt(d).
-        entry = 2 * np.sqrt(np.max(np.diag(means.yy)) / n_effective)
+        entry = 2 * np.sqrt(np.max(np.diag(means.covariance)) / n_effective)
         level = _RANK_MARGIN * entry * (np.sqrt(n_outputs) + np.sqrt(n_features))
         return max(1, int(np.sum(singular_values > level)))
 
@@ -478,6 +523,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         """L-BFGS from the moment estimate, kept only when held-out loss improves."""
         data = state.data
         training_weight, validation_weight = validation_split(
+            data.X,
             data.sample_weight,
             self.validation_fraction,
             "refine=True",
@@ -489,7 +535,8 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
             training_weight,
             params,
             ReLU(),
-            free=("hidden_weights", "output_weights"),
+            free=("hidden_weights", "output_weights")
+            + (("intercept",) if self.fit_intercept else ()),
             transform=whitening,
             validation_weight=validation_weight,
             max_iter=self.refine_max_iter,
@@ -504,15 +551,20 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         return params, False, result
 
 
-def _odd_part_output(odd, hidden):
-    """``A`` in closed form from the odd part: ``A W = P`` in raw coordinates,
-    ``P = 2 E[y x^T] S^{-1}``."""
+def _odd_part_output(odd, hidden, offset):
+    """``A`` and the output offset ``c`` in closed form: ``A W = P`` in raw
+    coordinates (``P = 2 E[(y - E y) x^T] S^{-1}``), and ``c`` from its whitened
+    part ``q = Sigma^{-1} U^T c`` (the outputs' span ``U`` of the odd part) and, off
+    that span, from the mean of ``y`` (where ``A relu(W x)`` has no component)."""
     odd_part = 2 * odd.means.yx @ odd.whiten @ odd.whiten
-    return odd_part @ linalg.pinv(hidden)
+    mean = odd.means.y
+    intercept = mean + odd.U @ (odd.top * offset - odd.U.T @ mean)
+    return odd_part @ linalg.pinv(hidden), intercept
 
 
 def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
-    """``T = E[h(x) g(x, y)^T]`` and ``E[h]`` in one pass over the data.
+    """``T = E[h(x) g(x, y)^T]``, ``E[h]``, ``E[h r^T]``, and ``E[hvec(z z^T)
+    y~^T]`` and ``E[hvec(z z^T)]`` (for the signs), in one pass over the data.
 
     With ``y~ = Q y`` (whitened outputs) and ``z = P~ x`` (so that ``y~ = z / 2 + e +
     noise``, ``e`` the even part), the detector of a symmetric ``U`` is
@@ -531,36 +583,117 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
         z = x @ rows.T
         tested = z if transform is rows else x @ transform.T
         h = tested**2 if sketch else hvec_outer(tested)
-        g = hvec_outer(y @ Q.T - z / 2) - hvec_outer(z) / 4
+        whitened = y @ Q.T
+        r = whitened - z / 2
+        g = hvec_outer(r) - hvec_outer(z) / 4
         weighted = weights[:, np.newaxis] * h
-        return weighted.T @ g, weighted.sum(axis=0)
+        squares = weights[:, np.newaxis] * hvec_outer(z)
+        return (
+            weighted.T @ g,
+            weighted.sum(axis=0),
+            weighted.T @ r,
+            squares.T @ whitened,
+            squares.sum(axis=0),
+        )
 
     width = 2 * n_tests + X.shape[1] + 2 * _n_pairs(len(Q))
-    detector, feature_sum = reduce_rows(block, X, Y, sample_weight, width=width)
+    sums = reduce_rows(block, X, Y, sample_weight, width=width)
     total = sample_weight.sum()
-    return detector / total, feature_sum / total
+    return tuple(part / total for part in sums)
 
 
 def _detector_from_sums(sums, odd, transform, sketch):
-    """The same ``T`` and ``E[h]`` from the fourth-order sums of ``partial_fit``."""
+    """The same five moments from the sums of ``partial_fit``."""
     test_map = hvec_outer(transform) if sketch else hvec_map(transform)
     Q, rows = odd.Q, odd.rows
     even_map = hvec_map(np.hstack([-rows / 2, Q]))  # u -> r = Q y - z / 2
     odd_map = hvec_map(np.hstack([rows, np.zeros_like(Q)]))  # u -> z
     detector = test_map @ sums.hu @ (even_map - odd_map / 4).T
-    return detector / sums.weight, test_map @ hvec(sums.xx / sums.weight)
+    tested_r = test_map @ sums.hx @ np.hstack([-rows / 2, Q]).T
+    squares = hvec_map(rows)
+    whitened = squares @ sums.hx @ np.hstack([np.zeros_like(rows), Q]).T
+    return tuple(
+        part / sums.weight
+        for part in (
+            detector,
+            test_map @ hvec(sums.xx),
+            tested_r,
+            whitened,
+            squares @ hvec(sums.xx),
+        )
+    )
 
 
-def _pure_neuron_span(detector, feature_mean, n_hidden, *, project_noise=True):
-    """Orthonormal basis (as matrices) of the detector's ``k``-dim null space.
+def _project_off(rows, feature_mean):
+    """``rows`` projected off ``E[h]``: noise independent of ``x`` adds
+    ``tr(U S_noise) E[h]`` to ``T(U)``, a constant output offset ``q q^T E[h]``."""
+    direction = feature_mean / np.linalg.norm(feature_mean)
+    return rows - np.outer(direction, direction @ rows)
 
-    Noise independent of ``x`` adds ``tr(U S_noise) E[h]`` to ``T(U)``: projecting
-    the rows of ``T`` off ``E[h]`` removes it. Returns the basis and the singular
-    values of the projected ``T`` (decreasing).
+
+def _offset_term(tested_r, offset):
+    """The part of ``T`` linear in a whitened output offset ``q``:
+    ``E[h hvec(r q^T + q r^T)^T]`` from ``E[h r^T]``."""
+    k = len(offset)
+    rows, columns = np.triu_indices(k)
+    weight = np.where(rows == columns, 1.0, np.sqrt(2.0))
+    return weight * (
+        tested_r[:, rows] * offset[columns] + offset[rows] * tested_r[:, columns]
+    )
+
+
+def _whitened_offset(projected, tested_r, k, mean_r, random_state):
+    """The whitened output offset ``q`` that gives the detector its null space.
+
+    With ``r = y~ - z / 2 = e + q``, the detector is affine in ``q``:
+    ``T(delta) = T - sum_a delta_a B_a`` (after projection off ``E[h]``), and only
+    the true offset leaves the ``k`` pure neurons in its null space. BFGS on the sum
+    of the ``k`` smallest squared singular values of ``T(delta)``, whose gradient
+    is ``-2 sum_j s_j u_j^T B_a v_j`` (singular triplets ``(s_j, u_j, v_j)``).
+
+    The objective has local minima. ``q = E[r] - E[e]``, and the even part ``e``
+    of whitened outputs has ``E||e||^2`` about ``E||z||^2 / 4 = k / 4``: starts are
+    ``E[r]`` (which moves with the offset, so that any offset is fitted alike),
+    ``0``, and random points of the ball of radius ``sqrt(k) / 2`` about ``E[r]``,
+    until three starts agree on the lowest minimum (at most 32).
     """
-    if project_noise:
-        direction = feature_mean / np.linalg.norm(feature_mean)
-        detector = detector - np.outer(direction, direction @ detector)
+    terms = np.stack([_offset_term(tested_r, e) for e in np.eye(k)])
+
+    def objective(delta):
+        current = projected - np.tensordot(delta, terms, axes=1)
+        U, values, Vt = np.linalg.svd(current, full_matrices=False)
+        u, smallest, v = U[:, -k:], values[-k:], Vt[-k:]
+        gradient = -2 * np.einsum("j,tj,atp,jp->a", smallest, u, terms, v)
+        return smallest @ smallest, gradient
+
+    mean_r = np.asarray(mean_r, dtype=float)
+    minima = []
+    for index in range(_OFFSET_STARTS):
+        if index == 0:
+            start = mean_r
+        elif index == 1:
+            start = np.zeros(k)
+        else:
+            direction = random_state.standard_normal(k)
+            radius = np.sqrt(k) / 2 * random_state.uniform() ** (1 / k)
+            start = mean_r + radius * direction / np.linalg.norm(direction)
+        result = optimize.minimize(
+            objective,
+            start,
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-14, "maxiter": 500},
+        )
+        minima.append((result.fun, result.x))
+        lowest = min(value for value, _ in minima)
+        if sum(value <= 1.01 * lowest for value, _ in minima) >= _AGREEING_STARTS:
+            break
+    return min(minima, key=lambda minimum: minimum[0])[1]
+
+
+def _pure_neuron_span(detector, n_hidden):
+    """Orthonormal basis (as matrices) of the (projected) detector's ``k``-dim null
+    space, and the singular values of the detector (decreasing)."""
     _, singular_values, Vt = np.linalg.svd(detector)
     if len(singular_values) < Vt.shape[0]:
         singular_values = np.concatenate(
@@ -570,33 +703,60 @@ def _pure_neuron_span(detector, feature_mean, n_hidden, *, project_noise=True):
     return basis, singular_values
 
 
-def _signed_neurons(Z, odd, sums):
+def _signed_neurons(Z, odd, sums, offset):
     """Unit hidden weights from the pure directions ``z_i``, and the sign margins.
 
-    ``z_i^T y~ = c_i relu(w_i^T x)``: the odd part gives ``c_i w_i = P~^T z_i`` and
-    the even part ``E[relu] > 0`` the sign of ``c_i``, with ``|mean| / s.e.`` as the
-    margin.
+    ``z_i^T (y~ - q) = c_i relu(w_i^T x)`` with ``q`` the whitened output offset:
+    the odd part gives ``c_i w_i = P~^T z_i`` and the even part ``E[relu] > 0`` the
+    sign of ``c_i``, with ``|mean| / s.e.`` as the margin.
     """
     means, Q = odd.means, odd.Q
-    mean_output = Z.T @ (Q @ means["y"])
-    second = np.einsum("ai,ab,bi->i", Z, Q @ means["yy"] @ Q.T, Z)
-    standard_error = np.sqrt(np.maximum(second - mean_output**2, 0) / sums.weight)
+    mean_output = Z.T @ (Q @ means.y - offset)
+    variance = np.einsum("ai,ab,bi->i", Z, Q @ means.covariance @ Q.T, Z)
+    standard_error = np.sqrt(np.maximum(variance, 0) / sums.weight)
     sign_margins = np.abs(mean_output) / np.maximum(standard_error, 1e-300)
     hidden = np.where(mean_output < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd.rows)
     return hidden / np.linalg.norm(hidden, axis=1, keepdims=True), sign_margins
 
 
-def _least_squares_output(X, Y, sample_weight, hidden):
-    """``A`` minimising the weighted ``||y - A relu(W x)||^2``, in one pass."""
+def _signed_neurons_by_covariance(Z, odd, sums, squares_y, squares):
+    """Unit hidden weights and sign margins with an output offset: the sign of
+    ``c_i`` from ``Cov(z_i^T y~, t_i^2) = c_i Cov(relu(t_i), t_i^2) / ...``, positive
+    for any symmetric ``t_i = w_i^T x`` (``relu(t) = (t + |t|) / 2`` and ``|t|`` grows
+    with ``t^2``), where an offset cancels. Margins use a Gaussian ``Var t^2 =
+    2 (E t^2)^2``."""
+    means, Q = odd.means, odd.Q
+    k = Z.shape[0]
+    mean_whitened = Q @ means.y
+    covariance = np.array(
+        [unhvec(squares_y[:, a] - squares * mean_whitened[a], k) for a in range(k)]
+    )  # Cov(y~_a, z z^T) as (k, k, k)
+    statistic = np.einsum("ai,abc,bi,ci->i", Z, covariance, Z, Z)
+    second = np.einsum("bi,bc,ci->i", Z, unhvec(squares, k), Z)
+    variance = np.einsum("ai,ab,bi->i", Z, Q @ means.covariance @ Q.T, Z)
+    standard_error = np.sqrt(np.maximum(variance * 2 * second**2, 0) / sums.weight)
+    sign_margins = np.abs(statistic) / np.maximum(standard_error, 1e-300)
+    hidden = np.where(statistic < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd.rows)
+    return hidden / np.linalg.norm(hidden, axis=1, keepdims=True), sign_margins
+
+
+def _least_squares_output(X, Y, sample_weight, hidden, fit_intercept):
+    """``A`` (and ``c``) minimising the weighted ``||y - A relu(W x) - c||^2``, in
+    one pass."""
 
     def block(x, y, weights):
         features = np.maximum(x @ hidden.T.astype(x.dtype, copy=False), 0)
+        if fit_intercept:
+            features = np.column_stack([features, np.ones(len(features))])
         weighted = weights[:, np.newaxis] * features
         return weighted.T @ features, weighted.T @ y
 
-    width = 2 * len(hidden) + X.shape[1] + Y.shape[1]
+    width = 2 * len(hidden) + X.shape[1] + Y.shape[1] + 1
     gram, cross = reduce_rows(block, X, Y, sample_weight, width=width)
-    return linalg.lstsq(gram, cross, cond=1e-12)[0].T
+    solution = linalg.lstsq(gram, cross, cond=1e-12)[0].T
+    if fit_intercept:
+        return solution[:, :-1], solution[:, -1]
+    return solution, np.zeros(len(solution))
 
 
 def _held_out_loss(X, Y, validation_weight, params):

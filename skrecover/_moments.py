@@ -100,7 +100,9 @@ class MomentSample:
             **self._options(),
         )
 
-    def projected_hermite_moments(self, y, basis, max_order, *, quadratic=None):
+    def projected_hermite_moments(
+        self, y, basis, max_order, *, quadratic=None, return_halves=False
+    ):
         """Hermite moments of ``z = V^T R x`` for an orthonormal basis ``V``."""
         return projected_hermite_moments(
             self.X,
@@ -110,6 +112,7 @@ class MomentSample:
             max_order,
             quadratic=quadratic,
             patch_indices=self.patch_indices,
+            return_halves=return_halves,
         )
 
     def _options(self):
@@ -381,7 +384,15 @@ def _patch_gram(rows, n_patches):
 
 
 def projected_hermite_moments(
-    X, y, sample_weight, projection, max_order, *, quadratic=None, patch_indices=None
+    X,
+    y,
+    sample_weight,
+    projection,
+    max_order,
+    *,
+    quadratic=None,
+    patch_indices=None,
+    return_halves=False,
 ):
     """Hermite moments ``E[y H_j(z)]``, ``j = 1..max_order``, of ``z = P^T x``.
 
@@ -398,11 +409,20 @@ def projected_hermite_moments(
         subtracted from ``y`` (summed over patches) before the moments are taken:
         the moments of order 3 and 4 are unchanged and their variance drops. The
         moment of order 2 is then that of the residual.
+    return_halves : bool, default=False
+        Also return the moments of two halves of the rows (in the same pass):
+        independent halves, whose difference measures the sampling noise. A row's
+        half is a function of its values, so that a repeated row and a weighted
+        one fall in the same half (weights stay frequencies); None instead when a
+        half holds less than a tenth of the weight (inputs with few distinct
+        values).
 
     Returns
     -------
     moments : list of ndarray
         ``moments[j - 1]`` has shape ``(k,) * j``.
+    halves : tuple of two lists of ndarray
+        Only with ``return_halves=True``.
     """
     k = projection.shape[1]
     n_patches = _n_patches(patch_indices)
@@ -415,21 +435,53 @@ def projected_hermite_moments(
             )
             term = term.reshape(-1, n_patches).sum(axis=1)
             labels = labels - np.repeat(term, n_patches)
-        weights = weights * labels
-        weighted = weights[:, np.newaxis] * z
-        raw = [weights.sum(), weighted.sum(axis=0)]
-        if max_order >= 2:
-            raw.append(weighted.T @ z)
-        if max_order >= 3:
-            outer = (z[:, :, np.newaxis] * z[:, np.newaxis, :]).reshape(len(z), k * k)
-            raw.append(weighted.T @ outer)
-        if max_order >= 4:
-            raw.append((weights[:, np.newaxis] * outer).T @ outer)
-        return raw
+        if not return_halves:
+            return _raw_moments(z, weights, labels, max_order)
+        odd = np.repeat(_row_halves(rows[::n_patches]), n_patches)
+        return [
+            [
+                *_raw_moments(z[part], weights[part], labels[part], max_order),
+                weights[part].sum(),
+            ]
+            for part in (~odd, odd)
+        ]
 
     width = k * (2 + (2 * k if max_order >= 3 else 0))
-    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width=width)
-    return hermite_corrected(raw, k)
+    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width)
+    if not return_halves:
+        return hermite_corrected(raw, k)
+    moments = hermite_corrected(
+        [a + b for a, b in zip(raw[0][:-1], raw[1][:-1], strict=True)], k
+    )
+    if min(raw[0][-1], raw[1][-1]) < 0.1 * (raw[0][-1] + raw[1][-1]):
+        return moments, None
+    halves = tuple(
+        hermite_corrected([part / half[-1] for part in half[:-1]], k) for half in raw
+    )
+    return moments, halves
+
+
+def _row_halves(rows):
+    """Which half each row belongs to, a deterministic function of its values:
+    the parity of ``floor(997 g^T x)`` for a fixed random direction ``g``."""
+    direction = np.random.RandomState(0).standard_normal(rows.shape[1])
+    return np.floor(997.0 * (rows @ direction)) % 2 == 1
+
+
+def _raw_moments(z, weights, labels, max_order):
+    """Weighted sums of ``y``, ``y z``, ``y z z^T``, ... over one block."""
+    k = z.shape[1]
+    weights = weights * labels
+    weighted = weights[:, np.newaxis] * z
+    raw = [weights.sum(), weighted.sum(axis=0)]
+    if max_order >= 2:
+        raw.append(weighted.T @ z)
+    if max_order >= 3:
+        outer = (z[:, :, np.newaxis] * z[:, np.newaxis, :]).reshape(len(z), k * k)
+        raw.append(weighted.T @ outer)
+    if max_order >= 4:
+        raw.append((weights[:, np.newaxis] * outer).T @ outer)
+    return raw
 
 
 def hermite_corrected(raw, k):

@@ -11,11 +11,16 @@ return parameters and a diagnostics :class:`~sklearn.utils.Bunch` whose
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+from scipy import special
 from sklearn.utils import Bunch
 
 from ._base import weighted_variance
-from ._network import NetworkParams, forward, hidden_features
-from ._tensor import fit_cp_weights, refine_symmetric_cp, symmetric_cp
+from ._magnitudes import fit_units
+from ._network import NetworkParams, forward, hidden_features, loss_gradient
+from ._tensor import _rank_one_terms, fit_cp_weights, refine_symmetric_cp, symmetric_cp
+
+# Candidate initialisations are compared on at most this many rows.
+_LOSS_ROWS = 20_000
 
 # Subspaces of inputs up to this dimension come from the full d x d moment matrix;
 # beyond it from randomized subspace iteration on the moment's products.
@@ -51,6 +56,7 @@ def tensor_initialization(
     n_hidden,
     *,
     fit_intercept=True,
+    fit_hidden_bias=False,
     known_output=False,
     n_cp_draws=50,
     random_state,
@@ -68,9 +74,23 @@ def tensor_initialization(
         all output weights ``1 / (n_hidden n_patches)`` and no intercept; norms then
         come from inverting ``m_1``.
 
+    fit_hidden_bias : bool, default=False
+        Units with biases: see :func:`biased_tensor_initialization`.
+
     Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
     :class:`~sklearn.utils.Bunch`.
     """
+    if fit_hidden_bias:
+        return biased_tensor_initialization(
+            sample,
+            y,
+            activation,
+            n_hidden,
+            fit_intercept=fit_intercept,
+            known_output=known_output,
+            n_cp_draws=n_cp_draws,
+            random_state=random_state,
+        )
     orders = activation.moment_orders
     y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
     first, residual = linear_residual(sample, y)
@@ -79,24 +99,19 @@ def tensor_initialization(
     )
     k = basis.shape[1]
     if not spectrum[0] > noise_level:
-        message = (
-            "The moments of the data carry no information about hidden units above "
-            f"their sampling noise (largest eigenvalue {spectrum[0]:.3g}, noise level "
-            f"{noise_level:.3g}): y may be linear in X, or the sample too small. "
-            "Falling back to units along the linear trend and random directions, "
-            "with output weights fitted by least squares."
+        return _uninformative_moments(
+            sample,
+            y,
+            activation,
+            k,
+            first,
+            spectrum,
+            noise_level,
+            fit_intercept=fit_intercept,
+            fit_hidden_bias=False,
+            known_output=known_output,
+            random_state=random_state,
         )
-        params = fallback_initialization(
-            sample, y, activation, k, first, fit_intercept, known_output, random_state
-        )
-        diagnostics = Bunch(
-            fallback=True,
-            moment_orders=orders,
-            spectrum=spectrum,
-            noise_level=noise_level,
-            messages=[message],
-        )
-        return params, diagnostics
     # V^T P_2 V is diagonal: the eigenvalues of the chosen eigenvectors.
     second = np.diag(eigenvalues) if orders.j2 == 2 else None
     higher = sample.projected_hermite_moments(
@@ -129,6 +144,353 @@ def tensor_initialization(
         messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
     )
     return params, diagnostics
+
+
+def _uninformative_moments(
+    sample,
+    y,
+    activation,
+    k,
+    first,
+    spectrum,
+    noise_level,
+    *,
+    fit_intercept,
+    fit_hidden_bias,
+    known_output,
+    random_state,
+):
+    """The fallback initialisation when no moment stands above its noise."""
+    message = (
+        "The moments of the data carry no information about hidden units above "
+        f"their sampling noise (largest eigenvalue {spectrum[0]:.3g}, noise level "
+        f"{noise_level:.3g}): y may be linear in X, or the sample too small. "
+        "Falling back to units along the linear trend and random directions, "
+        "with output weights fitted by least squares."
+    )
+    params = fallback_initialization(
+        sample, y, activation, k, first, fit_intercept, known_output, random_state
+    )
+    if fit_hidden_bias:
+        params = params._replace(hidden_biases=np.zeros(k))
+    diagnostics = Bunch(
+        fallback=True,
+        moment_orders=activation.moment_orders,
+        spectrum=spectrum,
+        noise_level=noise_level,
+        messages=[message],
+    )
+    return params, diagnostics
+
+
+def biased_tensor_initialization(
+    sample,
+    y,
+    activation,
+    n_hidden,
+    *,
+    fit_intercept=True,
+    known_output=False,
+    n_cp_draws=50,
+    random_state,
+):
+    """The tensor initialisation of units with biases, ``phi(w^T x + b)``.
+
+    The moments keep their rank-one structure, ``M_j = sum_i v_i m_j(s_i, b_i)
+    u_i^{(x)j}`` (``w_i = s_i u_i``), but a bias makes the constants that vanish
+    at ``b = 0`` (``m_3`` of ReLU, ``m_2`` and ``m_4`` of tanh) small rather than
+    zero, and those that do not can vanish (``m_4`` of ReLU at ``b = +-s``). So no
+    single order is relied on: the span of the units is the range of the second
+    moment and of a sketch of the third together (each scaled by its noise), and
+    the directions come from the third moment plus the fourth contracted with a
+    random vector (each scaled by its noise; the draw that explains both best is
+    kept). Each unit's coefficients in the moments of orders 1 to 4 then give its
+    norm, bias and output weight (:func:`~skrecover._magnitudes.fit_units`).
+    """
+    y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
+    first, residual = linear_residual(sample, y)
+    basis, spectrum, noise_level, second = _biased_subspace(
+        sample, residual, n_hidden, random_state, y_scale
+    )
+    k = basis.shape[1]
+    if not spectrum[0] > noise_level:
+        return _uninformative_moments(
+            sample,
+            y,
+            activation,
+            k,
+            first,
+            spectrum,
+            noise_level,
+            fit_intercept=fit_intercept,
+            fit_hidden_bias=True,
+            known_output=known_output,
+            random_state=random_state,
+        )
+    higher, halves = sample.projected_hermite_moments(
+        residual, basis, 4, quadratic=second, return_halves=True
+    )
+    moments = [basis.T @ first, second, higher[2], higher[3]]
+    noise_energy = _noise_energy(sample, residual, halves, k)
+    candidates = [
+        # The orders of units without biases, refined on the whole tensor: the
+        # best directions when the biases are small.
+        decompose_reduced_tensor(
+            moments, activation.moment_orders, k, random_state, n_cp_draws
+        ),
+        _biased_directions(
+            moments[2], moments[3], noise_energy, k, random_state, n_cp_draws
+        ),
+    ]
+    rows = _loss_rows(sample, random_state)
+    best = None
+    for decomposition in candidates:
+        factors = decomposition.factors / np.linalg.norm(decomposition.factors, axis=0)
+        params, units = _biased_units(
+            sample,
+            y,
+            residual,
+            basis,
+            factors,
+            moments,
+            halves,
+            activation,
+            fit_intercept=fit_intercept,
+            known_output=known_output,
+            y_scale=y_scale,
+        )
+        loss = _sample_loss(sample, y, params, activation, known_output, rows)
+        if best is None or loss < best[0]:
+            best = (loss, params, units, decomposition)
+    _, params, units, decomposition = best
+    diagnostics = Bunch(
+        fallback=False,
+        moment_orders=activation.moment_orders,
+        spectrum=spectrum,
+        noise_level=noise_level,
+        eigen_gap=_eigen_gap(spectrum, k, noise_level),
+        cp_residual=decomposition.residual,
+        unit_fit_chi2=units.chi2,
+        messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
+    )
+    return params, diagnostics
+
+
+def _biased_units(
+    sample,
+    y,
+    residual,
+    basis,
+    factors,
+    moments,
+    halves,
+    activation,
+    *,
+    fit_intercept,
+    known_output,
+    y_scale,
+):
+    """The network whose units point along ``factors`` (in the subspace), with
+    norms, biases and output weights fitted to their moment coefficients."""
+    k = factors.shape[1]
+    coefficients = _unit_coefficients(moments, factors)
+    errors = _coefficient_errors(sample, y, residual, factors, halves)
+    fixed = np.full(k, 1.0 / (k * _n_patches(sample))) if known_output else None
+    units = fit_units(coefficients, errors, activation, fixed)
+    scale, output = units.scale, units.output
+    if not known_output:
+        norms, output = _guard_magnitudes(
+            np.abs(scale), output, activation, y_scale, units.bias
+        )
+        scale = np.sign(scale) * norms
+    floor = _MIN_RELATIVE_NORM * max(np.abs(scale).max(), 1e-12)
+    scale = np.where(np.abs(scale) < floor, np.where(scale < 0, -floor, floor), scale)
+    hidden = sample.to_original(scale[:, np.newaxis] * (basis @ factors).T)
+    params = NetworkParams(
+        hidden, output[np.newaxis, :], np.zeros(1), units.bias.astype(float)
+    )
+    if not known_output:
+        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+    return params, units
+
+
+def _noise_energy(sample, residual, halves, k):
+    """Squared norms of the sampling noise of the third and fourth moments: from
+    their two independent halves, ``||M_a - M_b||^2 / 4``, or (no usable halves)
+    ``k^j j! E[r^2] / n``."""
+    if halves is not None:
+        return [np.sum((a - b) ** 2) / 4 for a, b in zip(*halves, strict=True)][2:]
+    variance = weighted_variance(residual, sample.sample_weight)
+    return [k**j * special.factorial(j) * variance / sample.n_effective for j in (3, 4)]
+
+
+def _loss_rows(sample, random_state):
+    """Rows on which candidate initialisations are compared: all of them, or a
+    random subsample of ``_LOSS_ROWS``."""
+    n_samples = len(sample.X)
+    if n_samples <= _LOSS_ROWS:
+        return slice(None)
+    return np.sort(random_state.choice(n_samples, _LOSS_ROWS, replace=False))
+
+
+def _sample_loss(sample, y, params, activation, known_output, rows):
+    """The training loss of ``params`` on ``rows``: squared, or the cross-entropy
+    of the classifier's mean of probabilities."""
+    X, weights = sample.X[rows], sample.sample_weight[rows]
+    targets = np.asarray(y, dtype=float)[rows][:, np.newaxis]
+    loss = "cross_entropy" if known_output else "squared"
+    return loss_gradient(
+        X,
+        targets,
+        weights,
+        params,
+        activation,
+        loss=loss,
+        patch_indices=sample.patch_indices,
+    )[0]
+
+
+def _biased_subspace(sample, y, n_hidden, random_state, y_scale):
+    """The span of the units, seen by the second moment or the third.
+
+    Each of ``P_2`` and a sketch of ``M_3`` is divided by its noise edge (the
+    spectral norm its sampling noise reaches) and weighted by the share of its
+    energy above the noise, so that a moment without signal adds nothing; the
+    basis is the top left singular vectors of the two side by side. The number of
+    units (``"auto"``) is the larger of the counts of singular values above the
+    edge in each. Returns the basis, the signal-to-noise spectrum (the larger of
+    the two normalised spectra), its noise level 1, and ``V^T P_2 V``.
+    """
+    dim, n_effective = sample.dim, sample.n_effective
+    cap = _unit_cap(sample, n_hidden)
+    n_sketch = max(4 * cap, cap + 8)
+    left = _random_unit_columns(random_state, dim, n_sketch)
+    right = _random_unit_columns(random_state, dim, n_sketch)
+    sketch, sketch_variance = sample.m3_sketch(y, left, right, return_noise=True)
+    if dim <= _FULL_MATRIX_MAX_FEATURES:
+        second, second_variance = sample.p2_product(y, return_noise=True)
+    else:
+        probe = _random_unit_columns(random_state, dim, 2 * cap + 10)
+        second, second_variance = sample.p2_product(y, probe, return_noise=True)
+    # Noise edges: 2 sqrt(d) for a symmetric d x d noise matrix (P_2, as in
+    # unit_subspace), that of a d x p sketch otherwise.
+    blocks = []
+    for block, variance, edge in (
+        (second, second_variance, 2 * np.sqrt(dim)),
+        (
+            sketch,
+            sketch_variance,
+            _SKETCH_NOISE_MARGIN * (np.sqrt(dim) + np.sqrt(n_sketch)),
+        ),
+    ):
+        noise = np.sqrt(max(variance, 1e-300) / n_effective)
+        energy = np.sum(block**2)
+        share = max(0.0, 1.0 - block.size * noise**2 / energy) if energy > 0 else 0.0
+        values = np.linalg.svd(block, compute_uv=False) / (noise * edge)
+        blocks.append((share * block / (noise * edge), values))
+    stacked = np.hstack([block for block, _ in blocks])
+    vectors = _fix_signs(np.linalg.svd(stacked, full_matrices=False)[0])
+    length = min(len(values) for _, values in blocks)
+    spectrum = np.maximum(*(values[:length] for _, values in blocks))
+    rounding = (
+        _ROUNDING_LEVEL
+        * y_scale
+        / max(
+            min(np.sqrt(v / n_effective) for v in (second_variance, sketch_variance)),
+            1e-300,
+        )
+    )
+    noise_level = max(1.0, rounding)
+    k = _choose_n_hidden(spectrum, noise_level, cap) if n_hidden == "auto" else n_hidden
+    basis = vectors[:, :k]
+    if dim <= _FULL_MATRIX_MAX_FEATURES:
+        quadratic = basis.T @ second @ basis
+    else:
+        quadratic = basis.T @ sample.p2_product(y, basis)
+    return basis, spectrum, float(noise_level), (quadratic + quadratic.T) / 2
+
+
+def _unit_cap(sample, n_hidden):
+    """At most this many units: ``n_hidden``, or for "auto" what the dimension and
+    the samples allow (``k (d + 1)`` at most the number of samples), at most 20."""
+    if n_hidden != "auto":
+        return n_hidden
+    by_samples = max(1, int(sample.n_effective // (sample.dim + 1)))
+    return min(sample.dim, _MAX_AUTO_UNITS, by_samples)
+
+
+def _biased_directions(third, fourth, noise_energy, k, random_state, n_cp_draws):
+    """Unit directions (columns) from ``M_3`` plus ``M_4(., ., ., beta)``.
+
+    Each moment is divided by its noise per entry and weighted by the share of
+    its energy above the noise (``max(0, 1 - N / ||M||^2)``), so that an order
+    with no signal (the third of unbiased ReLU units, the fourth of unbiased tanh)
+    adds nothing; over random unit ``beta``, the draw whose decomposition leaves
+    the smallest relative residual is kept (a
+    :class:`~skrecover._tensor.SymmetricCP`).
+    """
+    tensors = []
+    for moment, noise in zip((third, fourth), noise_energy, strict=True):
+        energy = np.sum(moment**2)
+        share = max(0.0, 1.0 - noise / energy) if energy > 0 else 0.0
+        per_entry = np.sqrt(max(noise, 1e-300) / moment.size)
+        tensors.append(share * moment / per_entry)
+    draws = max(1, n_cp_draws // _N_CONTRACTIONS)
+    best = None
+    for _ in range(_N_CONTRACTIONS):
+        beta = random_state.standard_normal(k)
+        beta /= np.linalg.norm(beta)
+        combined = tensors[0] + np.tensordot(tensors[1], beta, axes=(3, 0))
+        decomposition = symmetric_cp(
+            combined, k, n_draws=draws, random_state=random_state
+        )
+        if best is None or decomposition.residual < best.residual:
+            best = decomposition
+    return best
+
+
+def _unit_coefficients(moments, factors, orders=None):
+    """Least-squares coefficients ``c_{j,i}`` of ``M_j = sum_i c_{j,i} u_i^{(x)j}``
+    for the moments of ``orders`` (default ``1..len(moments)``), shape
+    (k, n_orders)."""
+    k = factors.shape[1]
+    orders = range(1, len(moments) + 1) if orders is None else orders
+    coefficients = np.empty((k, len(moments)))
+    for column, (j, moment) in enumerate(zip(orders, moments, strict=True)):
+        design = _rank_one_terms(factors, j).reshape(k, -1).T
+        coefficients[:, column] = np.linalg.lstsq(design, moment.ravel(), rcond=None)[0]
+    return coefficients
+
+
+def _coefficient_errors(sample, y, residual, factors, halves):
+    """Standard errors of the coefficients, shape (k, 4).
+
+    ``sqrt(j! E[r^2] / n) sqrt(((U^T U)^{.j})^{-1}_ii)`` (the noise of a moment along
+    a unit direction, with ``r`` the labels of that moment); for orders 3 and 4,
+    when the two independent halves of the rows are there, from the difference of
+    their coefficients, pooled over the units.
+    """
+    k = factors.shape[1]
+    gram = factors.T @ factors
+    errors = np.empty((k, 4))
+    n = sample.n_effective
+    orders = ((1, y), (2, residual))
+    if halves is None:
+        orders += ((3, residual), (4, residual))
+    for j, labels in orders:
+        variance = weighted_variance(labels, sample.sample_weight)
+        inverse = np.diag(np.linalg.pinv(gram**j))
+        errors[:, j - 1] = np.sqrt(
+            special.factorial(j) * variance / n * np.maximum(inverse, 0.0)
+        )
+    if halves is None:
+        return errors
+    even, odd = (_unit_coefficients(half[2:4], factors, (3, 4)) for half in halves)
+    for column, j in enumerate((3, 4)):
+        pooled = np.mean((even[:, column] - odd[:, column]) ** 2) / 4
+        inverse = np.maximum(np.diag(np.linalg.pinv(gram**j)), 0.0)
+        errors[:, j - 1] = np.sqrt(pooled * inverse / max(inverse.mean(), 1e-300))
+    return np.maximum(errors, 1e-12 * np.abs(errors).max(initial=1e-300))
 
 
 def linear_residual(sample, y):
@@ -166,11 +528,7 @@ def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
     dim = sample.dim
     auto = n_hidden == "auto"
     n_effective = sample.n_effective
-    if auto:
-        by_samples = max(1, int(n_effective // (dim + 1)))
-        cap = min(dim, _MAX_AUTO_UNITS, by_samples)
-    else:
-        cap = n_hidden
+    cap = _unit_cap(sample, n_hidden)
     if orders.j2 == 2:
         vectors, values, entry_variance, signed = _p2_eigenvectors(
             sample, y, cap, random_state
@@ -358,24 +716,30 @@ def magnitudes_and_signs(
     return directions * norms, output, estimates
 
 
-def _guard_magnitudes(norms, output, activation, y_scale):
-    """Bound each unit's output scale by ``10 y_scale``; floor tiny norms."""
-    unit_sd = _output_sd(activation, norms) * np.abs(output)
+def _guard_magnitudes(norms, output, activation, y_scale, biases=None):
+    """Bound each unit's output scale by ``10 y_scale``."""
+    unit_sd = _output_sd(activation, norms, biases) * np.abs(output)
     ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
     shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
-    if activation.degree:
+    if activation.degree and biases is None:
         norms = norms * shrink ** (1.0 / activation.degree)
     else:
         output = output * shrink
     return norms, output
 
 
-def _output_sd(activation, norms):
-    """Standard deviation of ``phi(sigma z)``, ``z ~ N(0, 1)``, to fourth Hermite order.
+def _output_sd(activation, norms, biases=None):
+    """Standard deviation of ``phi(sigma z + b)``, ``z ~ N(0, 1)``, to fourth
+    Hermite order.
 
-    Parseval: ``Var phi(sigma z) = sum_{j >= 1} m_j(sigma)^2 / j!``.
+    Parseval: ``Var phi(sigma z + b) = sum_{j >= 1} m_j(sigma, b)^2 / j!``.
     """
-    constants = activation.hermite_constants(np.asarray(norms, dtype=float))
+    norms = np.asarray(norms, dtype=float)
+    constants = (
+        activation.hermite_constants(norms)
+        if biases is None
+        else activation.biased_hermite_constants(norms, biases)
+    )
     return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
 
 
@@ -410,8 +774,9 @@ def _fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
     """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
 
     For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
-    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j)`` shifts the mean output by
-    ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are kept.
+    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j, -b_j)`` shifts the mean output
+    by ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are
+    kept.
     """
     weights = sample.sample_weight
     mean_y = np.average(y, weights=weights)
@@ -430,9 +795,11 @@ def _fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
     shifts = -offset * patterns @ output
     flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
     signs = np.where(flip, -1.0, 1.0)
+    biases = params.hidden_biases
     return params._replace(
         hidden_weights=params.hidden_weights * signs[:, np.newaxis],
         output_weights=params.output_weights * signs,
+        hidden_biases=None if biases is None else biases * signs,
     )
 
 
@@ -504,6 +871,7 @@ def random_initialization(
     n_hidden,
     *,
     fit_intercept=True,
+    fit_hidden_bias=False,
     known_output=False,
     n_cp_draws=None,
     random_state,
@@ -536,7 +904,10 @@ def random_initialization(
             max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_units))
         )
     params = NetworkParams(
-        sample.to_original(directions), output[np.newaxis, :], np.zeros(1)
+        sample.to_original(directions),
+        output[np.newaxis, :],
+        np.zeros(1),
+        np.zeros(n_hidden) if fit_hidden_bias else None,
     )
     if not known_output:
         params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)

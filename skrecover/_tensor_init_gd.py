@@ -58,6 +58,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             Interval(Real, 0, None, closed="neither"),
         ],
         "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
+        "fit_hidden_bias": ["boolean"],
     }
     _loss = "squared"
 
@@ -84,6 +85,12 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         initial = None  # with warm_start, the first fit's initialisation stays
         if self._warm():
             params = data.scaling.to_working(self.network_.params)
+            biases = params.hidden_biases
+            if self.fit_hidden_bias and biases is None:
+                biases = np.zeros(len(params.hidden_weights))
+            params = params._replace(
+                hidden_biases=biases if self.fit_hidden_bias else None
+            )
             diagnostics = self.diagnostics_
         else:
             sample = MomentSample(
@@ -164,6 +171,14 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         attributes = {
             "hidden_weights_": fitted.hidden_weights,
             "init_hidden_weights_": initial.hidden_weights,
+            **(
+                {
+                    "hidden_biases_": fitted.hidden_biases,
+                    "init_hidden_biases_": initial.hidden_biases,
+                }
+                if fitted.hidden_biases is not None
+                else {}
+            ),
             "activation_": activation,
             "diagnostics_": model.diagnostics,
             "solver_": result.solver,
@@ -180,9 +195,15 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         return attributes
 
     # -- helpers
+    def _bias_parameters(self):
+        return ["hidden_biases"] if self.fit_hidden_bias else []
+
     def _previous_initialisation(self):
         return NetworkParams(
-            self.init_hidden_weights_, np.atleast_2d(self.init_output_weights_), None
+            self.init_hidden_weights_,
+            np.atleast_2d(self.init_output_weights_),
+            None,
+            getattr(self, "init_hidden_biases_", None),
         )
 
     def _warm(self):
@@ -225,6 +246,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             activation,
             self.n_hidden,
             fit_intercept=self._centres_targets(),
+            fit_hidden_bias=self.fit_hidden_bias,
             known_output=known_output,
             n_cp_draws=self.n_cp_draws,
             random_state=random_state,
@@ -438,6 +460,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         early_stopping=False,
         validation_fraction=0.1,
         n_cp_draws=50,
+        fit_hidden_bias=True,
         warm_start=False,
         verbose=0,
         random_state=None,
@@ -457,6 +480,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
+        self.fit_hidden_bias = fit_hidden_bias
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -468,7 +492,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         return get_activation(self.activation)
 
     def _free_parameters(self, activation):
-        free = ["hidden_weights"]
+        free = ["hidden_weights", *self._bias_parameters()]
         if self.init == "random" or not activation.degree:
             free.append("output_weights")
         if self.fit_intercept:
@@ -684,6 +708,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         early_stopping=False,
         validation_fraction=0.1,
         n_cp_draws=50,
+        fit_hidden_bias=True,
         warm_start=False,
         n_jobs=None,
         verbose=0,
@@ -703,6 +728,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
+        self.fit_hidden_bias = fit_hidden_bias
         self.warm_start = warm_start
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -726,7 +752,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         return activation
 
     def _free_parameters(self, activation):
-        return ["hidden_weights"]
+        return ["hidden_weights", *self._bias_parameters()]
 
     def _initial_network(self, sample, Y, activation, random_state):
         """One network per binary problem, initialised in parallel, then joined
@@ -833,8 +859,10 @@ def _join_problems(networks):
     starts = np.cumsum([0, *sizes])
     for o, network in enumerate(networks):
         output[o, starts[o] : starts[o + 1]] = network.output_weights[0]
+    biases = [network.hidden_biases for network in networks]
     return NetworkParams(
         np.vstack([network.hidden_weights for network in networks]),
         output,
         np.zeros(len(networks)),
+        None if biases[0] is None else np.concatenate(biases),
     )

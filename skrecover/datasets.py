@@ -105,11 +105,13 @@ def make_teacher_regression(
     input_covariance=None,
     patch_size=None,
     input_shape=None,
+    hidden_biases=None,
     random_state=None,
 ):
     """Regression data from a one-hidden-layer teacher network with Gaussian inputs.
 
-    ``y = sum_j v_j phi(w_j^T x) + noise`` with ``x ~ N(0, input_covariance)``, or,
+    ``y = sum_j v_j phi(w_j^T x + b_j) + noise`` with ``x ~ N(0, input_covariance)``
+    (``b_j = 0`` unless ``hidden_biases`` is given), or,
     with ``patch_size``, the non-overlapping convolutional network
     ``y = sum_j v_j sum_l phi(w_j^T x_l) + noise`` over the disjoint patches ``x_l``.
     The hidden weights follow Zhong et al. (2017): ``W = U diag(linspace(1, kappa,
@@ -144,6 +146,9 @@ def make_teacher_regression(
     input_shape : tuple of int, default=None
         Shape of one input for ``patch_size`` (e.g. ``(8, 8)`` or ``(8, 8, 3)``);
         it sets ``n_features``. ``None``: a 1-D signal of ``n_features``.
+    hidden_biases : float or array-like of shape (n_hidden,), default=None
+        Biases of the hidden units: a float draws them from ``N(0, scale^2)``,
+        an array gives them; ``None``: units without biases.
     random_state : int, RandomState instance or None, default=None
         Seed for the weights, the inputs and the noise.
 
@@ -184,6 +189,7 @@ def make_teacher_regression(
         rng,
     )
     teacher.output_weights = _output_weights(output_weights, n_hidden, rng)
+    teacher.hidden_biases = _hidden_biases(hidden_biases, n_hidden, rng)
     teacher.noise = noise
     return X, _noisy_labels(teacher, X, noise, rng), teacher
 
@@ -197,11 +203,13 @@ def make_teacher_classification(
     condition_number=2.0,
     patch_size=None,
     input_shape=None,
+    hidden_biases=None,
     random_state=None,
 ):
     """Binary labels from a one-hidden-layer teacher of Fu, Chi and Liang (2018).
 
-    ``P(y = 1 | x) = (1 / K) sum_k sigmoid(w_k^T x)`` with ``x ~ N(0, I)``, or, with
+    ``P(y = 1 | x) = (1 / K) sum_k sigmoid(w_k^T x + b_k)`` with ``x ~ N(0, I)`` (``b_k
+    = 0`` unless ``hidden_biases`` is given), or, with
     ``patch_size``, ``(1 / (K r)) sum_k sum_l sigmoid(w_k^T x_l)`` over the ``r``
     disjoint patches of ``x``; ``y`` is a Bernoulli draw. The weights are drawn as in
     :func:`make_teacher_regression`, with singular values from 1 to
@@ -224,6 +232,9 @@ def make_teacher_classification(
         Make a convolutional teacher with non-overlapping patches of this size.
     input_shape : tuple of int, default=None
         Shape of one input for ``patch_size``; it sets ``n_features``.
+    hidden_biases : float or array-like of shape (n_hidden,), default=None
+        Biases of the units: a float draws them from ``N(0, scale^2)``, an array
+        gives them; ``None``: units without biases.
     random_state : int, RandomState instance or None, default=None
         Seed for the weights, the inputs and the labels.
 
@@ -263,6 +274,7 @@ def make_teacher_classification(
     )
     n_patches = 1 if teacher.patch_indices is None else len(teacher.patch_indices)
     teacher.output_weights = np.full(n_hidden, 1.0 / (n_hidden * n_patches))
+    teacher.hidden_biases = _hidden_biases(hidden_biases, n_hidden, rng)
     probability = teacher.predict(X)
     if probability.min() < 0 or probability.max() > 1:
         raise ValueError(
@@ -546,6 +558,21 @@ def _output_weights(output_weights, n_hidden, rng):
             f"output_weights must have shape ({n_hidden},), got {weights.shape}."
         )
     return weights
+
+
+def _hidden_biases(hidden_biases, n_hidden, rng):
+    """None, ``N(0, scale^2)`` draws for a float scale, or the given biases."""
+    if hidden_biases is None:
+        return None
+    if np.ndim(hidden_biases) == 0:
+        return float(hidden_biases) * rng.standard_normal(n_hidden)
+    biases = np.asarray(hidden_biases, dtype=float)
+    if biases.shape != (n_hidden,):
+        raise ValueError(
+            f"hidden_biases must be a scale or have shape ({n_hidden},), got "
+            f"{biases.shape}."
+        )
+    return biases
 
 
 def _gaussian_inputs(n_samples, n_features, covariance, rng):

@@ -18,6 +18,8 @@ from ._network import Network, canonicalize
 
 __all__ = [
     "as_network",
+    "bias_error",
+    "function_error",
     "hidden_weights_error",
     "match_hidden_units",
     "recovery_error",
@@ -152,7 +154,8 @@ def recovery_error(teacher, estimator, *, reduce="max"):
 
     Both networks are brought to the canonical form of the teacher's activation (unit
     output weights for homogeneous activations, positive output weights for odd
-    ones), then matched unit to unit.
+    ones), then matched unit to unit. Units with biases are compared as
+    ``(w_j, b_j)`` (a network without biases has ``b_j = 0``).
 
     Parameters
     ----------
@@ -181,11 +184,75 @@ def recovery_error(teacher, estimator, *, reduce="max"):
     """
     true, estimated = _canonical_pair(teacher, estimator)
     return hidden_weights_error(
-        true.hidden_weights,
-        estimated.hidden_weights,
+        *_units(true, estimated),
         allow_sign_flip=teacher.activation.symmetry == "even",
         reduce=reduce,
     )
+
+
+def bias_error(teacher, estimator):
+    """Largest error of the hidden biases after the units are matched.
+
+    Parameters
+    ----------
+    teacher : Network
+        The network that generated the data.
+    estimator : fitted estimator or Network
+
+    Returns
+    -------
+    error : float
+        ``max_j |b_hat_pi(j) - b_j|`` in the canonical form of
+        :func:`recovery_error` (biases scale with their unit's weights).
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import bias_error
+    >>> X, y, teacher = make_teacher_regression(hidden_biases=0.5, random_state=0)
+    >>> bias_error(teacher, teacher)
+    0.0
+    """
+    true, estimated = _canonical_pair(teacher, estimator)
+    true_units, estimated_units = _units(true, estimated)
+    _, matches, signs = match_hidden_units(
+        true_units,
+        estimated_units,
+        allow_sign_flip=teacher.activation.symmetry == "even",
+    )
+    matched = np.where(matches >= 0, estimated_units[matches, -1] * signs, 0.0)
+    return float(np.abs(matched - true_units[:, -1]).max())
+
+
+def function_error(teacher, estimator, X):
+    """Relative error of the network's function on inputs ``X``.
+
+    Parameters
+    ----------
+    teacher : Network
+        The network that generated the data.
+    estimator : fitted estimator or Network
+    X : array-like of shape (n_samples, n_features)
+        Inputs, ideally held out.
+
+    Returns
+    -------
+    error : float
+        ``||f_hat(X) - f(X)|| / ||f(X) - mean f(X)||`` (root mean squares over
+        samples and outputs).
+
+    Examples
+    --------
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.metrics import function_error
+    >>> X, y, teacher = make_teacher_regression(random_state=0)
+    >>> function_error(teacher, teacher, X)
+    0.0
+    """
+    truth = np.asarray(teacher.predict(X), dtype=float)
+    predicted = np.asarray(as_network(estimator).predict(X), dtype=float)
+    spread = np.linalg.norm(truth - truth.mean(axis=0))
+    return float(np.linalg.norm(predicted - truth) / max(spread, np.finfo(float).tiny))
 
 
 def recovery_success(teacher, estimator, *, threshold=0.01):
@@ -214,8 +281,7 @@ def recovery_success(teacher, estimator, *, threshold=0.01):
     """
     true, estimated = _canonical_pair(teacher, estimator)
     errors, matches, _ = match_hidden_units(
-        true.hidden_weights,
-        estimated.hidden_weights,
+        *_units(true, estimated),
         allow_sign_flip=teacher.activation.symmetry == "even",
     )
     if np.any(matches < 0) or errors.max() > threshold:
@@ -231,6 +297,24 @@ def _canonical_pair(teacher, estimator):
         canonicalize(teacher.params, activation),
         canonicalize(as_network(estimator).params, activation),
     )
+
+
+def _units(*networks):
+    """Hidden weights, with the biases as a last column when either network has
+    biases (zeros for the one without)."""
+    if all(network.hidden_biases is None for network in networks):
+        return [network.hidden_weights for network in networks]
+    return [
+        np.column_stack(
+            [
+                network.hidden_weights,
+                np.zeros(len(network.hidden_weights))
+                if network.hidden_biases is None
+                else network.hidden_biases,
+            ]
+        )
+        for network in networks
+    ]
 
 
 def as_network(model):

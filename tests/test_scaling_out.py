@@ -50,14 +50,8 @@ def test_grid_search_on_a_local_dask_cluster(client):
     with parallel_config(backend="dask"):
         grid.fit(X, y)
     local = GridSearchCV(grid.estimator, grid.param_grid, cv=3).fit(X, y)
-    assert (
-        grid.best_params_
-        == local.best_params_
-        == {
-            "activation": "relu",
-            "n_hidden": 2,
-        }
-    )
+    assert grid.best_params_ == local.best_params_
+    assert grid.best_params_["n_hidden"] == 2
     assert np.allclose(
         grid.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )

@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skrecover import Network, TensorInitGD
+from skrecover._base import validation_split
 from skrecover.activations import Activation, LeakyReLU, Tanh
 from skrecover.datasets import make_teacher_regression
 from skrecover.exceptions import AssumptionWarning, InitializationWarning
@@ -167,9 +168,12 @@ def test_early_stopping_keeps_the_best_validation_weights():
     curve = model.validation_loss_curve_
     assert len(curve) == model.n_iter_ == len(model.loss_curve_)
     assert np.argmin(curve) < len(curve) - 1  # it ran past the best point ...
-    held_out = np.random.RandomState(0).permutation(len(y))[
-        : int(np.ceil(0.2 * len(y)))
-    ]
+    # The rows the fit held out: the split is the first draw of its random state.
+    _, validation = validation_split(
+        X, np.ones(len(y)), 0.2, "early_stopping", np.random.RandomState(0)
+    )
+    held_out = validation > 0
+    assert 0.15 < held_out.mean() < 0.25
     loss = 0.5 * np.mean((model.predict(X[held_out]) - y[held_out]) ** 2)
     assert loss == pytest.approx(min(curve), rel=1e-6)  # ... and went back to it
 
@@ -199,13 +203,20 @@ def test_max_iter_zero_keeps_the_initialisation():
     assert np.array_equal(model.hidden_weights_, model.init_hidden_weights_)
 
 
-def test_diagnostics_explain_the_initialisation():
+@pytest.mark.parametrize("fit_hidden_bias", [True, False])
+def test_diagnostics_explain_the_initialisation(fit_hidden_bias):
     X, y, _ = teacher_data("relu", 5_000, 13)
-    diagnostics = TensorInitGD(max_iter=0, random_state=0).fit(X, y).diagnostics_
+    model = TensorInitGD(max_iter=0, fit_hidden_bias=fit_hidden_bias, random_state=0)
+    diagnostics = model.fit(X, y).diagnostics_
     assert diagnostics.moment_orders == (2, 4, 1, 2)
     assert diagnostics.spectrum[4] > diagnostics.noise_level > diagnostics.spectrum[5]
     assert 0 <= diagnostics.cp_residual < 0.5
-    assert diagnostics.magnitude_estimates.z.shape == (5,)
+    if fit_hidden_bias:
+        # Each unit's moment coefficients are explained to about their noise.
+        assert diagnostics.unit_fit_chi2.shape == (5,)
+        assert np.median(diagnostics.unit_fit_chi2) < 10
+    else:
+        assert diagnostics.magnitude_estimates.z.shape == (5,)
     assert set(diagnostics.input_statistics) >= {"mean", "variance", "kurtosis"}
 
 

@@ -155,11 +155,12 @@ def test_the_same_attributes_for_any_number_of_classes():
 
 def test_probabilities_stay_inside_the_unit_interval_for_extreme_inputs():
     X, y, _ = teacher_data(5_000, 7)
-    model = TensorInitGDClassifier(random_state=0).fit(X, y)
     extreme = np.vstack([np.full(10, 1e6), np.full(10, -1e6), np.zeros(10)])
-    proba = model.predict_proba(extreme)
-    assert np.all(np.isfinite(proba)) and np.all((proba > 0) & (proba < 1))
-    assert np.all(np.isfinite(model.decision_function(extreme)))
+    for fit_hidden_bias in (True, False):
+        model = TensorInitGDClassifier(fit_hidden_bias=fit_hidden_bias, random_state=0)
+        proba = model.fit(X, y).predict_proba(extreme)
+        assert np.all(np.isfinite(proba)) and np.all((proba > 0) & (proba < 1))
+        assert np.all(np.isfinite(model.decision_function(extreme)))
     assert proba[2, 1] == pytest.approx(0.5)  # no biases: P(y=1 | 0) = 1/2
 
 

@@ -139,6 +139,7 @@ TEACHER_PROBLEMS = {
             "learning_rate": 0.05,
             "shuffle": False,
             "max_iter": 1,
+            "fit_intercept": False,
         },
     ),
     "DoubleConvotron": TeacherProblem(
