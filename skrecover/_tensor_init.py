@@ -41,6 +41,7 @@ _MIN_RELATIVE_NORM = 0.1
 # estimates from few samples can imply absurd magnitudes.
 _MAX_UNIT_SCALE = 10.0
 _SKETCH_NOISE_MARGIN = 1.2
+_NO_SIGNAL_MARGIN = 1.5
 # Moment eigenvalues below this fraction of the standard deviation of y are rounding.
 _ROUNDING_LEVEL = 1e-8
 # Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
@@ -213,7 +214,9 @@ def biased_tensor_initialization(
         sample, residual, n_hidden, random_state, y_scale
     )
     k = basis.shape[1]
-    if not spectrum[0] > noise_level:
+    # The spectrum is the larger of two noise-normalised ones: the test of any
+    # signal at all takes a margin (pure noise was seen to reach 1.35).
+    if not spectrum[0] > _NO_SIGNAL_MARGIN * noise_level:
         return _uninformative_moments(
             sample,
             y,
@@ -372,18 +375,23 @@ def _biased_subspace(sample, y, n_hidden, random_state, y_scale):
     else:
         probe = _random_unit_columns(random_state, dim, 2 * cap + 10)
         second, second_variance = sample.p2_product(y, probe, return_noise=True)
-    # Noise edges: 2 sqrt(d) for a symmetric d x d noise matrix (P_2, as in
-    # unit_subspace), that of a d x p sketch otherwise.
+    # Noise edges: of a symmetric d x d noise matrix (P_2, as in unit_subspace),
+    # and of a d x p sketch.
     blocks = []
     for block, variance, edge in (
-        (second, second_variance, 2 * np.sqrt(dim)),
+        (second, second_variance, _symmetric_noise_edge(dim)),
         (
             sketch,
             sketch_variance,
             _SKETCH_NOISE_MARGIN * (np.sqrt(dim) + np.sqrt(n_sketch)),
         ),
     ):
-        noise = np.sqrt(max(variance, 1e-300) / n_effective)
+        # Moments below 1e-8 of the scale of y are rounding, whatever their noise.
+        noise = max(
+            np.sqrt(variance / n_effective),
+            _ROUNDING_LEVEL * y_scale,
+            np.finfo(float).tiny,
+        )
         energy = np.sum(block**2)
         share = max(0.0, 1.0 - block.size * noise**2 / energy) if energy > 0 else 0.0
         values = np.linalg.svd(block, compute_uv=False) / (noise * edge)
@@ -392,15 +400,7 @@ def _biased_subspace(sample, y, n_hidden, random_state, y_scale):
     vectors = _fix_signs(np.linalg.svd(stacked, full_matrices=False)[0])
     length = min(len(values) for _, values in blocks)
     spectrum = np.maximum(*(values[:length] for _, values in blocks))
-    rounding = (
-        _ROUNDING_LEVEL
-        * y_scale
-        / max(
-            min(np.sqrt(v / n_effective) for v in (second_variance, sketch_variance)),
-            1e-300,
-        )
-    )
-    noise_level = max(1.0, rounding)
+    noise_level = 1.0
     k = _choose_n_hidden(spectrum, noise_level, cap) if n_hidden == "auto" else n_hidden
     basis = vectors[:, :k]
     if dim <= _FULL_MATRIX_MAX_FEATURES:
@@ -408,6 +408,14 @@ def _biased_subspace(sample, y, n_hidden, random_state, y_scale):
     else:
         quadratic = basis.T @ sample.p2_product(y, basis)
     return basis, spectrum, float(noise_level), (quadratic + quadratic.T) / 2
+
+
+def _symmetric_noise_edge(dim):
+    """Where the largest eigenvalue of a symmetric ``d x d`` noise matrix with
+    entries of unit variance stays: ``2 sqrt(d)`` plus its Tracy-Widom fluctuation
+    ``d^(-1/6)`` times 2.5 (the 99th percentile is about 2), which matters for
+    small ``d``."""
+    return 2 * np.sqrt(dim) + 2.5 * dim ** (-1 / 6)
 
 
 def _unit_cap(sample, n_hidden):
@@ -533,7 +541,7 @@ def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
         vectors, values, entry_variance, signed = _p2_eigenvectors(
             sample, y, cap, random_state
         )
-        noise_level = 2 * np.sqrt(dim * entry_variance / n_effective)
+        noise_level = _symmetric_noise_edge(dim) * np.sqrt(entry_variance / n_effective)
     elif orders.j2 == 3:
         n_sketch = max(4 * cap, cap + 8)
         left = _random_unit_columns(random_state, dim, n_sketch)

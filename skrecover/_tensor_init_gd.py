@@ -38,6 +38,9 @@ from .patches import tiling_patch_indices
 # only chase rounding errors.
 _LOSS_FLOOR = 1e-20
 _PROBABILITY_EPS = 1e-15
+# n_init="auto" draws the initialisation again while it fails its health checks,
+# at most this many times in all.
+_MAX_AUTO_DRAWS = 5
 
 
 class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
@@ -59,6 +62,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         ],
         "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
         "fit_hidden_bias": ["boolean"],
+        "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
     }
     _loss = "squared"
 
@@ -92,6 +96,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 hidden_biases=biases if self.fit_hidden_bias else None
             )
             diagnostics = self.diagnostics_
+            messages = []
         else:
             sample = MomentSample(
                 data.X,
@@ -102,8 +107,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             params, diagnostics = self._initial_network(
                 sample, data.y, activation, state.random_state
             )
-            for message in diagnostics.pop("messages"):
-                state.report.warn(InitializationWarning, message)
+            messages = diagnostics.pop("messages")
             diagnostics.input_statistics = state.statistics
             initial = params
         return Bunch(
@@ -113,9 +117,56 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             layout=layout,
             transform=transform,
             diagnostics=diagnostics,
+            messages=messages,
+            sample=None if self._warm() else sample,
         )
 
     def _optimize(self, state, start):
+        """Gradient descent from the initialisation; then, while ``n_init`` asks for
+        it, from further draws of the initialisation (new random contractions),
+        keeping the draw with the lowest final (validation) loss. Only the kept
+        draw's initialisation warnings are reported."""
+        best = self._descend(state, start)
+        draws = 1
+        while start.sample is not None and self._another_draw(draws, best):
+            params, diagnostics = self._initial_network(
+                start.sample, state.data.y, start.activation, state.random_state
+            )
+            diagnostics.input_statistics = state.statistics
+            candidate = Bunch(
+                **{
+                    **start,
+                    "params": params,
+                    "initial": params,
+                    "diagnostics": diagnostics,
+                    "messages": diagnostics.pop("messages"),
+                }
+            )
+            candidate = self._descend(state, candidate)
+            draws += 1
+            if candidate.final_loss < best.final_loss:
+                best = candidate
+        for message in best.messages:
+            state.report.warn(InitializationWarning, message)
+        if best.unconverged:
+            self._warn_unconverged(
+                state,
+                best.result,
+                "If the loss was still falling steeply, the initialisation may be "
+                "poor: see diagnostics_.",
+            )
+        best.n_init = draws
+        return best
+
+    def _another_draw(self, draws, best):
+        if self.n_init == "auto":
+            return draws < _MAX_AUTO_DRAWS and bool(best.messages)
+        return draws < self.n_init
+
+    def _descend(self, state, start):
+        """Gradient descent from ``start.params``; adds the fitted ``params``, the
+        ``result``, its ``final_loss`` (validation loss with early stopping) and
+        whether it ended ``unconverged``."""
         data = state.data
         floor = None
         if self._loss == "squared":
@@ -140,17 +191,19 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             loss_floor=floor,
             random_state=state.random_state,
         )
+        curve = result.validation_loss_curve or result.loss_curve
+        final = min(curve) if curve else result.start_loss
         last = result.loss_curve[-1] if result.loss_curve else np.inf
         negligible = floor is not None and last <= floor * NEGLIGIBLE_LOSS / _LOSS_FLOOR
-        if not (result.converged or negligible):
-            self._warn_unconverged(
-                state,
-                result,
-                "If the loss was still falling steeply, the initialisation may be "
-                "poor: see diagnostics_.",
-            )
-        start.update(params=params, result=result)
-        return start
+        return Bunch(
+            **{
+                **start,
+                "params": params,
+                "result": result,
+                "final_loss": final,
+                "unconverged": not (result.converged or negligible),
+            }
+        )
 
     def _fitted_attributes(self, state, model):
         scaling = state.data.scaling
@@ -181,6 +234,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             ),
             "activation_": activation,
             "diagnostics_": model.diagnostics,
+            "n_init_": model.n_init,
             "solver_": result.solver,
             "n_iter_": result.n_iter,
             "loss_curve_": [loss * loss_unit for loss in result.loss_curve],
@@ -461,6 +515,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         validation_fraction=0.1,
         n_cp_draws=50,
         fit_hidden_bias=True,
+        n_init="auto",
         warm_start=False,
         verbose=0,
         random_state=None,
@@ -481,6 +536,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
         self.fit_hidden_bias = fit_hidden_bias
+        self.n_init = n_init
         self.warm_start = warm_start
         self.verbose = verbose
         self.random_state = random_state
@@ -709,6 +765,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         validation_fraction=0.1,
         n_cp_draws=50,
         fit_hidden_bias=True,
+        n_init="auto",
         warm_start=False,
         n_jobs=None,
         verbose=0,
@@ -729,6 +786,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
         self.fit_hidden_bias = fit_hidden_bias
+        self.n_init = n_init
         self.warm_start = warm_start
         self.n_jobs = n_jobs
         self.verbose = verbose

@@ -35,6 +35,10 @@ def label_randomization_test(
     cross-validated score, ``(1 + #{shuffled >= natural}) / (1 + n_permutations)``,
     as in :func:`sklearn.model_selection.permutation_test_score`.
 
+    The test is about the unregularised training loss: an estimator with an
+    ``alpha`` parameter (:class:`~skrecover.PracticalSizeGD`) is fitted with
+    ``alpha=0``, the interpolating fit of the paper.
+
     Parameters
     ----------
     estimator : estimator object
@@ -79,6 +83,8 @@ def label_randomization_test(
     0.25
     """
     y = np.asarray(y)
+    if "alpha" in estimator.get_params():
+        estimator = clone(estimator).set_params(alpha=0)
     rng = check_random_state(random_state)
     label_sets = [y] + [rng.permutation(y) for _ in range(n_permutations)]
     outcomes = Parallel(n_jobs=n_jobs)(

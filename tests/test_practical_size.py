@@ -21,7 +21,7 @@ def test_zero_training_loss_on_natural_and_shuffled_labels(digits, activation):
     X, y = digits
     shuffled = np.random.default_rng(0).permutation(y)
     for labels in (y, shuffled):
-        model = PracticalSizeGD(activation=activation, random_state=0).fit(
+        model = PracticalSizeGD(alpha=0, activation=activation, random_state=0).fit(
             X, labels.astype(float)
         )
         certificate = model.certificate_
@@ -34,7 +34,7 @@ def test_zero_training_loss_on_natural_and_shuffled_labels(digits, activation):
 def test_certificate_agrees_with_numpy():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((80, 4)), rng.standard_normal(80)
-    model = PracticalSizeGD(width=100, random_state=0).fit(X, y)
+    model = PracticalSizeGD(alpha=0, width=100, random_state=0).fit(X, y)
     features = model.layers_.features((X - model.x_mean_) / model.x_scale_)
     design = np.hstack([features, np.ones((80, 1))])
     singular_values = np.linalg.svd(design, compute_uv=False)
@@ -51,13 +51,17 @@ def test_gradient_descent_reaches_the_least_squares_interpolant():
     well-conditioned features (width 8n, few samples) it gets there quickly."""
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((30, 3)), rng.standard_normal(30)
-    exact = PracticalSizeGD(width=240, solver="lstsq", random_state=0).fit(X, y)
+    exact = PracticalSizeGD(alpha=0, width=240, solver="lstsq", random_state=0).fit(
+        X, y
+    )
     kwargs = dict(width=240, max_iter=20_000, global_tol=1e-8, random_state=0)
-    descent = PracticalSizeGD(solver="agd", **kwargs).fit(X, y)
+    descent = PracticalSizeGD(alpha=0, solver="agd", **kwargs).fit(X, y)
     assert descent.is_global_minimum_
     assert np.allclose(descent.coefs_, exact.coefs_, atol=1e-3)
     predicted = descent.certificate_["predicted_gd_iterations"]
-    plain = PracticalSizeGD(solver="gd", **{**kwargs, "max_iter": int(predicted)})
+    plain = PracticalSizeGD(
+        alpha=0, solver="gd", **{**kwargs, "max_iter": int(predicted)}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         plain.fit(X, y)
@@ -67,7 +71,7 @@ def test_gradient_descent_reaches_the_least_squares_interpolant():
 
 def test_auto_solver_is_lstsq_when_gd_would_take_too_long(digits):
     X, y = digits
-    model = PracticalSizeGD(random_state=0).fit(X, y.astype(float))
+    model = PracticalSizeGD(alpha=0, random_state=0).fit(X, y.astype(float))
     assert model.certificate_["solver"] == "lstsq"
     assert model.certificate_["predicted_gd_iterations"] > model.max_iter
 
@@ -75,7 +79,7 @@ def test_auto_solver_is_lstsq_when_gd_would_take_too_long(digits):
 def test_classifier_reaches_full_training_accuracy(digits):
     X, y = digits
     for labels in (y, np.random.default_rng(0).permutation(y)):
-        model = PracticalSizeGDClassifier(random_state=0).fit(X, labels)
+        model = PracticalSizeGDClassifier(alpha=0, random_state=0).fit(X, labels)
         assert model.score(X, labels) == 1.0
         assert model.certificate_["train_accuracy"] == 1.0
         assert model.certificate_["train_loss"] <= 1e-4
@@ -94,7 +98,9 @@ def test_relu_and_other_non_analytic_activations_are_refused():
 def test_too_narrow_width_fails_the_certificate_honestly(digits):
     X, y = digits
     with pytest.warns(ConvergenceWarning, match="rank 301 < 600"):
-        model = PracticalSizeGD(width=300, random_state=0).fit(X, y.astype(float))
+        model = PracticalSizeGD(alpha=0, width=300, random_state=0).fit(
+            X, y.astype(float)
+        )
     assert not model.is_global_minimum_
     assert model.certificate_["rank"] == 301 and model.certificate_["sigma_min"] == 0
     assert model.certificate_["train_loss"] > 1e-3
@@ -110,8 +116,10 @@ def test_pretraining_keeps_the_certificate_and_helps_generalisation(digits):
     X, y = digits
     X_test, y_test = load_digits(return_X_y=True)
     X_test, y_test = X_test[600:1200], y_test[600:1200]
-    plain = PracticalSizeGDClassifier(random_state=0).fit(X, y)
-    pretrained = PracticalSizeGDClassifier(pretrain_iter=30, random_state=0).fit(X, y)
+    plain = PracticalSizeGDClassifier(alpha=0, random_state=0).fit(X, y)
+    pretrained = PracticalSizeGDClassifier(
+        alpha=0, pretrain_iter=30, random_state=0
+    ).fit(X, y)
     assert pretrained.is_global_minimum_ and len(pretrained.pretrain_loss_curve_) > 0
     assert pretrained.score(X_test, y_test) > plain.score(X_test, y_test) - 0.02
 
