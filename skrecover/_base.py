@@ -288,12 +288,31 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         )
 
     def _finish(self, state, model, stacklevel):
+        self._check_training_fit(state, model)
         attributes = self._fitted_attributes(state, model)
         attributes["_scaling_"] = state.data.scaling
         attributes["_y_1d_"] = state.data.y_1d
         self._set_fitted(attributes)
         state.report.emit(stacklevel=stacklevel)
         return self
+
+    def _check_training_fit(self, state, model):
+        """Warn when a regressor fits its training data worse than their mean."""
+        loss = model.get("training_loss")
+        if is_classifier(self) or loss is None:
+            return
+        variance = weighted_variance(state.data.y, state.training_weight)
+        if not variance > 0:
+            return
+        r2 = 1 - 2 * loss / variance
+        if r2 < 0:
+            state.report.warn(
+                AssumptionWarning,
+                f"{type(self).__name__} ends with a training R^2 of {r2:.3g}: it "
+                "fits the training data worse than their mean does, so the data "
+                "are far from the model it recovers. Check its assumptions, and "
+                "compare with a baseline (Ridge, gradient boosting).",
+            )
 
     # -- validation and working units
     def _fit_data(self, X, y, sample_weight, *, reset, scaling=None):

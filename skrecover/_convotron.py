@@ -835,6 +835,8 @@ class Convotron(IterativeMixin, _BaseConvotron):
                 "heavily overlapping patches converge slowly.",
             )
         start.update(result=result, updates=updates)
+        if state.validation_weight is None:
+            start.training_loss = min(result.loss_curve, default=result.start_loss)
         return start
 
     def _partial_update(self, state):

@@ -355,7 +355,13 @@ class DoubleConvotron(_BaseConvotron):
                 f"iterations without meeting tol={self.tol}: raise tol, or check the "
                 "inputs (symmetric about 0, identity covariance).",
             )
-        start.update(sign=sign, losses=losses, result=result, intercept=intercept)
+        start.update(
+            sign=sign,
+            losses=losses,
+            result=result,
+            intercept=intercept,
+            training_loss=float(losses.min()),
+        )
         return start
 
     def _fitted_attributes(self, state, model):

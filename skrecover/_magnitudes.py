@@ -21,8 +21,10 @@ import numpy as np
 from scipy import optimize
 
 # Grids of t = b / s (homogeneous activations), and of norms and biases (others).
+# Beyond |t| = 3 a ReLU unit is on (or off) for all but 0.1% of Gaussian inputs:
+# linear or dead, and its norm is not identified (a fit there ran to 1e9).
 # Beyond a norm of 4 sigmoid-like units saturate: moments cannot tell 4 from 40.
-_T_GRID = np.linspace(-6.0, 6.0, 601)
+_T_GRID = np.linspace(-3.0, 3.0, 301)
 _S_GRID = np.geomspace(0.05, 4.0, 48)
 _B_GRID = np.linspace(-4.0, 4.0, 65)
 _ORDERS = np.arange(1, 5)

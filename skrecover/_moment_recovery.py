@@ -341,7 +341,10 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         refined, result = False, None
         if self.refine and self.refine_max_iter > 0:
             params, refined, result = self._refine(state, params, start.odd.whitening)
-        start.update(params=params, refined=refined, result=result)
+        training_loss = _held_out_loss(data.X, data.y, data.sample_weight, params)
+        start.update(
+            params=params, refined=refined, result=result, training_loss=training_loss
+        )
         return start
 
     def _partial_update(self, state):

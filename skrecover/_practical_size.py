@@ -296,6 +296,7 @@ class _BasePracticalSize(BaseRecovery):
             certificate=certificate,
             result=result,
             alpha=alpha,
+            training_loss=certificate.train_loss / self._loss_unit(state.data.scaling),
         )
         return start
 

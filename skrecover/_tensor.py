@@ -16,11 +16,16 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg, optimize
+from threadpoolctl import threadpool_limits
 
 # A refined decomposition is rejected as degenerate when two factors have a cosine
 # beyond this, or a weight exceeds this multiple of the tensor's norm.
 _MAX_COHERENCE = 0.99
 _MAX_WEIGHT_RATIO = 10.0
+# Refinement stops once the loss has fallen by less than this fraction over the
+# last _STALL_WINDOW iterations (a noisy tensor's slow drift, not convergence).
+_STALL_FRACTION = 1e-3
+_STALL_WINDOW = 10
 
 
 class SymmetricCP(NamedTuple):
@@ -202,14 +207,17 @@ def _refine_unit_norm(tensor, start, max_iter):
         return matrix.reshape(dim * rank, dim * rank)
 
     A0 = start.factors * np.abs(start.weights) ** (1.0 / order)
-    result = optimize.minimize(
-        loss_gradient,
-        A0.ravel(),
-        jac=True,
-        hess=gauss_newton,
-        method="trust-exact",
-        options={"gtol": 1e-14, "maxiter": max_iter},
-    )
+    # Threads only add overhead to the factorisations of these small matrices.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = optimize.minimize(
+            loss_gradient,
+            A0.ravel(),
+            jac=True,
+            hess=gauss_newton,
+            method="trust-exact",
+            options={"gtol": 1e-14, "maxiter": max_iter},
+            callback=_stop_when_stalled(),
+        )
     A = result.x.reshape(dim, rank)
     if not np.all(np.isfinite(A)) or np.any(np.linalg.norm(A, axis=0) == 0):
         return None
@@ -217,6 +225,20 @@ def _refine_unit_norm(tensor, start, max_iter):
     if refined.residual >= start.residual or _degenerate(refined, tensor):
         return None
     return refined
+
+
+def _stop_when_stalled():
+    """A ``scipy.optimize.minimize`` callback that ends a stalled minimisation."""
+    losses = []
+
+    def callback(intermediate_result):
+        losses.append(intermediate_result.fun)
+        if len(losses) > _STALL_WINDOW:
+            earlier = losses[-1 - _STALL_WINDOW]
+            if earlier - losses[-1] < _STALL_FRACTION * earlier:
+                raise StopIteration
+
+    return callback
 
 
 def _degenerate(decomposition, tensor):

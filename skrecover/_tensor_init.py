@@ -40,6 +40,9 @@ _MIN_RELATIVE_NORM = 0.1
 # No initial unit may output more than this many standard deviations of y: moment
 # estimates from few samples can imply absurd magnitudes.
 _MAX_UNIT_SCALE = 10.0
+# Least-squares output weights ignore directions of the hidden features whose
+# singular value is below this fraction of the largest (near-duplicate units).
+_LSTSQ_RCOND = 1e-8
 _SKETCH_NOISE_MARGIN = 1.2
 _NO_SIGNAL_MARGIN = 1.5
 # Moment eigenvalues below this fraction of the standard deviation of y are rounding.
@@ -246,7 +249,7 @@ def biased_tensor_initialization(
         ),
     ]
     rows = _loss_rows(sample, random_state)
-    best = None
+    starts = []
     for decomposition in candidates:
         factors = decomposition.factors / np.linalg.norm(decomposition.factors, axis=0)
         params, units = _biased_units(
@@ -262,12 +265,28 @@ def biased_tensor_initialization(
             known_output=known_output,
             y_scale=y_scale,
         )
-        loss = _sample_loss(sample, y, params, activation, known_output, rows)
-        if best is None or loss < best[0]:
-            best = (loss, params, units, decomposition)
-    _, params, units, decomposition = best
+        starts.append(("moments", params, units, decomposition))
+        if not known_output:
+            # On data far from the model, moment magnitudes can be absurd while the
+            # directions still help: the same units with least-squares outputs.
+            params = least_squares_outputs(
+                sample, y, params, activation, fit_intercept, rows
+            )
+            starts.append(("moment directions", params, units, decomposition))
+    trend = fallback_initialization(
+        sample, y, activation, k, first, fit_intercept, known_output, random_state, rows
+    )
+    trend = trend._replace(hidden_biases=np.zeros(k))
+    starts.append(("linear trend", trend, units, decomposition))
+    losses = [
+        _sample_loss(sample, y, start[1], activation, known_output, rows)
+        for start in starts
+    ]
+    best = starts[int(np.argmin(losses))]
+    start, params, units, decomposition = best
     diagnostics = Bunch(
         fallback=False,
+        start=start,
         moment_orders=activation.moment_orders,
         spectrum=spectrum,
         noise_level=noise_level,
@@ -434,7 +453,7 @@ def _biased_directions(third, fourth, noise_energy, k, random_state, n_cp_draws)
     its energy above the noise (``max(0, 1 - N / ||M||^2)``), so that an order
     with no signal (the third of unbiased ReLU units, the fourth of unbiased tanh)
     adds nothing; over random unit ``beta``, the draw whose decomposition leaves
-    the smallest relative residual is kept (a
+    the smallest relative residual is kept and refined (a
     :class:`~skrecover._tensor.SymmetricCP`).
     """
     tensors = []
@@ -450,11 +469,11 @@ def _biased_directions(third, fourth, noise_energy, k, random_state, n_cp_draws)
         beta /= np.linalg.norm(beta)
         combined = tensors[0] + np.tensordot(tensors[1], beta, axes=(3, 0))
         decomposition = symmetric_cp(
-            combined, k, n_draws=draws, random_state=random_state
+            combined, k, n_draws=draws, refine=False, random_state=random_state
         )
-        if best is None or decomposition.residual < best.residual:
-            best = decomposition
-    return best
+        if best is None or decomposition.residual < best[0].residual:
+            best = decomposition, combined
+    return refine_symmetric_cp(best[1], best[0])
 
 
 def _unit_coefficients(moments, factors, orders=None):
@@ -839,7 +858,15 @@ def _health_problems(weakest, noise_level, cp_residual):
 
 
 def fallback_initialization(
-    sample, y, activation, n_hidden, first, fit_intercept, known_output, random_state
+    sample,
+    y,
+    activation,
+    n_hidden,
+    first,
+    fit_intercept,
+    known_output,
+    random_state,
+    rows=None,
 ):
     """Initialisation when the moments carry no information about the units.
 
@@ -859,17 +886,35 @@ def fallback_initialization(
     if known_output:
         output = np.full(n_hidden, 1.0 / (n_hidden * _n_patches(sample)))
         return NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
+    params = NetworkParams(hidden, np.ones((1, n_hidden)), np.zeros(1))
+    return least_squares_outputs(sample, y, params, activation, fit_intercept, rows)
+
+
+def least_squares_outputs(sample, y, params, activation, fit_intercept, rows=None):
+    """``params`` with the output weights (and intercept) that fit ``y`` best, by
+    weighted least squares on the hidden features of ``rows`` (default all)."""
+    rows = slice(None) if rows is None else rows
     features = hidden_features(
-        sample.X, hidden, activation, patch_indices=sample.patch_indices
+        sample.X[rows],
+        params.hidden_weights,
+        activation,
+        patch_indices=sample.patch_indices,
+        hidden_biases=params.hidden_biases,
     )
+    n_hidden = features.shape[1]
     if fit_intercept:
         features = np.column_stack([features, np.ones(len(features))])
-    root = np.sqrt(sample.sample_weight)[:, np.newaxis]
-    coefficients = np.linalg.lstsq(features * root, y * root[:, 0], rcond=None)[0]
+    root = np.sqrt(sample.sample_weight[rows])[:, np.newaxis]
+    targets = np.asarray(y, dtype=float)[rows]
+    coefficients = np.linalg.lstsq(
+        features * root, targets * root[:, 0], rcond=_LSTSQ_RCOND
+    )[0]
     output = coefficients[:n_hidden]
     intercept = coefficients[n_hidden:] if fit_intercept else np.zeros(1)
     output = np.where(output == 0, 1e-3, output)
-    return NetworkParams(hidden, output[np.newaxis, :], np.asarray(intercept, float))
+    return params._replace(
+        output_weights=output[np.newaxis, :], intercept=np.asarray(intercept, float)
+    )
 
 
 def random_initialization(

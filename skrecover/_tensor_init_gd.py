@@ -156,6 +156,8 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 "poor: see diagnostics_.",
             )
         best.n_init = draws
+        if self._loss == "squared" and state.validation_weight is None:
+            best.training_loss = best.final_loss
         return best
 
     def _another_draw(self, draws, best):
