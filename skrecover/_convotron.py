@@ -14,7 +14,6 @@ from scipy import linalg
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
@@ -38,6 +37,8 @@ _SINGULAR = 1e-8
 # Stop once the mean squared error is this fraction of the variance of y.
 _LOSS_FLOOR = 1e-20
 _MINIBATCH_SIZE = 32
+# The online intercept averages the residual over about this many samples.
+_INTERCEPT_WINDOW = 1024
 _LEAKY = (ReLU, LeakyReLU)
 _LEAKY_REASON = (
     "the Convotrons' guarantee rests on the activation's odd part being linear, "
@@ -230,13 +231,17 @@ class Updates(NamedTuple):
 def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
     """One pass of (mini)batch updates over the rows ``order``.
 
-    ``w <- w + eta (y - f(x)) u(x)`` averaged over ``batch`` samples, with sample
-    weights relative to their mean; with ``average``, ``w`` is the running average
-    of the iterates once ``average`` updates have passed (``True``: from the first).
+    ``w <- w + eta (y - c - f(x)) u(x)`` averaged over ``batch`` samples, with
+    sample weights relative to their mean; with ``average``, ``w`` is the running
+    average of the iterates once ``average`` updates have passed (``True``: from
+    the first). With an intercept, ``c`` tracks the mean residual: the mean over
+    the first updates, then a moving average over about ``_INTERCEPT_WINDOW``
+    samples (a stale ``c`` leaves ``E[u] = 0`` unbiased, but adds variance).
     """
     relative = sample_weight / np.mean(sample_weight[order])
     slope, output = problem.slope, problem.output
     start = 1 if average is True else int(average)
+    window_rate = batch / _INTERCEPT_WINDOW if problem.fit_intercept else 0.0
 
     def block(state, rows, targets, weights):
         w, iterate, t, eta, intercept = state
@@ -246,9 +251,11 @@ def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
             part = slice(b, b + batch)
             pre = patches[part] @ iterate
             f = np.where(pre > 0, pre, slope * pre) @ output
-            step = eta * weights[part] * (targets[part] - intercept - f)
-            iterate = iterate + step @ u[part] / len(step)
+            residual = weights[part] * (targets[part] - intercept - f)
+            iterate = iterate + eta * residual @ u[part] / len(residual)
             t += 1
+            if window_rate:
+                intercept += max(1.0 / t, window_rate) * residual.mean()
             if not average:
                 w = iterate
             elif t < start:
@@ -673,16 +680,6 @@ class Convotron(IterativeMixin, _BaseConvotron):
         self.verbose = verbose
         self.random_state = random_state
 
-    def _check_partial_fit(self):
-        if self.solver == "batch":
-            raise AttributeError(
-                "partial_fit makes one epoch of stochastic updates: it needs "
-                "solver='minibatch' or 'stochastic' (this Convotron has "
-                "solver='batch')."
-            )
-        return True
-
-    @available_if(_check_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of the (mini)batch updates over ``X``, in the given order.
@@ -690,8 +687,9 @@ class Convotron(IterativeMixin, _BaseConvotron):
         The algorithm is online: a stream of chunks passed to successive calls makes
         the same updates as one epoch of ``fit`` over their concatenation with
         ``shuffle=False`` (given a fixed ``learning_rate``; ``"auto"`` is estimated
-        on the first chunk). Available for ``solver="stochastic"`` and
-        ``"minibatch"``.
+        on the first chunk). The updates are online whatever the solver: single
+        samples with ``solver="stochastic"``, batches of ``batch_size`` otherwise
+        (the batch solver's preconditioned iteration needs all the data at once).
 
         Parameters
         ----------
@@ -752,7 +750,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
             problem, spectrum = self._drift_problem(
                 state, layout, output, activation.slope, self.update_patch
             )
-            if self.solver == "batch":
+            if self.solver == "batch" and state.get("first") is None:
                 # The preconditioned step is dimensionless: 1 is the natural one.
                 learning_rate = (
                     1.0 if self.learning_rate == "auto" else float(self.learning_rate)
@@ -863,13 +861,6 @@ class Convotron(IterativeMixin, _BaseConvotron):
             shift=updates.intercept,
         )
         loss = field.loss
-        # The offset of the stream: the weighted mean of each chunk's residual mean.
-        seen = 0.0 if state.first else self._seen_weight_
-        weight = float(data.sample_weight.sum())
-        intercept = (seen * updates.intercept + weight * field.intercept) / (
-            seen + weight
-        )
-        updates = updates._replace(intercept=intercept)
         previous = [] if state.first else self.loss_curve_
         unit = data.scaling.y_scale**2
         result = OptimResult(
@@ -877,14 +868,14 @@ class Convotron(IterativeMixin, _BaseConvotron):
             n_iter=(0 if state.first else self.n_iter_) + 1,
             loss_curve=[value / unit for value in previous] + [loss],
         )
-        start.update(result=result, updates=updates, seen_weight=seen + weight)
+        start.update(result=result, updates=updates)
         return start
 
     def _fitted_attributes(self, state, model):
         scaling = state.data.scaling
         problem, updates, result = model.problem, model.updates, model.result
         learning_rate = updates.learning_rate
-        if self.solver != "batch":
+        if self.solver != "batch" or state.get("first") is not None:
             learning_rate /= scaling.x_scale**2
         unit = scaling.y_scale**2
         attributes = {
@@ -900,10 +891,6 @@ class Convotron(IterativeMixin, _BaseConvotron):
             **self._spectrum_attributes(model.spectrum, scaling),
             "learning_rate_": learning_rate,
             "t_": updates.t,
-            # The weight the stream has seen (partial_fit blends the offset by it).
-            "_seen_weight_": model.get(
-                "seen_weight", float(state.training_weight.sum())
-            ),
             "n_iter_": result.n_iter,
             "loss_curve_": [loss * unit for loss in result.loss_curve],
         }

@@ -384,7 +384,7 @@ def _biased_subspace(sample, y, n_hidden, random_state, y_scale):
     the two normalised spectra), its noise level 1, and ``V^T P_2 V``.
     """
     dim, n_effective = sample.dim, sample.n_effective
-    cap = _unit_cap(sample, n_hidden)
+    cap = unit_cap(sample, n_hidden)
     n_sketch = max(4 * cap, cap + 8)
     left = _random_unit_columns(random_state, dim, n_sketch)
     right = _random_unit_columns(random_state, dim, n_sketch)
@@ -437,7 +437,7 @@ def _symmetric_noise_edge(dim):
     return 2 * np.sqrt(dim) + 2.5 * dim ** (-1 / 6)
 
 
-def _unit_cap(sample, n_hidden):
+def unit_cap(sample, n_hidden):
     """At most this many units: ``n_hidden``, or for "auto" what the dimension and
     the samples allow (``k (d + 1)`` at most the number of samples), at most 20."""
     if n_hidden != "auto":
@@ -555,7 +555,7 @@ def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
     dim = sample.dim
     auto = n_hidden == "auto"
     n_effective = sample.n_effective
-    cap = _unit_cap(sample, n_hidden)
+    cap = unit_cap(sample, n_hidden)
     if orders.j2 == 2:
         vectors, values, entry_variance, signed = _p2_eigenvectors(
             sample, y, cap, random_state
@@ -967,19 +967,22 @@ def random_initialization(
     return params, Bunch(fallback=False, messages=[])
 
 
-# n_hidden="auto" warns when the residual's moment eigenvalue stands this many times
-# above its noise level: a unit was dropped.
+# n_hidden="auto" adds a unit (or warns) when the residual's moment eigenvalue
+# stands this many times above its noise level: a unit was dropped.
 _DROPPED_UNIT_MARGIN = 2.0
 # Residuals below this fraction of the variance of y have nothing left to show.
 _NEGLIGIBLE_RESIDUAL = 1e-12
 
 
-def dropped_unit_message(sample, y, params, activation, random_state):
-    """Why the residual of a fit suggests a dropped unit, or None.
+def residual_unit(sample, y, params, activation, random_state):
+    """The unit the residual of a fit still shows, or None.
 
     The moment spectrum of ``y - f(x)`` is measured against its own noise level,
     far below that of ``y``: a unit that ``n_hidden="auto"`` dropped (weak or
     ill-conditioned, within the noise of the moments of ``y``) stands out there.
+    Returns a :class:`~sklearn.utils.Bunch` with the unit's ``direction`` (a
+    hidden weight vector in original coordinates) and the moment ``eigenvalue``
+    with its ``ratio`` to the noise level.
     """
     residual = (
         y
@@ -992,7 +995,7 @@ def dropped_unit_message(sample, y, params, activation, random_state):
         _NEGLIGIBLE_RESIDUAL * variance
     ):
         return None
-    _, spectrum, noise_level, _ = unit_subspace(
+    basis, spectrum, noise_level, _ = unit_subspace(
         sample,
         linear_residual(sample, residual)[1],
         activation.moment_orders,
@@ -1002,10 +1005,20 @@ def dropped_unit_message(sample, y, params, activation, random_state):
     )
     if spectrum[0] <= _DROPPED_UNIT_MARGIN * noise_level:
         return None
-    k = len(params.hidden_weights)
+    return Bunch(
+        direction=sample.to_original(basis[:, 0]),
+        eigenvalue=float(spectrum[0]),
+        ratio=float(spectrum[0] / noise_level),
+    )
+
+
+def dropped_unit_message(n_hidden, found):
+    """The warning that the residual of a fit with ``n_hidden`` units still
+    shows a unit (``found``, from :func:`residual_unit`)."""
     return (
-        f"n_hidden='auto' chose {k} units, but the residual of the fit still has a "
-        f"moment eigenvalue of {spectrum[0]:.3g}, {spectrum[0] / noise_level:.3g} "
-        "times its noise level: a weak or ill-conditioned unit was probably "
-        f"dropped. Set n_hidden={k + 1} (or more) and compare the validation scores."
+        f"n_hidden='auto' chose {n_hidden} units, but the residual of the fit "
+        f"still has a moment eigenvalue of {found.eigenvalue:.3g}, "
+        f"{found.ratio:.3g} times its noise level: a weak or ill-conditioned unit "
+        f"was probably dropped. Set n_hidden={n_hidden + 1} (or more) and compare "
+        "the validation scores."
     )

@@ -27,7 +27,9 @@ from ._optim import train_network
 from ._tensor_init import (
     dropped_unit_message,
     random_initialization,
+    residual_unit,
     tensor_initialization,
+    unit_cap,
 )
 from .activations import Activation, get_activation
 from .exceptions import InitializationWarning
@@ -105,7 +107,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 patch_indices=layout,
             )
             params, diagnostics = self._initial_network(
-                sample, data.y, activation, state.random_state
+                sample, data.y, activation, state.random_state, self.n_hidden
             )
             messages = diagnostics.pop("messages")
             diagnostics.input_statistics = state.statistics
@@ -126,26 +128,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         it, from further draws of the initialisation (new random contractions),
         keeping the draw with the lowest final (validation) loss. Only the kept
         draw's initialisation warnings are reported."""
-        best = self._descend(state, start)
-        draws = 1
-        while start.sample is not None and self._another_draw(draws, best):
-            params, diagnostics = self._initial_network(
-                start.sample, state.data.y, start.activation, state.random_state
-            )
-            diagnostics.input_statistics = state.statistics
-            candidate = Bunch(
-                **{
-                    **start,
-                    "params": params,
-                    "initial": params,
-                    "diagnostics": diagnostics,
-                    "messages": diagnostics.pop("messages"),
-                }
-            )
-            candidate = self._descend(state, candidate)
-            draws += 1
-            if candidate.final_loss < best.final_loss:
-                best = candidate
+        best = self._grow(state, self._best_of_draws(state, start))
         for message in best.messages:
             state.report.warn(InitializationWarning, message)
         if best.unconverged:
@@ -155,14 +138,51 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 "If the loss was still falling steeply, the initialisation may be "
                 "poor: see diagnostics_.",
             )
-        best.n_init = draws
         if self._loss == "squared" and state.validation_weight is None:
             best.training_loss = best.final_loss
         return best
 
-    def _another_draw(self, draws, best):
+    def _best_of_draws(self, state, start, always=False):
+        """Descents from ``start`` and, as ``n_init`` says (``"auto"`` with
+        ``always``: its most), further draws; the one of lowest final loss, with
+        the number of draws ``n_init``."""
+        best = self._descend(state, start)
+        draws = 1
+        while start.sample is not None and self._another_draw(draws, best, always):
+            candidate = self._descend(state, self._draw(state, start))
+            draws += 1
+            if candidate.final_loss < best.final_loss:
+                best = candidate
+        best.n_init = draws
+        return best
+
+    def _draw(self, state, start, n_hidden=None):
+        """``start`` with a new draw of the initialisation (of ``n_hidden`` units,
+        default the estimator's)."""
+        params, diagnostics = self._initial_network(
+            start.sample,
+            state.data.y,
+            start.activation,
+            state.random_state,
+            self.n_hidden if n_hidden is None else n_hidden,
+        )
+        diagnostics.input_statistics = state.statistics
+        return Bunch(
+            **{
+                **start,
+                "params": params,
+                "initial": params,
+                "diagnostics": diagnostics,
+                "messages": diagnostics.pop("messages"),
+            }
+        )
+
+    def _grow(self, state, model):
+        return model
+
+    def _another_draw(self, draws, best, always=False):
         if self.n_init == "auto":
-            return draws < _MAX_AUTO_DRAWS and bool(best.messages)
+            return draws < _MAX_AUTO_DRAWS and (always or bool(best.messages))
         return draws < self.n_init
 
     def _descend(self, state, start):
@@ -291,7 +311,9 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             )
         return patch_indices
 
-    def _initialise_problem(self, sample, y, activation, random_state, known_output):
+    def _initialise_problem(
+        self, sample, y, activation, random_state, known_output, n_hidden
+    ):
         """The initialisation of one network (one output) by ``init``."""
         initialise = (
             tensor_initialization if self.init == "tensor" else random_initialization
@@ -300,7 +322,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             sample,
             y,
             activation,
-            self.n_hidden,
+            n_hidden,
             fit_intercept=self._centres_targets(),
             fit_hidden_bias=self.fit_hidden_bias,
             known_output=known_output,
@@ -557,34 +579,49 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
             free.append("intercept")
         return free
 
-    def _initial_network(self, sample, Y, activation, random_state):
+    def _initial_network(self, sample, Y, activation, random_state, n_hidden):
         return self._initialise_problem(
-            sample, Y[:, 0], activation, random_state, False
+            sample, Y[:, 0], activation, random_state, False, n_hidden
         )
 
-    def _optimize(self, state, start):
-        model = super()._optimize(state, start)
-        if self.n_hidden == "auto":
-            self._check_dropped_units(state, model)
+    def _grow(self, state, model):
+        """With ``n_hidden="auto"``: while the residual of the fit still shows a
+        unit (a moment eigenvalue well above its own noise, which a weak or
+        ill-conditioned unit hidden in the noise of the moments of ``y`` leaves),
+        fit again with one more unit, keeping the larger network while the
+        Bayesian information criterion prefers it; warn about a unit that
+        remains. (A descent that ran out of iterations has residual structure of
+        its own: it is left as it is.)"""
+        if self.n_hidden != "auto" or model.sample is None or model.unconverged:
+            return model
+        sample, y = model.sample, state.data.y[:, 0]
+        cap = unit_cap(sample, "auto") if self.init == "tensor" else 0
+        while found := residual_unit(
+            sample, y, model.params, model.activation, state.random_state
+        ):
+            n_hidden = len(model.params.hidden_weights)
+            if n_hidden >= cap:
+                break
+            if self.verbose:
+                print(
+                    f"Residual moment eigenvalue {found.eigenvalue:.3g} is "
+                    f"{found.ratio:.3g} times its noise: fitting {n_hidden + 1} units"
+                )
+            # The added unit is weak by construction: its draws are all tried.
+            grown = self._best_of_draws(
+                state, self._draw(state, model, n_hidden + 1), always=True
+            )
+            if not _information_prefers(grown, model, sample):
+                break
+            grown.diagnostics.added_units = model.diagnostics.get("added_units", 0) + 1
+            # Its moments are within their noise by construction; the criterion
+            # has judged the unit instead.
+            grown.messages = []
+            model = grown
+        else:
+            return model
+        state.report.warn(InitializationWarning, dropped_unit_message(n_hidden, found))
         return model
-
-    def _check_dropped_units(self, state, model):
-        """Warn when the residual of the fit still shows a hidden unit."""
-        data = state.data
-        message = dropped_unit_message(
-            MomentSample(
-                data.X,
-                state.training_weight,
-                whitening=None if model.transform is None else model.transform.whiten,
-                patch_indices=model.layout,
-            ),
-            data.y[:, 0],
-            model.params,
-            model.activation,
-            state.random_state,
-        )
-        if message:
-            state.report.warn(InitializationWarning, message)
 
     def _output_attributes(self, state, fitted, initial):
         return {
@@ -814,13 +851,18 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     def _free_parameters(self, activation):
         return ["hidden_weights", *self._bias_parameters()]
 
-    def _initial_network(self, sample, Y, activation, random_state):
+    def _initial_network(self, sample, Y, activation, random_state, n_hidden):
         """One network per binary problem, initialised in parallel, then joined
         into one network with an output per problem."""
         seeds = random_state.randint(np.iinfo(np.int32).max, size=Y.shape[1])
         problems = Parallel(n_jobs=self.n_jobs)(
             delayed(self._initialise_problem)(
-                sample, Y[:, o], activation, np.random.RandomState(seeds[o]), True
+                sample,
+                Y[:, o],
+                activation,
+                np.random.RandomState(seeds[o]),
+                True,
+                n_hidden,
             )
             for o in range(Y.shape[1])
         )
@@ -909,6 +951,19 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _information_prefers(grown, model, sample):
+    """Whether the network with one more unit is the better model: a lower
+    validation loss, or (no validation set) a lower Bayesian information
+    criterion, ``n log L + p log n``, for ``p`` more parameters per unit."""
+    if grown.result.validation_loss_curve:
+        return grown.final_loss < model.final_loss
+    if not grown.final_loss > 0:
+        return True
+    n = sample.n_effective
+    per_unit = sample.dim + 1 + (grown.params.hidden_biases is not None)
+    return n * np.log(model.final_loss / grown.final_loss) > per_unit * np.log(n)
 
 
 def _join_problems(networks):

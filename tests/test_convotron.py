@@ -166,9 +166,20 @@ def test_partial_fit_over_chunks_equals_fit():
             streamed.partial_fit(X[chunk], y[chunk])
     assert np.allclose(streamed.hidden_weights_, whole.hidden_weights_, atol=1e-12)
     assert streamed.t_ == whole.t_ == 6000
-    assert not hasattr(Convotron(solver="batch"), "partial_fit")
     with pytest.raises(ValueError, match="features"):
         streamed.partial_fit(X[:, :100], y)
+
+
+def test_partial_fit_of_the_batch_solver_makes_minibatch_updates():
+    X, y, teacher = data(n_samples=20_000, random_state=4)
+    params = dict(patch_size=16, stride=9, shuffle=False, random_state=0)
+    batch = Convotron(solver="batch", **params)
+    minibatch = Convotron(solver="minibatch", **params)
+    for chunk in np.array_split(np.arange(len(y)), 10):
+        batch.partial_fit(X[chunk], y[chunk])
+        minibatch.partial_fit(X[chunk], y[chunk])
+    assert np.allclose(batch.hidden_weights_, minibatch.hidden_weights_)
+    assert filter_error(batch, teacher) < 0.1
 
 
 def test_key_identity_drift_is_c_times_covariance():

@@ -101,9 +101,12 @@ def test_n_jobs_zero_is_refused():
 
 
 @pytest.mark.parametrize("activation", ["relu", "squared_relu", "tanh"])
-def test_auto_units_warn_when_an_ill_conditioned_unit_is_dropped(activation):
+def test_auto_units_add_or_report_an_ill_conditioned_unit(activation):
     """Singular values 1 to 100: the weakest unit's moment is within the noise of
-    the full moment, and n_hidden='auto' drops it; the residual shows it."""
+    the full moment, and the moments of y show 3 units; the residual of that fit
+    shows the fourth. n_hidden='auto' then fits with more units while the
+    information criterion prefers them, and warns about a unit it could not add:
+    the fit ends far better than with 3 units, or says why not."""
     X, y, teacher = make_teacher_regression(
         n_samples=100_000,
         n_features=10,
@@ -112,9 +115,21 @@ def test_auto_units_warn_when_an_ill_conditioned_unit_is_dropped(activation):
         condition_number=100,
         random_state=0,
     )
-    with pytest.warns(InitializationWarning, match="was probably dropped"):
+    three = TensorInitGD(activation=activation, n_hidden=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        three_r2 = three.fit(X, y).score(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model = TensorInitGD(activation=activation, random_state=0).fit(X, y)
-    assert model.n_hidden_ < 4
+    dropped = [w for w in caught if "was probably dropped" in str(w.message)]
+    if model.n_hidden_ > 3:
+        assert model.diagnostics_["added_units"] >= model.n_hidden_ - 3
+        assert 1 - model.score(X, y) < 1e-2 * (1 - three_r2)
+    if model.n_hidden_ == 4 and not dropped:
+        assert recovery_error(teacher, model) < 1e-6
+    if model.n_hidden_ < 4:
+        assert len(dropped) == 1
 
 
 def test_a_one_vs_rest_fit_warns_once_per_kind():
