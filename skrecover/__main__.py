@@ -15,7 +15,6 @@ import argparse
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from sklearn.linear_model import Ridge
@@ -42,31 +41,104 @@ def _mlp_network(mlp, activation):
     )
 
 
-def demo(argv=None):
-    """Fit TensorInitGD and baselines on a teacher network; print one table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m skrecover demo",
-        description="Recover a teacher network with TensorInitGD and compare it with "
-        "MLPRegressor and Ridge on the same data.",
+def _number(kind, text):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _positive_int(text):
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _number(float, text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {text}")
+    return value
+
+
+def _condition_number(text):
+    value = _number(float, text)
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be finite and >= 1, got {text}")
+    return value
+
+
+def demo_parser(parser=None):
+    """The arguments of ``demo`` (on ``parser``, or a new one)."""
+    parser = parser or argparse.ArgumentParser(prog="python -m skrecover demo")
+    parser.description = (
+        "Draw data from a teacher network with known weights, recover it with "
+        "TensorInitGD, and compare with MLPRegressor and Ridge on the same data: "
+        "one table of recovery error, test R^2 and fit time."
     )
-    parser.add_argument("--n-samples", type=int, default=20_000)
-    parser.add_argument("--n-features", type=int, default=10)
-    parser.add_argument("--n-hidden", type=int, default=5)
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument(
+        "--n-samples",
+        type=_positive_int,
+        default=20_000,
+        help="training samples (10 000 more are drawn for testing)",
+    )
+    parser.add_argument(
+        "--n-features", type=_positive_int, default=10, help="Gaussian input features"
+    )
+    parser.add_argument(
+        "--n-hidden",
+        type=_positive_int,
+        default=5,
+        help="hidden units of the teacher (at most --n-features)",
+    )
     parser.add_argument(
         "--activation",
         default="squared_relu",
         choices=["relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"],
+        help="activation of the teacher and of the fitted networks",
     )
-    parser.add_argument("--noise", type=float, default=0.0)
-    parser.add_argument("--condition-number", type=float, default=2.0)
-    parser.add_argument("--random-state", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--hidden-biases",
+        type=_non_negative_float,
+        default=0.0,
+        help="standard deviation of the teacher's hidden biases",
+    )
+    parser.add_argument(
+        "--noise",
+        type=_non_negative_float,
+        default=0.0,
+        help="standard deviation of Gaussian noise on the targets",
+    )
+    parser.add_argument(
+        "--condition-number",
+        type=_condition_number,
+        default=2.0,
+        help="ratio of the largest to the smallest singular value of the teacher's "
+        "hidden weights",
+    )
+    parser.add_argument(
+        "--random-state", type=int, default=0, help="seed of the data and the fits"
+    )
+    return parser
 
+
+def demo(argv=None, parser=None):
+    """Fit TensorInitGD and baselines on a teacher network; print one table."""
+    parser = demo_parser(parser)
+    args = parser.parse_args(argv)
+    if args.n_hidden > args.n_features:
+        parser.error(
+            f"--n-hidden {args.n_hidden} is larger than --n-features "
+            f"{args.n_features}: the tensor method needs linearly independent units."
+        )
     X, y, teacher = make_teacher_regression(
         n_samples=args.n_samples + 10_000,
         n_features=args.n_features,
         n_hidden=args.n_hidden,
         activation=args.activation,
+        hidden_biases=args.hidden_biases or None,
         condition_number=args.condition_number,
         noise=args.noise,
         random_state=args.random_state,
@@ -74,10 +146,16 @@ def demo(argv=None):
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=10_000, random_state=args.random_state
     )
+    biases = (
+        f", hidden biases of standard deviation {args.hidden_biases:g}"
+        if args.hidden_biases
+        else ""
+    )
     print(
         f"Teacher: {args.n_hidden} {args.activation} units on {args.n_features} "
-        f"Gaussian features, condition number {args.condition_number:g}, noise "
-        f"{args.noise:g}; {len(X_train)} training and {len(X_test)} test samples.\n"
+        f"Gaussian features, condition number {args.condition_number:g}{biases}, "
+        f"noise {args.noise:g}; {len(X_train)} training and {len(X_test)} test "
+        "samples.\n"
     )
     models = [
         (
@@ -105,12 +183,12 @@ def demo(argv=None):
         ("Ridge", Ridge()),
     ]
     rows = []
-    for name, model in models:
+    for index, (name, model) in enumerate(models, 1):
+        print(f"[{index}/{len(models)}] fitting {name} ...", flush=True)
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X_train, y_train)
+        model.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
+        print(f"[{index}/{len(models)}] {name}: {elapsed:.2f} s", flush=True)
         rows.append(
             (
                 name,
@@ -119,6 +197,7 @@ def demo(argv=None):
                 elapsed,
             )
         )
+    print()
     _print_table(rows)
     return rows
 
@@ -148,9 +227,9 @@ def _print_table(rows):
         if index == 0:
             print("  ".join("-" * width for width in widths))
     print(
-        "\nrecovery error: max over hidden units of ||w_fit - w_true|| / ||w_true|| "
-        "after matching units (hidden biases not compared); n/a where the model has "
-        "no comparable hidden layer."
+        "\nrecovery error: max over hidden units of ||(w, b)_fit - (w, b)_true|| / "
+        "||(w, b)_true|| after matching units (w: weights, b: hidden bias); n/a "
+        "where the model has no comparable hidden layer."
     )
 
 
@@ -220,16 +299,39 @@ def _run_benchmark(script, index, total):
     return code
 
 
+_COMMANDS = {
+    "demo": "recover a teacher network with TensorInitGD beside MLPRegressor and "
+    "Ridge, and print one table",
+    "bench": "run the benchmark scripts at small sizes and print their tables",
+}
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    commands = {"demo": demo, "bench": bench}
-    if not argv or argv[0] not in commands:
-        print("usage: python -m skrecover {demo,bench} [--help]", file=sys.stderr)
+    """``python -m skrecover {demo,bench}``; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m skrecover",
+        description="skrecover: provable algorithms for learning shallow neural "
+        "networks, as scikit-learn estimators.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{demo,bench}")
+    for name, summary in _COMMANDS.items():
+        commands.add_parser(name, help=summary, description=summary, add_help=False)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help(sys.stderr)
         return 2
-    result = commands[argv[0]](argv[1:])
-    if argv[0] == "bench" and any(code for _, code in result):
-        return 1
-    return 0
+    if argv[0] not in _COMMANDS:
+        # Let argparse print the usage and a one-line error (exit code 2).
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exit:
+            return exit.code
+    prog = f"python -m skrecover {argv[0]}"
+    if argv[0] == "demo":
+        demo(argv[1:], argparse.ArgumentParser(prog=prog))
+        return 0
+    outcomes = bench(argv[1:])
+    return 1 if any(code for _, code in outcomes) else 0
 
 
 if __name__ == "__main__":

@@ -394,6 +394,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         problems = input_problems(
             statistics, self._input_assumption, whiten=bool(self._whiten_option())
         )
+        state.input_problems = problems
         action = self._assumption_action()
         if problems and action != "off":
             message = assumption_message(

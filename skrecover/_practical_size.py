@@ -329,6 +329,7 @@ class _BasePracticalSize(BaseRecovery):
             # standardised = (X / x_scale - mean) / scale
             "x_mean_": model.x_mean * scaling.x_scale,
             "x_scale_": model.x_scale * scaling.x_scale,
+            "alpha_": certificate.alpha,
             "certificate_": certificate,
             "is_global_minimum_": certificate.pop("is_global_minimum"),
             "n_iter_": max(1, certificate.n_iter),
@@ -625,6 +626,9 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
     layers_ : object
         The frozen lower layers (``weights``, ``biases``).
     width_ : int
+    alpha_ : float
+        The ridge penalty used: ``alpha``, or the one generalised
+        cross-validation chose.
     certificate_ : Bunch
         Of the objective that was minimised: ``alpha``, ``train_loss`` (mean of
         ``||f(x) - y||^2 / 2``), ``objective`` (plus the penalty), ``lower_bound``
@@ -789,6 +793,9 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     intercepts_ : ndarray of shape (n_classes,)
     layers_ : object
     width_ : int
+    alpha_ : float
+        The ridge penalty used: ``alpha``, or the one generalised
+        cross-validation chose.
     certificate_ : Bunch
         As for :class:`PracticalSizeGD`, with ``train_loss`` the mean
         cross-entropy and ``train_accuracy``; ``predicted_gd_iterations`` is that

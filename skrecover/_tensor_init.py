@@ -1012,13 +1012,25 @@ def residual_unit(sample, y, params, activation, random_state):
     )
 
 
-def dropped_unit_message(n_hidden, found):
+def leftover_unit_message(n_hidden, found, requested):
     """The warning that the residual of a fit with ``n_hidden`` units still
-    shows a unit (``found``, from :func:`residual_unit`)."""
+    shows a unit (``found``, from :func:`residual_unit`); ``requested`` is the
+    estimator's ``n_hidden``."""
+    seen = (
+        f"moment eigenvalue of {found.eigenvalue:.3g}, {found.ratio:.3g} times its "
+        "noise level"
+    )
+    if requested == "auto":
+        return (
+            f"n_hidden='auto' chose {n_hidden} units, but the residual of the fit "
+            f"still has a {seen}: a weak or ill-conditioned unit was probably "
+            f"dropped. Set n_hidden={n_hidden + 1} (or more) and compare the "
+            "validation scores."
+        )
     return (
-        f"n_hidden='auto' chose {n_hidden} units, but the residual of the fit "
-        f"still has a moment eigenvalue of {found.eigenvalue:.3g}, "
-        f"{found.ratio:.3g} times its noise level: a weak or ill-conditioned unit "
-        f"was probably dropped. Set n_hidden={n_hidden + 1} (or more) and compare "
-        "the validation scores."
+        f"The residual of the fit with n_hidden={n_hidden} still has a {seen}, "
+        "after every draw of the initialisation: gradient descent ended at a "
+        "poor local minimum, or the data need more units. Set n_init higher, "
+        f"n_hidden={n_hidden + 1}, or give more samples, and compare the "
+        "validation scores."
     )

@@ -25,7 +25,7 @@ from ._moments import MomentSample, whitening
 from ._network import NetworkParams, canonicalize, log_probabilities
 from ._optim import train_network
 from ._tensor_init import (
-    dropped_unit_message,
+    leftover_unit_message,
     random_initialization,
     residual_unit,
     tensor_initialization,
@@ -146,10 +146,12 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         """Descents from ``start`` and, as ``n_init`` says (``"auto"`` with
         ``always``: its most), further draws; the one of lowest final loss, with
         the number of draws ``n_init``."""
-        best = self._descend(state, start)
+        best = self._checked(state, self._descend(state, start))
         draws = 1
         while start.sample is not None and self._another_draw(draws, best, always):
-            candidate = self._descend(state, self._draw(state, start))
+            candidate = self._checked(
+                state, self._descend(state, self._draw(state, start))
+            )
             draws += 1
             if candidate.final_loss < best.final_loss:
                 best = candidate
@@ -177,12 +179,22 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             }
         )
 
+    def _checked(self, state, model):
+        """``model`` with its ``leftover``: the unit its residual still shows (a
+        :func:`~skrecover._tensor_init.residual_unit`), or None."""
+        model.leftover = self._leftover_unit(state, model)
+        return model
+
+    def _leftover_unit(self, state, model):
+        return None
+
     def _grow(self, state, model):
         return model
 
     def _another_draw(self, draws, best, always=False):
         if self.n_init == "auto":
-            return draws < _MAX_AUTO_DRAWS and (always or bool(best.messages))
+            failed = bool(best.messages) or best.leftover is not None
+            return draws < _MAX_AUTO_DRAWS and (always or failed)
         return draws < self.n_init
 
     def _descend(self, state, start):
@@ -584,43 +596,59 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
             sample, Y[:, 0], activation, random_state, False, n_hidden
         )
 
+    def _leftover_unit(self, state, model):
+        """The unit the residual of a converged fit still shows: a moment
+        eigenvalue of ``y - f(x)`` well above its own noise. A fit at the global
+        minimum leaves none; one at a poor local minimum, or missing a unit
+        (weak or ill-conditioned, hidden in the noise of the moments of ``y``),
+        does. Not judged on inputs that fail the Gaussian check."""
+        if model.sample is None or model.unconverged or state.input_problems:
+            return None
+        return residual_unit(
+            model.sample,
+            state.data.y[:, 0],
+            model.params,
+            model.activation,
+            state.random_state,
+        )
+
     def _grow(self, state, model):
-        """With ``n_hidden="auto"``: while the residual of the fit still shows a
-        unit (a moment eigenvalue well above its own noise, which a weak or
-        ill-conditioned unit hidden in the noise of the moments of ``y`` leaves),
-        fit again with one more unit, keeping the larger network while the
-        Bayesian information criterion prefers it; warn about a unit that
-        remains. (A descent that ran out of iterations has residual structure of
-        its own: it is left as it is.)"""
-        if self.n_hidden != "auto" or model.sample is None or model.unconverged:
+        """With ``n_hidden="auto"``: while the residual of the best draw still
+        shows a unit, fit again with one more unit, keeping the larger network
+        while the Bayesian information criterion prefers it. Warn about a unit
+        that remains."""
+        if model.leftover is None:
             return model
-        sample, y = model.sample, state.data.y[:, 0]
-        cap = unit_cap(sample, "auto") if self.init == "tensor" else 0
-        while found := residual_unit(
-            sample, y, model.params, model.activation, state.random_state
-        ):
+        cap = unit_cap(model.sample, "auto")
+        growing = self.n_hidden == "auto" and self.init == "tensor"
+        while growing and model.leftover is not None:
             n_hidden = len(model.params.hidden_weights)
             if n_hidden >= cap:
                 break
             if self.verbose:
                 print(
-                    f"Residual moment eigenvalue {found.eigenvalue:.3g} is "
-                    f"{found.ratio:.3g} times its noise: fitting {n_hidden + 1} units"
+                    f"Residual moment eigenvalue {model.leftover.eigenvalue:.3g} is "
+                    f"{model.leftover.ratio:.3g} times its noise: fitting "
+                    f"{n_hidden + 1} units"
                 )
             # The added unit is weak by construction: its draws are all tried.
             grown = self._best_of_draws(
                 state, self._draw(state, model, n_hidden + 1), always=True
             )
-            if not _information_prefers(grown, model, sample):
+            if not _information_prefers(grown, model, model.sample):
                 break
             grown.diagnostics.added_units = model.diagnostics.get("added_units", 0) + 1
             # Its moments are within their noise by construction; the criterion
             # has judged the unit instead.
             grown.messages = []
             model = grown
-        else:
-            return model
-        state.report.warn(InitializationWarning, dropped_unit_message(n_hidden, found))
+        if model.leftover is not None:
+            state.report.warn(
+                InitializationWarning,
+                leftover_unit_message(
+                    len(model.params.hidden_weights), model.leftover, self.n_hidden
+                ),
+            )
         return model
 
     def _output_attributes(self, state, fitted, initial):

@@ -33,9 +33,69 @@ def test_demo_prints_one_table(capsys):
     assert rows[-1][1] == "n/a"
 
 
+def test_demo_shows_progress_and_the_librarys_warnings(capsys):
+    """A sample too small for the tensor method: its warning reaches the user."""
+    with pytest.warns(UserWarning):
+        demo(["--n-samples", "40", "--n-features", "8", "--n-hidden", "8"])
+    output = capsys.readouterr().out
+    assert "[1/3] fitting TensorInitGD ..." in output
+    assert "[3/3] Ridge:" in output
+
+
 def test_unknown_command_prints_usage(capsys):
     assert main(["frobnicate"]) == 2
-    assert "usage" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "usage" in error and "invalid choice: 'frobnicate'" in error
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().err
+
+
+def test_help_lists_the_subcommands_with_one_line_each():
+    result = subprocess.run(
+        [sys.executable, "-m", "skrecover", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "demo        recover a teacher network" in result.stdout
+    assert "bench       run the benchmark scripts" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--n-samples", "0"], "--n-samples: must be a positive integer, got 0"),
+        (["--n-samples", "many"], "--n-samples: not a number: 'many'"),
+        (["--noise", "-1"], "--noise: must be finite and >= 0, got -1"),
+        (["--condition-number", "0.5"], "must be finite and >= 1"),
+        (["--n-hidden", "20"], "--n-hidden 20 is larger than --n-features 10"),
+    ],
+)
+def test_bad_demo_flags_get_one_line_errors(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        demo(flags)
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert error.strip().splitlines()[-1].startswith("python -m skrecover demo: error")
+
+
+def test_every_demo_flag_has_help_and_its_default(capsys):
+    with pytest.raises(SystemExit):
+        demo(["--help"])
+    output = " ".join(capsys.readouterr().out.split())
+    for flag, default in [
+        ("--n-samples", "20000"),
+        ("--n-features", "10"),
+        ("--n-hidden", "5"),
+        ("--activation", "squared_relu"),
+        ("--hidden-biases", "0.0"),
+        ("--noise", "0.0"),
+        ("--condition-number", "2.0"),
+        ("--random-state", "0"),
+    ]:
+        assert flag in output and f"(default: {default})" in output
+    assert output.count("(default:") == 8
 
 
 def test_module_entry_point():
