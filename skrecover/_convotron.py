@@ -450,9 +450,9 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
 class Convotron(IterativeMixin, _BaseConvotron):
     """Convotron: one convolutional filter over overlapping patches, learnt from zero.
 
-    Fits ``f(x) = sum_l a_l phi(w^T x_l)``: one filter ``w`` read by every patch
+    Fits ``f(x) = sum_l a_l phi(w^T x_l) + c``: one filter ``w`` read by every patch
     ``x_l`` of ``x`` (patches may overlap), average pooling ``a_l = 1 / k`` (or known
-    output weights), and a leaky ReLU ``phi``. The update ``w <- w + eta (y - f(x))
+    output weights), a leaky ReLU ``phi`` and an output intercept ``c``. The update ``w <- w + eta (y - f(x))
     sum_l a_l x_l`` (Goel, Klivans and Meka, 2018) has no ``phi'`` factor: it is not a
     gradient, starts from ``w = 0``, and for inputs symmetric about 0 moves ``w``
     towards the true filter along a positive definite matrix, so it converges with
@@ -480,6 +480,12 @@ class Convotron(IterativeMixin, _BaseConvotron):
         Update along this patch only, ``w <- w + eta (y - f(x)) x_j`` (the variant
         for Gaussian inputs with one patch disjoint from all others); ``None``
         updates along all patches.
+    fit_intercept : bool, default=True
+        Fit the output intercept ``c``. On symmetric inputs the update does not see
+        a constant (``E[c x] = 0``), so ``c`` is the mean residual ``E[y - f(x)]``:
+        exact at every batch iteration, a moving average over about 1024 samples
+        during stochastic updates, and recomputed after every epoch. ``False``
+        is the paper's model.
     solver : {"batch", "minibatch", "stochastic"}, default="batch"
         ``"stochastic"``: the paper's one-sample updates, epoch by epoch;
         ``"minibatch"``: mean updates over batches of ``batch_size``; ``"batch"``:
@@ -530,7 +536,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
     output_weights_ : ndarray of shape (n_patches,)
         The output weights ``a`` (fixed).
     intercept_ : float
-        Always 0: the model has none.
+        The output intercept ``c`` (0 with ``fit_intercept=False``).
     patch_indices_ : ndarray of shape (n_patches, patch_length)
         Feature indices of each patch.
     n_patches_ : int
@@ -567,7 +573,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
 
     Notes
     -----
-    **Model and assumptions.** ``E[y | x] = sum_l a_l phi(w*^T x_l)`` with ``phi`` a
+    **Model and assumptions.** ``E[y | x] = sum_l a_l phi(w*^T x_l) + c`` with ``phi`` a
     leaky ReLU of slope ``alpha`` in [0, 1], inputs symmetric about 0 (``x`` and
     ``-x`` equally likely) and ``lambda_min(E[v v^T]) > 0``. No Gaussianity is needed
     and patches may overlap arbitrarily. Centre each feature (not the target),

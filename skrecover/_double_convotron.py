@@ -31,9 +31,9 @@ _STAGE2_MAX_ITER = 5000
 class DoubleConvotron(_BaseConvotron):
     """Double Convotron: learns a convolutional filter and its output weights.
 
-    Fits ``f(x) = sum_l a_l phi(w^T x_l)`` over 1-D strided patches, learning both
-    the filter ``w`` and the output weights ``a`` (Du and Goel, 2018), in three
-    stages:
+    Fits ``f(x) = sum_l a_l phi(w^T x_l) + c`` over 1-D strided patches, learning
+    the filter ``w``, the output weights ``a`` (Du and Goel, 2018) and an output
+    intercept ``c``, in three stages:
 
     1. ``(w_non, a)``, where ``w_non`` is the part of the filter no two patches
        share, from the rank-one matrix ``E[y x_{l,non}] = c a_l w_non``: its top
@@ -68,6 +68,10 @@ class DoubleConvotron(_BaseConvotron):
         ``eta T1 = 10`` is safer.
     perturbation_scale : float, default=1.0
         Radius of the uniform spherical noise added to each ``"sgd"`` update.
+    fit_intercept : bool, default=True
+        Fit the output intercept ``c``: stage 1 uses ``E[(y - E y) x]``, where a
+        constant cancels on symmetric inputs, and the stage-2 Convotrons fit ``c``
+        as the mean residual. ``False`` is the paper's model.
     convotron_solver : {"batch", "minibatch", "stochastic"}, default="batch"
         Solver of the two stage-2 Convotrons (automatic step size).
     tol : float, default=1e-8
@@ -88,7 +92,7 @@ class DoubleConvotron(_BaseConvotron):
     output_weights_ : ndarray of shape (n_patches,)
         The output weights ``a``, of unit norm.
     intercept_ : float
-        Always 0.
+        The output intercept ``c`` (0 with ``fit_intercept=False``).
     patch_indices_ : ndarray of shape (n_patches, patch_size)
         Feature indices of each patch.
     n_patches_ : int

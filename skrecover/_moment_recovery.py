@@ -112,8 +112,9 @@ def _n_pairs(dim):
 class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     """Two-layer ReLU network with symmetric inputs, learnt by the method of moments.
 
-    Fits ``y = A relu(W x) + noise`` (``k`` hidden units, ``l >= k`` outputs, no
-    biases) when ``x`` and ``-x`` are equally likely, by the spectral algorithm of
+    Fits ``y = A relu(W x) + c + noise`` (``k`` hidden units, ``l >= k`` outputs,
+    an output intercept ``c``, no hidden biases) when ``x`` and ``-x`` are equally
+    likely, by the spectral algorithm of
     Ge, Kuditipudi, Li and Wang (2019): no Gaussian, independence or isotropy
     assumption on ``x``, no random start, no local minima. Noise independent of
     ``x`` is removed exactly. Optionally, a gradient refinement follows.
@@ -138,6 +139,9 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         ``3 k^2`` (at least ``k (k + 1) / 2 + 1``).
     n_diag_trials : int, default=20
         Random combinations tried by the simultaneous diagonalisation.
+    fit_intercept : bool, default=True
+        Fit the output intercept ``c`` (see Notes); ``False`` is the paper's
+        model ``y = A relu(W x) + noise``.
     output_solver : {"lstsq", "moments"}, default="lstsq"
         ``A`` by least squares of ``y`` on ``relu(W x)`` (one more pass, uses the
         even part too), or in closed form from the odd part, ``A = P W^+``.
@@ -174,8 +178,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     output_weights_ : ndarray of shape (`n_outputs_`, `n_hidden_`)
         ``A``.
     intercept_ : ndarray of shape (`n_outputs_`,)
-        Zeros: the model has no output bias (centring ``y`` would break the
-        detector; standardise ``X`` by scaling only, which keeps symmetry).
+        The output intercept ``c`` (zeros with ``fit_intercept=False``).
     n_hidden_ : int
     n_outputs_ : int
     refined_ : bool
@@ -208,6 +211,17 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     d / 2``; it rests on fourth moments, so a few percent error takes ``n`` around
     ``1e5``. Inputs symmetric about a point other than 0 add hidden biases the model
     cannot express: do not centre ``X`` unless it is symmetric about its mean.
+
+    **Output intercept.** On symmetric inputs the odd moment does not see a
+    constant (``E[c x^T] = 0``), so ``P`` is taken from ``y - E[y]``. The detector
+    ``T``, an even moment, does see it: in whitened outputs it is affine in the
+    offset ``q``, and only the true ``q`` leaves the ``k`` pure neurons in its null
+    space, so ``q`` is the minimiser of the ``k`` smallest singular values of
+    ``T(q)`` (BFGS from several starts until three agree). The signs of the
+    neurons then come from ``Cov(z_i^T y, (w_i^T x)^2)``, where a constant
+    cancels, and ``A`` and ``c`` from least squares (or the odd part). With
+    ``k = 1`` there is no null space to pin ``q`` down, and ``c`` comes from the
+    least squares alone.
 
     References
     ----------

@@ -346,10 +346,11 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
 class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     """Tensor-initialised gradient descent for one-hidden-layer networks.
 
-    Fits ``y = sum_j v_j phi(w_j^T x) + b`` in two phases (Zhong et al., 2017): a
-    method-of-moments initialisation that provably lands close to the true weights
-    when ``x ~ N(0, I)``, then full-batch gradient descent on the squared loss, which
-    is locally strongly convex there and converges linearly to the true weights.
+    Fits ``y = sum_j v_j phi(w_j^T x + c_j) + b`` in two phases (Zhong et al.,
+    2017): a method-of-moments initialisation that provably lands close to the true
+    weights when ``x ~ N(0, I)``, then full-batch gradient descent on the squared
+    loss, which is locally strongly convex there and converges linearly to the true
+    weights. The hidden biases ``c_j`` are estimated from the same moments.
 
     Parameters
     ----------
@@ -358,7 +359,11 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         the eigenvalues of the moment matrix ``P_2`` above its estimated
         sampling-noise level, with at most 20 units, at most ``n_features``, and no
         more than the samples allow (``k (d + 1)`` at most the number of samples);
-        with no eigenvalue above the noise, 2 units.
+        with no eigenvalue above the noise, 2 units. When the residual of that fit
+        still shows a unit (a moment eigenvalue of ``y - f(x)`` above its own
+        noise: a weak or ill-conditioned unit), the fit is repeated with one more
+        unit, kept while the Bayesian information criterion (or the validation
+        loss) prefers it.
     activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
             Activation, default="relu"
         Hidden activation ``phi``. ``LeakyReLU(slope=s)`` sets another slope; any
@@ -387,7 +392,18 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         step, for Gaussian inputs with a non-identity covariance. The fitted weights
         are reported in the original coordinates.
     fit_intercept : bool, default=True
-        Fit an output bias ``b`` (the teacher networks have ``b = 0``).
+        Fit an output bias ``b``.
+    fit_hidden_bias : bool, default=True
+        Fit a bias ``c_j`` for every hidden unit (kernel). Networks without
+        biases are recovered as well (their fitted biases are 0 to the precision
+        of the fit); ``False`` fits ``phi(w_j^T x)``, the model of the paper.
+    n_init : "auto" or int, default="auto"
+        Draws of the initialisation (new random contractions), each followed by
+        gradient descent; the fit of lowest final (validation) loss is kept, and
+        only its warnings are reported. ``"auto"``: draw again only while a draw
+        fails its health checks (moment eigenvalues within their noise, a CP
+        residual above 1/2, or a converged fit whose residual still shows a
+        unit), at most 5 draws. An int: always that many.
     solver : {"auto", "lbfgs", "gd"}, default="auto"
         ``"lbfgs"``: scipy's L-BFGS-B. ``"gd"``: the paper's plain gradient descent
         with step size ``learning_rate``. ``"auto"``: L-BFGS, unless the network has
@@ -433,12 +449,19 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         Output weights ``v_j``.
     intercept_ : float
         Output bias ``b``.
+    hidden_biases_ : ndarray of shape (`n_hidden_`,)
+        Hidden biases ``c_j`` (one per kernel with ``patch_size``); only with
+        ``fit_hidden_bias=True``.
     init_hidden_weights_ : ndarray of shape like ``hidden_weights_``
         Hidden weights of the initialisation, before gradient descent.
+    init_hidden_biases_ : ndarray of shape (`n_hidden_`,)
+        Hidden biases of the initialisation (``fit_hidden_bias=True`` only).
     init_output_weights_ : ndarray of shape (`n_hidden_`,)
         Output weights of the initialisation.
     n_hidden_ : int
         Number of hidden units (kernels) used.
+    n_init_ : int
+        Number of draws of the initialisation that ran for the kept fit.
     patch_indices_ : ndarray of shape (n_patches, patch length)
         Feature indices of each patch (only with ``patch_size``).
     activation_ : Activation
@@ -457,7 +480,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         (leading moment eigenvalues or singular values, by magnitude),
         ``noise_level`` (their sampling-noise level), ``eigen_gap`` (ratio of the
         ``k``-th to the ``(k+1)``-th), ``cp_residual`` (relative residual of the tensor
-        decomposition), ``cp_weights``, ``magnitude_estimates``, and
+        decomposition), ``cp_weights`` and ``magnitude_estimates`` (without hidden
+        biases), ``start`` and ``unit_fit_chi2`` (with them: which start was kept,
+        see Notes, and the fit of each unit's moment coefficients), ``added_units``
+        (units ``n_hidden="auto"`` added after its first fit), and
         ``input_statistics`` (per-feature moments of ``X``).
     n_features_in_ : int
         Number of features seen during fit.
@@ -472,8 +498,8 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
 
     Notes
     -----
-    **Model.** ``y = sum_j v_j phi(w_j^T x) + b + noise``, ``k <= d`` units with
-    linearly independent ``w_j``.
+    **Model.** ``y = sum_j v_j phi(w_j^T x + c_j) + b + noise``, ``k <= d`` units
+    with linearly independent ``w_j`` (``c_j = 0`` with ``fit_hidden_bias=False``).
 
     **Assumptions.** The guarantee needs ``x ~ N(0, I)`` (or ``N(0, S)`` with
     ``whiten=True``): the moments ``E[y H_j(x)] = sum_j v_j m_j(||w_j||) w_j^(x)j``
@@ -489,6 +515,20 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     signs from the first and second moments; (5) gradient descent on the squared
     loss.
 
+    **Hidden biases.** With ``w_j = s_j u_j``, the moments of biased units keep
+    their rank-one structure, ``M_p = sum_j v_j m_p(s_j, c_j) u_j^(x)p``, but no
+    order vanishes any more. The span then comes from the second moment and a
+    sketch of the third together, each weighted by its signal above the noise;
+    the directions from the decomposition of the unbiased orders and from that of
+    ``M_3 + M_4(., ., ., beta)`` (each order weighted by its signal share); each
+    unit's coefficients in ``M_1 ... M_4`` then give ``(v_j, s_j, c_j)`` through
+    the two-parameter constants ``m_p(s, c)`` (closed forms for the ReLU family,
+    whose constants depend on ``c / s`` only). Of these starts, of the same
+    directions with least-squares output weights, and of units along the linear
+    trend, the one of lowest loss on (a sample of) the data is kept
+    (``diagnostics_["start"]``): on data far from the model, moment magnitudes
+    can be absurd.
+
     **Convolutional networks.** With ``patch_size``, every moment is averaged over
     the patches, ``E[y H_j(x_l)]`` being the same for every patch ``l`` of a Gaussian
     input (Zhong, Song and Dhillon, 2017), and the algorithm runs in the patch space.
@@ -498,7 +538,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     gradient descent recovers ``W`` to precision ``eps`` (Zhong et al., Thm. 1.1).
 
     **Canonical form.** Homogeneous activations: ``v_j = +-1`` and the scale in
-    ``w_j``; odd activations (tanh, sigmoid): ``v_j > 0`` and the sign in ``w_j``
+    ``(w_j, c_j)``; odd activations (tanh, sigmoid): ``v_j > 0`` and the sign in ``w_j``
     (for sigmoid this flip shifts the intercept, so with ``fit_intercept=False`` the
     signs of ``v_j`` stay as fitted). Units are sorted by decreasing
     ``|v_j| ||w_j||``.
@@ -663,10 +703,11 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
 class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     """Tensor-initialised gradient descent on the cross-entropy, for classification.
 
-    Fits ``P(y = 1 | x) = (1 / K) sum_k phi(w_k^T x)`` (Fu, Chi and Liang, 2018):
-    an average of ``K`` sigmoid units with known output weights ``1 / K``, or, with
-    ``patch_size``, of kernels shared by disjoint patches,
-    ``(1 / (K r)) sum_k sum_l phi(w_k^T x_l)``. The moment initialisation of
+    Fits ``P(y = 1 | x) = (1 / K) sum_k phi(w_k^T x + c_k)`` (Fu, Chi and Liang,
+    2018): an average of ``K`` sigmoid units with known output weights ``1 / K``,
+    or, with ``patch_size``, of kernels shared by disjoint patches,
+    ``(1 / (K r)) sum_k sum_l phi(w_k^T x_l + c_k)``. The hidden biases ``c_k``
+    let it represent class priors (without them ``P = 1/2`` at ``x = 0``). The moment initialisation of
     :class:`TensorInitGD` on the centred labels lands close to the true weights when
     ``x ~ N(0, I)``, and gradient descent on the cross-entropy then converges
     linearly to the maximum-likelihood weights, which approach the true ones as
@@ -688,6 +729,11 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Moment initialisation or Gaussian hidden weights.
     whiten : bool, default=False
         Whiten the inputs by their second moment before the moment step.
+    fit_hidden_bias : bool, default=True
+        Fit a bias ``c_k`` for every unit; ``False`` is the model of the paper.
+    n_init : "auto" or int, default="auto"
+        Draws of the initialisation, the fit of lowest final loss kept; see
+        :class:`TensorInitGD`.
     solver : {"auto", "lbfgs", "gd"}, default="auto"
         See :class:`TensorInitGD`.
     learning_rate : "auto" or float, default="auto"
@@ -728,8 +774,14 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         output, 0 elsewhere. The same layout for any number of classes.
     n_hidden_ : ndarray of shape (n_problems,)
         Number of units of each binary problem.
+    hidden_biases_ : ndarray of shape (n_units,)
+        Hidden biases ``c_k`` (``fit_hidden_bias=True`` only).
     init_hidden_weights_ : ndarray of shape like ``hidden_weights_``
         Weights of the initialisation (with ``warm_start``, of the first fit).
+    init_hidden_biases_ : ndarray of shape (n_units,)
+        Hidden biases of the initialisation (``fit_hidden_bias=True`` only).
+    n_init_ : int
+        Number of draws of the initialisation that ran for the kept fit.
     init_output_weights_ : ndarray of shape like ``output_weights_``
         Output weights of the initialisation.
     activation_ : Activation

@@ -9,7 +9,7 @@ is shown and plots it; ``display.plot(ax=...)`` draws it again elsewhere.
 import numpy as np
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 
-from .metrics import _canonical_pair, match_hidden_units
+from .metrics import _canonical_pair, _units, as_network, match_hidden_units
 
 __all__ = ["LossCurveDisplay", "RecoveryDisplay"]
 
@@ -27,8 +27,9 @@ class RecoveryDisplay:
 
     The networks are brought to the canonical form of the teacher's activation and
     their units matched, exactly as :func:`skrecover.metrics.recovery_error` does;
-    every entry of every matched hidden unit is one point, so a perfect recovery
-    lies on the diagonal.
+    every entry of every matched hidden unit is one point (hidden biases, when
+    either network has them, are crosses), so a perfect recovery lies on the
+    diagonal.
 
     Parameters
     ----------
@@ -37,7 +38,9 @@ class RecoveryDisplay:
     estimated_weights : ndarray of shape (n_hidden, n_inputs)
         The matched estimated units, in the teacher's order.
     errors : ndarray of shape (n_hidden,)
-        Relative error of each unit.
+        Relative error of each unit (of ``(w, b)`` with biases).
+    true_biases, estimated_biases : ndarray of shape (n_hidden,), default=None
+        Hidden biases of the teacher and of the matched estimated units.
     name : str, default=None
         Label of the estimate.
 
@@ -62,10 +65,21 @@ class RecoveryDisplay:
     True
     """
 
-    def __init__(self, true_weights, estimated_weights, errors, *, name=None):
+    def __init__(
+        self,
+        true_weights,
+        estimated_weights,
+        errors,
+        *,
+        true_biases=None,
+        estimated_biases=None,
+        name=None,
+    ):
         self.true_weights = true_weights
         self.estimated_weights = estimated_weights
         self.errors = errors
+        self.true_biases = true_biases
+        self.estimated_biases = estimated_biases
         self.name = name
 
     @classmethod
@@ -88,21 +102,24 @@ class RecoveryDisplay:
         display : RecoveryDisplay
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        true, estimated = _canonical_pair(teacher, estimator)
+        true, estimated = _units(*_canonical_pair(teacher, estimator))
         errors, matches, signs = match_hidden_units(
-            true.hidden_weights,
-            estimated.hidden_weights,
-            allow_sign_flip=teacher.activation.symmetry == "even",
+            true, estimated, allow_sign_flip=teacher.activation.symmetry == "even"
         )
         matched = np.where(
             (matches >= 0)[:, np.newaxis],
-            signs[:, np.newaxis] * estimated.hidden_weights[np.maximum(matches, 0)],
+            signs[:, np.newaxis] * estimated[np.maximum(matches, 0)],
             0.0,
         )
+        n_inputs = as_network(teacher).hidden_weights.shape[1]
+        biases = {}
+        if true.shape[1] > n_inputs:
+            biases = {"true_biases": true[:, -1], "estimated_biases": matched[:, -1]}
         display = cls(
-            true.hidden_weights,
-            matched,
+            true[:, :n_inputs],
+            matched[:, :n_inputs],
             errors,
+            **biases,
             name=name if name is not None else type(estimator).__name__,
         )
         return display.plot(ax=ax)
@@ -128,11 +145,24 @@ class RecoveryDisplay:
             cmap="tab10",
             s=12,
         )
-        low = min(self.true_weights.min(), self.estimated_weights.min())
-        high = max(self.true_weights.max(), self.estimated_weights.max())
+        values = [self.true_weights, self.estimated_weights]
+        label = "hidden weight"
+        if self.true_biases is not None:
+            ax.scatter(
+                self.true_biases,
+                self.estimated_biases,
+                c=np.arange(len(self.true_biases)),
+                cmap="tab10",
+                marker="x",
+                s=40,
+            )
+            values += [self.true_biases, self.estimated_biases]
+            label = "hidden weight (x: bias)"
+        low = min(np.min(value) for value in values)
+        high = max(np.max(value) for value in values)
         ax.plot([low, high], [low, high], color="grey", linewidth=0.8, linestyle=":")
-        ax.set_xlabel("true hidden weight")
-        ax.set_ylabel("recovered hidden weight")
+        ax.set_xlabel(f"true {label}")
+        ax.set_ylabel(f"recovered {label}")
         ax.set_title(f"{self.name}: max unit error {self.errors.max():.2g}")
         self.ax_, self.figure_ = ax, ax.figure
         return self

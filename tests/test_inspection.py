@@ -26,6 +26,23 @@ def test_recovery_display_matches_units_like_the_metric():
     assert np.allclose(perfect.true_weights, perfect.estimated_weights)
 
 
+def test_recovery_display_shows_hidden_biases():
+    X, y, teacher = make_teacher_regression(
+        n_samples=20_000, activation="tanh", hidden_biases=0.5, random_state=0
+    )
+    model = TensorInitGD(activation="tanh", random_state=0).fit(X, y)
+    display = RecoveryDisplay.from_estimator(model, teacher)
+    assert np.isclose(display.errors.max(), recovery_error(teacher, model))
+    assert np.allclose(display.estimated_biases, display.true_biases, atol=1e-6)
+    assert display.true_weights.shape == teacher.hidden_weights.shape
+    assert "bias" in display.ax_.get_xlabel()
+    unbiased = RecoveryDisplay.from_estimator(teacher, teacher, name="teacher")
+    # Canonical form: units sorted, tanh units flipped to positive output weights.
+    assert np.allclose(
+        np.sort(np.abs(unbiased.true_biases)), np.sort(np.abs(teacher.hidden_biases))
+    )
+
+
 def test_loss_curve_display_and_replotting():
     import matplotlib.pyplot as plt
 
