@@ -451,12 +451,12 @@ class Convotron(IterativeMixin, _BaseConvotron):
     """Convotron: one convolutional filter over overlapping patches, learnt from zero.
 
     Fits ``f(x) = sum_l a_l phi(w^T x_l) + c``: one filter ``w`` read by every patch
-    ``x_l`` of ``x`` (patches may overlap), average pooling ``a_l = 1 / k`` (or known
-    output weights), a leaky ReLU ``phi`` and an output intercept ``c``. The update ``w <- w + eta (y - f(x))
-    sum_l a_l x_l`` (Goel, Klivans and Meka, 2018) has no ``phi'`` factor: it is not a
-    gradient, starts from ``w = 0``, and for inputs symmetric about 0 moves ``w``
-    towards the true filter along a positive definite matrix, so it converges with
-    no local minima and no tuning.
+    ``x_l`` of ``x`` (patches may overlap), average pooling ``a_l = 1 / k`` (or
+    known output weights), a leaky ReLU ``phi`` and an output intercept ``c``. The
+    update ``w <- w + eta (y - f(x)) sum_l a_l x_l`` (Goel, Klivans and Meka, 2018)
+    has no ``phi'`` factor: it is not a gradient, starts from ``w = 0``, and for
+    inputs symmetric about 0 moves ``w`` towards the true filter along a positive
+    definite matrix, so it converges with no local minima and no tuning.
 
     Parameters
     ----------

@@ -705,11 +705,11 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
 
     Fits ``P(y = 1 | x) = (1 / K) sum_k phi(w_k^T x + c_k)`` (Fu, Chi and Liang,
     2018): an average of ``K`` sigmoid units with known output weights ``1 / K``,
-    or, with ``patch_size``, of kernels shared by disjoint patches,
-    ``(1 / (K r)) sum_k sum_l phi(w_k^T x_l + c_k)``. The hidden biases ``c_k``
-    let it represent class priors (without them ``P = 1/2`` at ``x = 0``). The moment initialisation of
-    :class:`TensorInitGD` on the centred labels lands close to the true weights when
-    ``x ~ N(0, I)``, and gradient descent on the cross-entropy then converges
+    or, with ``patch_size``, of kernels shared by disjoint patches, ``(1 / (K r))
+    sum_k sum_l phi(w_k^T x_l + c_k)``. The hidden biases ``c_k`` let it represent
+    class priors (without them ``P = 1/2`` at ``x = 0``). The moment initialisation
+    of :class:`TensorInitGD` on the centred labels lands close to the true weights
+    when ``x ~ N(0, I)``, and gradient descent on the cross-entropy then converges
     linearly to the maximum-likelihood weights, which approach the true ones as
     ``n`` grows. More than two classes are fitted one against the rest.
 
