@@ -351,15 +351,20 @@ def cross_entropy_head(pre, activation, params, y):
     log-sum-exps of ``log V + log phi`` and ``log V + log(1 - phi)``, exact for any
     pre-activation. Returns the per-sample losses and the derivative in ``pre``.
     """
-    log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement = (
-        _log_probability_terms(pre, activation, params.output_weights)
-    )
-    losses = -(y * log_p + (1 - y) * log_q).sum(axis=1)
+    terms = _log_probability_terms(pre, activation, params.output_weights)
+    losses = -(y * terms.log_p + (1 - y) * terms.log_q).sum(axis=1)
     # d(-log P_o)/dz_lj = -softmax_lj(log V + log phi) d log phi(z_lj), etc.
-    d_pre = (
-        -np.einsum("no,nolj->nlj", y, weight_p) * d_log_value
-        - np.einsum("no,nolj->nlj", 1 - y, weight_q) * d_log_complement
-    )
+    if terms.owner is None:
+        d_pre = (
+            -np.einsum("no,nolj->nlj", y, terms.weight_p) * terms.d_log_value
+            - np.einsum("no,nolj->nlj", 1 - y, terms.weight_q) * terms.d_log_complement
+        )
+    else:
+        own = y[:, np.newaxis, terms.owner]
+        d_pre = (
+            -own * terms.weight_p * terms.d_log_value
+            - (1 - own) * terms.weight_q * terms.d_log_complement
+        )
     return losses, d_pre
 
 
@@ -372,22 +377,50 @@ def log_probabilities(X, params, activation, *, patch_indices=None):
     def block(rows):
         patches = gather_patches(rows, patch_indices)
         pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
-        log_p, log_q = _log_probability_terms(pre, activation, params.output_weights)[
-            :2
-        ]
-        return np.stack([log_p, log_q], axis=-1)
+        terms = _log_probability_terms(pre, activation, params.output_weights)
+        return np.stack([terms.log_p, terms.log_q], axis=-1)
 
     logs = map_rows(block, X, width=_pass_width(X, params, patch_indices))
     return logs[..., 0], logs[..., 1]
 
 
+class _LogProbabilityTerms(NamedTuple):
+    """``log P`` and ``log(1 - P)`` of each output, the softmax weights of the
+    units in them, and the derivatives of ``log phi`` and ``log(1 - phi)``.
+
+    With ``owner`` None the weights have shape (n, outputs, patches, units);
+    when every unit feeds one output (``owner[j]``, the classifier's blocks), only
+    that output's weights, of shape (n, patches, units).
+    """
+
+    log_p: np.ndarray
+    log_q: np.ndarray
+    weight_p: np.ndarray
+    weight_q: np.ndarray
+    d_log_value: np.ndarray
+    d_log_complement: np.ndarray
+    owner: np.ndarray | None
+
+
 def _log_probability_terms(pre, activation, output_weights):
-    """``log P``, ``log(1 - P)``, their softmax weights over the units, and the
-    derivatives of ``log phi`` and ``log(1 - phi)``."""
+    """The :class:`_LogProbabilityTerms` of pre-activations ``pre``."""
     pre = pre.astype(np.float64, copy=False)
     log_value, d_log_value = activation.log_value_and_derivative(pre)
     log_complement, d_log_complement = activation.log_complement_and_derivative(pre)
     n_samples, n_patches, n_hidden = pre.shape
+    owner = _unit_owners(output_weights)
+    if owner is not None:
+        log_weights = np.full(n_hidden, -np.inf)
+        own = output_weights[owner, np.arange(n_hidden)]
+        np.log(own, out=log_weights, where=own > 0)
+        n_outputs = len(output_weights)
+        log_p, weight_p = _owned_log_sum_exp(log_value + log_weights, owner, n_outputs)
+        log_q, weight_q = _owned_log_sum_exp(
+            log_complement + log_weights, owner, n_outputs
+        )
+        return _LogProbabilityTerms(
+            log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement, owner
+        )
     weights = np.broadcast_to(
         output_weights.reshape(output_weights.shape[0], -1, n_hidden)
         if output_weights.ndim == 3
@@ -398,7 +431,35 @@ def _log_probability_terms(pre, activation, output_weights):
     np.log(weights, out=log_weights, where=weights > 0)
     log_p, weight_p = _log_sum_exp(log_value[:, np.newaxis] + log_weights)
     log_q, weight_q = _log_sum_exp(log_complement[:, np.newaxis] + log_weights)
-    return log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement
+    return _LogProbabilityTerms(
+        log_p, log_q, weight_p, weight_q, d_log_value, d_log_complement, None
+    )
+
+
+def _unit_owners(output_weights):
+    """The output each unit feeds, when shared (2-D) output weights give every
+    unit at most one positive weight; else None."""
+    if output_weights.ndim != 2:
+        return None
+    positive = output_weights > 0
+    if np.any(positive.sum(axis=0) > 1):
+        return None
+    return np.argmax(positive, axis=0)
+
+
+def _owned_log_sum_exp(terms, owner, n_outputs):
+    """``log sum exp`` over the patches and the units of each output, and the
+    softmax weight of every term in its own output's sum (no dense
+    outputs x units array)."""
+    logs = np.full((len(terms), n_outputs), -np.inf)
+    weights = np.zeros_like(terms)
+    for output in range(n_outputs):
+        units = np.flatnonzero(owner == output)
+        if len(units) == 0:
+            continue
+        log_sum, share = _log_sum_exp(terms[:, np.newaxis, :, units])
+        logs[:, output], weights[:, :, units] = log_sum[:, 0], share[:, 0]
+    return logs, weights
 
 
 def _log_sum_exp(terms):

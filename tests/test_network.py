@@ -255,3 +255,22 @@ def test_canonical_form_with_unit_hidden_weights():
     canonical = canonicalize(params, ReLU(), scale_to="hidden")
     assert np.allclose(np.linalg.norm(canonical.hidden_weights, axis=1), 1.0)
     assert np.allclose(forward(X, canonical, ReLU()), forward(X, params, ReLU()))
+
+
+def test_cross_entropy_of_block_outputs_equals_the_dense_computation(monkeypatch):
+    """Units feeding one output each (the classifier's one-vs-rest blocks) take a
+    path without the dense outputs x units array; it computes the same."""
+    rng = np.random.default_rng(0)
+    sigmoid = Sigmoid()
+    pre = 4 * rng.standard_normal((50, 3, 7))
+    weights = np.zeros((3, 7))
+    weights[0, :2], weights[1, 2:5], weights[2, 5:] = 1 / 2, 1 / 3, 1 / 2
+    targets = (rng.random((50, 3)) < 0.5).astype(float)
+    params = NetworkParams(np.zeros((7, 2)), weights, np.zeros(3))
+    assert np.array_equal(_network._unit_owners(weights), [0, 0, 1, 1, 1, 2, 2])
+    blocks = _network.cross_entropy_head(pre, sigmoid, params, targets)
+    monkeypatch.setattr(_network, "_unit_owners", lambda weights: None)
+    dense = _network.cross_entropy_head(pre, sigmoid, params, targets)
+    for block, full in zip(blocks, dense, strict=True):
+        assert np.allclose(block, full, rtol=1e-13, atol=1e-15)
+    assert _network._unit_owners(np.ones((2, 7))) is None
