@@ -86,14 +86,20 @@ def markdown(title, rows):
     return "\n".join(lines) + "\n"
 
 
-def write_report(name, title, sections):
-    """Write ``results/<name>.md`` with a header and the given markdown sections."""
+def write_report(
+    name,
+    title,
+    sections,
+    timing="skrecover times are medians of repeated fits, baselines single runs",
+):
+    """Write ``results/<name>.md`` with a header (the machine, and how times were
+    taken) and the given markdown sections."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     header = [
         f"# {title}",
         "",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, one "
-        "process; skrecover times are medians of repeated fits, baselines single runs.",
+        f"process; {timing}.",
         "",
     ]
     path = RESULTS / f"{name}.md"
