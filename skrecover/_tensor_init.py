@@ -135,19 +135,31 @@ def tensor_initialization(
     params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
     if not known_output:
         params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
-    eigen_gap = _eigen_gap(spectrum, k, noise_level)
-    diagnostics = Bunch(
+    diagnostics = _moment_diagnostics(
+        orders,
+        spectrum,
+        noise_level,
+        decomposition,
+        k,
+        cp_weights=decomposition.weights,
+        magnitude_estimates=estimates,
+    )
+    return params, diagnostics
+
+
+def _moment_diagnostics(orders, spectrum, noise_level, decomposition, k, **extra):
+    """The diagnostics of a moment initialisation with ``k`` units, and the
+    messages of its health checks."""
+    return Bunch(
         fallback=False,
         moment_orders=orders,
         spectrum=spectrum,
         noise_level=noise_level,
-        eigen_gap=eigen_gap,
+        eigen_gap=_eigen_gap(spectrum, k, noise_level),
         cp_residual=decomposition.residual,
-        cp_weights=decomposition.weights,
-        magnitude_estimates=estimates,
+        **extra,
         messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
     )
-    return params, diagnostics
 
 
 def _uninformative_moments(
@@ -284,16 +296,14 @@ def biased_tensor_initialization(
     ]
     best = starts[int(np.argmin(losses))]
     start, params, units, decomposition = best
-    diagnostics = Bunch(
-        fallback=False,
+    diagnostics = _moment_diagnostics(
+        activation.moment_orders,
+        spectrum,
+        noise_level,
+        decomposition,
+        k,
         start=start,
-        moment_orders=activation.moment_orders,
-        spectrum=spectrum,
-        noise_level=noise_level,
-        eigen_gap=_eigen_gap(spectrum, k, noise_level),
-        cp_residual=decomposition.residual,
         unit_fit_chi2=units.chi2,
-        messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
     )
     return params, diagnostics
 
