@@ -45,6 +45,20 @@ _PROBABILITY_EPS = 1e-15
 _MAX_AUTO_DRAWS = 5
 
 
+def _failed(model):
+    """Whether a draw failed its health checks: a warning about its
+    initialisation, or a unit its residual still shows."""
+    return bool(model.messages) or model.leftover is not None
+
+
+def _better_draw(candidate, best):
+    """The lower final loss wins; of two exact fits (losses at the rounding
+    level, which order them at random), the one that passed its health checks."""
+    if candidate.exact and best.exact:
+        return _failed(best) and not _failed(candidate)
+    return candidate.final_loss < best.final_loss
+
+
 class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
     """The moment initialisation and gradient phase of both tensor estimators."""
 
@@ -153,7 +167,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 state, self._descend(state, self._draw(state, start))
             )
             draws += 1
-            if candidate.final_loss < best.final_loss:
+            if _better_draw(candidate, best):
                 best = candidate
         best.n_init = draws
         return best
@@ -193,8 +207,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
 
     def _another_draw(self, draws, best, always=False):
         if self.n_init == "auto":
-            failed = bool(best.messages) or best.leftover is not None
-            return draws < _MAX_AUTO_DRAWS and (always or failed)
+            return draws < _MAX_AUTO_DRAWS and (always or _failed(best))
         return draws < self.n_init
 
     def _descend(self, state, start):
@@ -235,6 +248,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 "params": params,
                 "result": result,
                 "final_loss": final,
+                "exact": negligible,
                 "unconverged": not (result.converged or negligible),
             }
         )
@@ -642,7 +656,12 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         minimum leaves none; one at a poor local minimum, or missing a unit
         (weak or ill-conditioned, hidden in the noise of the moments of ``y``),
         does. Not judged on inputs that fail the Gaussian check."""
-        if model.sample is None or model.unconverged or state.input_problems:
+        if (
+            model.sample is None
+            or model.unconverged
+            or model.exact
+            or state.input_problems
+        ):
             return None
         return residual_unit(
             model.sample,

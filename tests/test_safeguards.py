@@ -106,7 +106,9 @@ def test_auto_units_add_or_report_an_ill_conditioned_unit(activation):
     the full moment, and the moments of y show 3 units; the residual of that fit
     shows the fourth. n_hidden='auto' then fits with more units while the
     information criterion prefers them, and warns about a unit it could not add:
-    the fit ends far better than with 3 units, or says why not."""
+    the fit ends far better than with 3 units, and recovers the teacher or says why
+    not (a dropped unit, or max_iter reached: tanh units of norm 100 are steps that
+    first-order descent approaches slowly)."""
     X, y, teacher = make_teacher_regression(
         n_samples=100_000,
         n_features=10,
@@ -123,10 +125,11 @@ def test_auto_units_add_or_report_an_ill_conditioned_unit(activation):
         warnings.simplefilter("always")
         model = TensorInitGD(activation=activation, random_state=0).fit(X, y)
     dropped = [w for w in caught if "was probably dropped" in str(w.message)]
+    stopped = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     if model.n_hidden_ > 3:
         assert model.diagnostics_["added_units"] >= model.n_hidden_ - 3
         assert 1 - model.score(X, y) < 1e-2 * (1 - three_r2)
-    if model.n_hidden_ == 4 and not dropped:
+    if model.n_hidden_ == 4 and not (dropped or stopped):
         assert recovery_error(teacher, model) < 1e-6
     if model.n_hidden_ < 4:
         assert len(dropped) == 1
