@@ -11,7 +11,6 @@ minutes), or ``--quick`` (fewer folds' worth: 3).
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 from _common import markdown, print_row, write_report
@@ -125,35 +124,6 @@ def run(datasets, models, n_splits):
     return rows
 
 
-DOC_TABLE = Path(__file__).resolve().parent.parent / "doc" / "real_data_table.rst"
-
-
-def rst_tables(sections):
-    """The results as reStructuredText list-tables, for the documentation."""
-    lines = [".. Written by benchmarks/bench_real_data.py; do not edit.", ""]
-    for title, rows in sections:
-        lines += [
-            f".. list-table:: {title}",
-            "   :header-rows: 1",
-            "",
-            "   * - data",
-            "     - model",
-            "     - score",
-            "     - fit time (s)",
-            "     - warnings",
-        ]
-        for row in rows:
-            lines += [
-                f"   * - {row['data']}",
-                f"     - {row['model']}",
-                f"     - {row['mean']:.3f} ({row['std']:.3f})",
-                f"     - {row['fit_time']:.3g}",
-                f"     - {row['warnings']}",
-            ]
-        lines.append("")
-    return "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 folds")
@@ -176,16 +146,6 @@ def main(argv=None):
         timing="fit_time is the mean over the folds of one fit of each model, in "
         "seconds",
     )
-    if not args.quick:
-        DOC_TABLE.write_text(
-            rst_tables(
-                [
-                    ("Regression: cross-validated R^2", regression),
-                    ("Classification: cross-validated accuracy", classification),
-                ]
-            )
-        )
-        print(f"written to {DOC_TABLE}")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ regression, in Pipelines evaluated by cross-validation.
 Convotron's guarantee needs inputs symmetric about 0. Each pixel is centred and all
 pixels are scaled by one common factor (a scale per pixel would break the weight
 sharing) -- but centring does not make digit pixels symmetric: they are strongly
-skewed, and Convotron says so with an :class:`~skrecover.exceptions.
-AssumptionWarning`. The comparison shows what that costs: with a ReLU, whose
-update relies on the symmetry, the one-filter model is a poor fit; with the linear
-activation (a 9-parameter weight-shared linear model) it ranks the zeros almost as
-well as 64-parameter linear baselines.
+skewed, and Convotron says so with an
+:class:`~skrecover.exceptions.AssumptionWarning`. The comparison shows what that
+costs: with a ReLU, whose update relies on the symmetry, the one-filter model is
+a poor fit; with the linear activation (a 9-parameter weight-shared linear model)
+it ranks the zeros almost as well as 64-parameter linear baselines.
 """
 
 # %%

@@ -448,7 +448,7 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
 
 
 class Convotron(IterativeMixin, _BaseConvotron):
-    """Convotron: one convolutional filter over overlapping patches, learnt from zero.
+    r"""Convotron: one convolutional filter over overlapping patches, learnt from zero.
 
     Fits ``f(x) = sum_l a_l phi(w^T x_l) + c``: one filter ``w`` read by every patch
     ``x_l`` of ``x`` (patches may overlap), average pooling ``a_l = 1 / k`` (or
@@ -573,31 +573,45 @@ class Convotron(IterativeMixin, _BaseConvotron):
 
     Notes
     -----
-    **Model and assumptions.** ``E[y | x] = sum_l a_l phi(w*^T x_l) + c`` with ``phi`` a
-    leaky ReLU of slope ``alpha`` in [0, 1], inputs symmetric about 0 (``x`` and
-    ``-x`` equally likely) and ``lambda_min(E[v v^T]) > 0``. No Gaussianity is needed
-    and patches may overlap arbitrarily. Centre each feature (not the target),
-    scale all features by one common factor: a per-feature scale breaks the
-    weight sharing.
+    **Model and assumptions.** :math:`\mathbb{E}[y \mid x] = \sum_l a_l\,
+    \phi(w^{*\top} x_l) + c` with :math:`\phi` a leaky ReLU of slope
+    :math:`\alpha \in [0, 1]`, inputs symmetric about 0 (:math:`x` and :math:`-x`
+    equally likely) and :math:`\lambda_{\min}(\mathbb{E}[v v^\top]) > 0`, where
+    :math:`v = \sum_l a_l x_l`. No Gaussianity is needed and patches may overlap
+    arbitrarily. Centre each feature (not the target), scale all features by one
+    common factor: a per-feature scale breaks the weight sharing.
 
-    **Why it works.** With ``c = (1 + alpha) / 2``, symmetry gives
-    ``E[phi(u^T x) v^T x] = c E[u^T x v^T x]``, so the mean update is
-    ``c E[v v^T] (w* - w)``: a contraction towards ``w*`` with no local minima.
+    **Why it works.** With :math:`c_\alpha = (1 + \alpha) / 2`, symmetry gives
+    :math:`\mathbb{E}[\phi(u^\top x)\, v^\top x] = c_\alpha\,
+    \mathbb{E}[u^\top x\; v^\top x]`, so the mean update is
+
+    .. math::
+
+        \mathbb{E}[(y - f_w(x))\, v] = c_\alpha\, \mathbb{E}[v v^\top]\, (w^* - w),
+
+    a contraction towards :math:`w^*` with no local minima.
 
     **Step sizes** (``learning_rate="auto"``, from the data): stochastic
-    ``c / (E||u||^2 + 2 lambda_max)``; minibatch of ``b`` samples ``min(b eta_1, 1 /
-    (c lambda_max))``. The batch solver follows the mean update preconditioned by
-    the inverse patch covariance, ``w <- w + eta E[v v^T]^{-1} E[(y - f(x)) v]``
-    with ``eta = 1``: the same fixed point, but the linear part of the field becomes
-    ``c (w* - w)``, so its rate no longer depends on the overlap (stride 2 of
-    patches of 16: 185 iterations instead of ~1400). On data that violate the
-    assumptions the steps can be too long: whenever the loss becomes non-finite or
-    grows more than tenfold, the step is halved and the fit resumes from the best
-    filter.
+    :math:`c_\alpha / (\mathbb{E}\|u\|^2 + 2 \lambda_{\max})`; minibatch of
+    :math:`b` samples :math:`\min(b \eta_1, 1 / (c_\alpha \lambda_{\max}))`. The
+    batch solver follows the mean update preconditioned by the inverse patch
+    covariance,
 
-    **Guarantee.** Realizable labels: ``||w_t - w*||`` falls geometrically, at a
-    rate set by ``lambda_min / lambda_max``; noisy labels: ``O(1/epsilon)``
-    updates to error ``epsilon`` with a decreasing or averaged step.
+    .. math::
+
+        w \leftarrow w + \eta\, \mathbb{E}[v v^\top]^{-1}\, \mathbb{E}[(y - f_w(x))\, v]
+
+    with :math:`\eta = 1`: the same fixed point, but the linear part of the field
+    becomes :math:`c_\alpha (w^* - w)`, so its rate no longer depends on the overlap
+    (stride 2 of patches of 16: 185 iterations instead of about 1400). On data that
+    violate the assumptions the steps can be too long: whenever the loss becomes
+    non-finite or grows more than tenfold, the step is halved and the fit resumes
+    from the best filter.
+
+    **Guarantee.** Realizable labels: :math:`\|w_t - w^*\|` falls geometrically, at
+    a rate set by :math:`\lambda_{\min} / \lambda_{\max}`; noisy labels:
+    :math:`O(1/\epsilon)` updates to error :math:`\epsilon` with a decreasing or
+    averaged step.
 
     References
     ----------

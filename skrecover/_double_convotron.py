@@ -29,7 +29,7 @@ _STAGE2_MAX_ITER = 5000
 
 
 class DoubleConvotron(_BaseConvotron):
-    """Double Convotron: learns a convolutional filter and its output weights.
+    r"""Double Convotron: learns a convolutional filter and its output weights.
 
     Fits ``f(x) = sum_l a_l phi(w^T x_l) + c`` over 1-D strided patches, learning
     the filter ``w``, the output weights ``a`` (Du and Goel, 2018) and an output
@@ -127,13 +127,14 @@ class DoubleConvotron(_BaseConvotron):
     Notes
     -----
     **Assumptions.** Inputs symmetric about 0 with identity covariance, bounded in
-    theory; ``s >= r // 2 + 1`` (each patch has an exclusive middle of length
-    ``2 s - r``); ``phi`` a leaky ReLU. ``(w, a)`` and ``(c w, a / c)`` are the same
-    network for ``c > 0``: the output weights are reported with unit norm.
+    theory; a stride :math:`s \ge \lfloor r / 2 \rfloor + 1` for patches of length
+    :math:`r` (each patch has an exclusive middle of length :math:`2 s - r`);
+    :math:`\phi` a leaky ReLU. :math:`(w, a)` and :math:`(c w, a / c)` are the same
+    network for :math:`c > 0`: the output weights are reported with unit norm.
 
     **Guarantee.** With polynomially many samples and iterations (in the patch
-    length, the number of patches and ``1 / epsilon``) the excess risk is at most
-    ``epsilon`` with high probability (Du and Goel, 2018, Thm. 3.1).
+    length, the number of patches and :math:`1 / \epsilon`) the excess risk is at
+    most :math:`\epsilon` with high probability (Du and Goel, 2018, Thm. 3.1).
 
     References
     ----------

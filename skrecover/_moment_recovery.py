@@ -110,7 +110,7 @@ def _n_pairs(dim):
 
 
 class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
-    """Two-layer ReLU network with symmetric inputs, learnt by the method of moments.
+    r"""Two-layer ReLU network with symmetric inputs, learnt by the method of moments.
 
     Fits ``y = A relu(W x) + c + noise`` (``k`` hidden units, ``l >= k`` outputs,
     an output intercept ``c``, no hidden biases) when ``x`` and ``-x`` are equally
@@ -206,22 +206,24 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
     Notes
     -----
     The model is identifiable up to a permutation of the units and a positive
-    scale per unit; there is no sign ambiguity. The method needs ``k <= l`` (one
-    output cannot separate two neurons) and ``k <= d``, and works best for ``k <=
-    d / 2``; it rests on fourth moments, so a few percent error takes ``n`` around
-    ``1e5``. Inputs symmetric about a point other than 0 add hidden biases the model
-    cannot express: do not centre ``X`` unless it is symmetric about its mean.
+    scale per unit; there is no sign ambiguity. The method needs :math:`k \le l`
+    (one output cannot separate two neurons) and :math:`k \le d`, and works best for
+    :math:`k \le d / 2`; it rests on fourth moments, so a few percent error takes
+    :math:`n` around :math:`10^5`. Inputs symmetric about a point other than 0 add
+    hidden biases the model cannot express: do not centre ``X`` unless it is
+    symmetric about its mean.
 
     **Output intercept.** On symmetric inputs the odd moment does not see a
-    constant (``E[c x^T] = 0``), so ``P`` is taken from ``y - E[y]``. The detector
-    ``T``, an even moment, does see it: in whitened outputs it is affine in the
-    offset ``q``, and only the true ``q`` leaves the ``k`` pure neurons in its null
-    space, so ``q`` is the minimiser of the ``k`` smallest singular values of
-    ``T(q)`` (BFGS from several starts until three agree). The signs of the
-    neurons then come from ``Cov(z_i^T y, (w_i^T x)^2)``, where a constant
-    cancels, and ``A`` and ``c`` from least squares (or the odd part). With
-    ``k = 1`` there is no null space to pin ``q`` down, and ``c`` comes from the
-    least squares alone.
+    constant (:math:`\mathbb{E}[c\, x^\top] = 0`), so :math:`P` is taken from
+    :math:`y - \mathbb{E}[y]`. The detector :math:`T`, an even moment, does see it:
+    in whitened outputs it is affine in the offset :math:`q`, and only the true
+    :math:`q` leaves the :math:`k` pure neurons in its null space, so :math:`q` is
+    the minimiser of the :math:`k` smallest singular values of :math:`T(q)` (BFGS
+    from several starts until three agree). The signs of the neurons then come from
+    :math:`\operatorname{Cov}(z_i^\top y, (w_i^\top x)^2)`, where a constant
+    cancels, and :math:`A` and :math:`c` from least squares (or the odd part). With
+    :math:`k = 1` there is no null space to pin :math:`q` down, and :math:`c` comes
+    from the least squares alone.
 
     References
     ----------

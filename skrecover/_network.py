@@ -61,7 +61,7 @@ class NetworkParams(NamedTuple):
 class Network:
     """A one-hidden-layer network with given weights.
 
-    What :attr:`network_` of a fitted estimator returns, and the base of the teacher
+    What ``network_`` of a fitted estimator returns, and the base of the teacher
     networks of :mod:`skrecover.datasets`. The metrics and displays read weights
     through it.
 
@@ -121,7 +121,8 @@ class Network:
 
     @property
     def params(self):
-        """The weights as :class:`NetworkParams` (output weights 2-D or 3-D)."""
+        """The weights as a named tuple ``(hidden_weights, output_weights, intercept,
+        hidden_biases)`` (output weights 2-D or 3-D)."""
         output = np.asarray(self.output_weights, dtype=float)
         biases = self.hidden_biases
         return NetworkParams(

@@ -652,7 +652,8 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
     See Also
     --------
     PracticalSizeGDClassifier : The classifier, with softmax cross-entropy.
-    label_randomization_test : Natural against shuffled labels.
+    skrecover.model_selection.label_randomization_test : Natural against shuffled
+        labels.
 
     References
     ----------
@@ -814,7 +815,8 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     See Also
     --------
     PracticalSizeGD : The regressor.
-    label_randomization_test : Natural against shuffled labels.
+    skrecover.model_selection.label_randomization_test : Natural against shuffled
+        labels.
 
     Examples
     --------

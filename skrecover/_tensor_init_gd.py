@@ -358,7 +358,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
 
 
 class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
-    """Tensor-initialised gradient descent for one-hidden-layer networks.
+    r"""Tensor-initialised gradient descent for one-hidden-layer networks.
 
     Fits ``y = sum_j v_j phi(w_j^T x + c_j) + b`` in two phases (Zhong et al.,
     2017): a method-of-moments initialisation that provably lands close to the true
@@ -378,9 +378,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         noise: a weak or ill-conditioned unit), the fit is repeated with one more
         unit, kept while the Bayesian information criterion (or the validation
         loss) prefers it.
-    activation : {"relu", "leaky_relu", "squared_relu", "sigmoid", "tanh"} or \
-            Activation, default="relu"
-        Hidden activation ``phi``. ``LeakyReLU(slope=s)`` sets another slope; any
+    activation : str or Activation, default="relu"
+        Hidden activation :math:`\phi`: ``"relu"``, ``"leaky_relu"``,
+        ``"squared_relu"``, ``"sigmoid"``, ``"tanh"`` or ``"softplus"``;
+        ``LeakyReLU(slope=s)`` sets another slope; any
         :class:`~skrecover.activations.Activation` with a value function and a
         derivative works.
     patch_size : int or tuple of int, default=None
@@ -512,50 +513,59 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
 
     Notes
     -----
-    **Model.** ``y = sum_j v_j phi(w_j^T x + c_j) + b + noise``, ``k <= d`` units
-    with linearly independent ``w_j`` (``c_j = 0`` with ``fit_hidden_bias=False``).
+    **Model.** :math:`y = \sum_{j=1}^k v_j\, \phi(w_j^\top x + c_j) + b +
+    \varepsilon`, :math:`k \le d` units with linearly independent :math:`w_j`
+    (:math:`c_j = 0` with ``fit_hidden_bias=False``).
 
-    **Assumptions.** The guarantee needs ``x ~ N(0, I)`` (or ``N(0, S)`` with
-    ``whiten=True``): the moments ``E[y H_j(x)] = sum_j v_j m_j(||w_j||) w_j^(x)j``
+    **Assumptions.** The guarantee needs :math:`x \sim \mathcal{N}(0, I)` (or
+    :math:`\mathcal{N}(0, \Sigma)` with ``whiten=True``): the moments
+
+    .. math::
+
+        M_p = \mathbb{E}[y\, He_p(x)] = \sum_{j=1}^k v_j\, m_p(\|w_j\|)\,
+        \bar w_j^{\otimes p}, \qquad \bar w_j = w_j / \|w_j\|,
+
     rest on Gaussian Hermite identities. A warning reports inputs that are visibly
     not Gaussian; gradient descent still fits them, as a local method.
 
-    **Algorithm.** With ``y`` centred: (1) the span of the ``w_j`` from the top
-    eigenvectors of ``P_2 = E[y (x x^T - I)]`` (for odd activations, where this
-    vanishes, from a sketch of the third moment); (2) the reduced third-order tensor
-    in that span (the third Hermite moment, or the fourth contracted once for the
-    ReLU family, whose third vanishes); (3) its non-orthogonal CP decomposition
-    (Jennrich's algorithm over random draws, refined by Gauss-Newton); (4) norms and
-    signs from the first and second moments; (5) gradient descent on the squared
-    loss.
+    **Algorithm.** With :math:`y` centred: (1) the span of the :math:`w_j` from the
+    top eigenvectors of :math:`P_2 = \mathbb{E}[y\, (x x^\top - I)]` (for odd
+    activations, where this vanishes, from a sketch of the third moment); (2) the
+    reduced third-order tensor in that span (the third Hermite moment, or the fourth
+    contracted once for the ReLU family, whose third vanishes); (3) its
+    non-orthogonal CP decomposition (Jennrich's algorithm over random draws, refined
+    by Gauss-Newton); (4) norms and signs from the first and second moments; (5)
+    gradient descent on the squared loss.
 
-    **Hidden biases.** With ``w_j = s_j u_j``, the moments of biased units keep
-    their rank-one structure, ``M_p = sum_j v_j m_p(s_j, c_j) u_j^(x)p``, but no
-    order vanishes any more. The span then comes from the second moment and a
-    sketch of the third together, each weighted by its signal above the noise;
-    the directions from the decomposition of the unbiased orders and from that of
-    ``M_3 + M_4(., ., ., beta)`` (each order weighted by its signal share); each
-    unit's coefficients in ``M_1 ... M_4`` then give ``(v_j, s_j, c_j)`` through
-    the two-parameter constants ``m_p(s, c)`` (closed forms for the ReLU family,
-    whose constants depend on ``c / s`` only). Of these starts, of the same
-    directions with least-squares output weights, and of units along the linear
-    trend, the one of lowest loss on (a sample of) the data is kept
-    (``diagnostics_["start"]``): on data far from the model, moment magnitudes
-    can be absurd.
+    **Hidden biases.** With :math:`w_j = s_j u_j`, the moments of biased units keep
+    their rank-one structure, :math:`M_p = \sum_j v_j\, m_p(s_j, c_j)\,
+    u_j^{\otimes p}`, but no order vanishes any more. The span then comes from the
+    second moment and a sketch of the third together, each weighted by its signal
+    above the noise; the directions from the decomposition of the unbiased orders
+    and from that of :math:`M_3 + M_4(\cdot, \cdot, \cdot, \beta)` (each order
+    weighted by its signal share); each unit's coefficients in :math:`M_1, \dots,
+    M_4` then give :math:`(v_j, s_j, c_j)` through the two-parameter constants
+    :math:`m_p(s, c)` (closed forms for the ReLU family, whose constants depend on
+    :math:`c / s` only). Of these starts, of the same directions with least-squares
+    output weights, and of units along the linear trend, the one of lowest loss on
+    (a sample of) the data is kept (``diagnostics_["start"]``): on data far from the
+    model, moment magnitudes can be absurd.
 
     **Convolutional networks.** With ``patch_size``, every moment is averaged over
-    the patches, ``E[y H_j(x_l)]`` being the same for every patch ``l`` of a Gaussian
-    input (Zhong, Song and Dhillon, 2017), and the algorithm runs in the patch space.
+    the patches, :math:`\mathbb{E}[y\, He_p(x_l)]` being the same for every patch
+    :math:`l` of a Gaussian input (Zhong, Song and Dhillon, 2017), and the algorithm
+    runs in the patch space.
 
-    **Guarantee.** For homogeneous ``phi`` and ``n >= d poly(k, kappa) log(1/eps)``
-    samples, the initialisation is within the basin of local strong convexity and
-    gradient descent recovers ``W`` to precision ``eps`` (Zhong et al., Thm. 1.1).
+    **Guarantee.** For homogeneous :math:`\phi` and :math:`n \ge d\,
+    \mathrm{poly}(k, \kappa) \log(1/\epsilon)` samples, the initialisation is within
+    the basin of local strong convexity and gradient descent recovers :math:`W` to
+    precision :math:`\epsilon` (Zhong et al., Thm. 1.1).
 
-    **Canonical form.** Homogeneous activations: ``v_j = +-1`` and the scale in
-    ``(w_j, c_j)``; odd activations (tanh, sigmoid): ``v_j > 0`` and the sign in ``w_j``
-    (for sigmoid this flip shifts the intercept, so with ``fit_intercept=False`` the
-    signs of ``v_j`` stay as fitted). Units are sorted by decreasing
-    ``|v_j| ||w_j||``.
+    **Canonical form.** Homogeneous activations: :math:`v_j = \pm 1` and the scale
+    in :math:`(w_j, c_j)`; odd activations (tanh, sigmoid): :math:`v_j > 0` and the
+    sign in :math:`w_j` (for sigmoid this flip shifts the intercept, so with
+    ``fit_intercept=False`` the signs of :math:`v_j` stay as fitted). Units are
+    sorted by decreasing :math:`|v_j|\, \|w_j\|`.
 
     References
     ----------
@@ -720,7 +730,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
 
 
 class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
-    """Tensor-initialised gradient descent on the cross-entropy, for classification.
+    r"""Tensor-initialised gradient descent on the cross-entropy, for classification.
 
     Fits ``P(y = 1 | x) = (1 / K) sum_k phi(w_k^T x + c_k)`` (Fu, Chi and Liang,
     2018): an average of ``K`` sigmoid units with known output weights ``1 / K``,
@@ -774,7 +784,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Start gradient descent from the previous solution.
     n_jobs : int, default=None
         Binary problems initialised in parallel (one per class beyond two
-        classes); ``None`` means 1 unless in a :func:`joblib.parallel_config`
+        classes); ``None`` means 1 unless in a :class:`joblib.parallel_config`
         context.
     verbose : int, default=0
         Print the loss at every iteration.
@@ -834,27 +844,36 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
 
     Notes
     -----
-    **Model.** ``P(y = 1 | x) = (1 / K) sum_k sigmoid(w_k^T x)``; no biases.
-    The labels only reveal ``E[y | x]``, so the moments ``E[y H_j(x)]`` are those
-    of the regression network with output weights ``1 / K``; the sigmoid's second
-    and fourth Hermite constants vanish, so both the subspace and the tensor come
-    from the third moment, and each norm ``||w_k||`` inverts ``m_1`` (capped at 3,
-    where ``m_1`` saturates).
+    **Model.** :math:`P(y = 1 \mid x) = \frac{1}{K} \sum_{k=1}^K \sigma(w_k^\top x +
+    c_k)`, with hidden biases :math:`c_k` (:math:`c_k = 0` with
+    ``fit_hidden_bias=False``, the paper's model). The labels only reveal
+    :math:`\mathbb{E}[y \mid x]`, so the moments :math:`\mathbb{E}[y\, He_p(x)]` are
+    those of the regression network with output weights :math:`1 / K`; without
+    biases the sigmoid's second and fourth Hermite constants vanish, so both the
+    subspace and the tensor come from the third moment, and each norm
+    :math:`\|w_k\|` inverts :math:`m_1` (capped at 3, where :math:`m_1` saturates).
+    With biases the moments are read as in :class:`TensorInitGD`.
 
-    **Guarantee.** With ``n >= d poly(K, kappa) log d`` samples the empirical
-    cross-entropy is strongly convex near the true weights and gradient descent
-    from the tensor initialisation converges linearly to its unique critical point
-    there, whose distance to the true weights shrinks like ``sqrt(d log n / n)``
-    (Fu, Chi and Liang, 2018). Unlike the regression case, the true weights are not
-    recovered exactly: Bernoulli labels leave a statistical error.
+    **Guarantee.** With :math:`n \ge d\, \mathrm{poly}(K, \kappa) \log d` samples
+    the empirical cross-entropy is strongly convex near the true weights and
+    gradient descent from the tensor initialisation converges linearly to its
+    unique critical point there, whose distance to the true weights shrinks like
+    :math:`\sqrt{d \log n / n}` (Fu, Chi and Liang, 2018). Unlike the regression
+    case, the true weights are not recovered exactly: Bernoulli labels leave a
+    statistical error.
 
     **Loss.** The cross-entropy is computed in log space,
-    ``log P = logsumexp_k(log sigmoid(w_k^T x)) - log K``, so no probability is
-    clipped: the loss the solver minimises is the log-loss of the model that
-    :meth:`predict_proba` uses, and saturated units keep their gradient.
 
-    **Beyond the model.** Without biases, ``P(y = 1 | 0) = 1/2``: centre or
-    standardise ``X``. With more than two classes, the one-vs-rest networks are
+    .. math::
+
+        \log P = \operatorname{logsumexp}_k \big(\log \sigma(w_k^\top x + c_k)\big)
+        - \log K,
+
+    so no probability is clipped: the loss the solver minimises is the log-loss of
+    the model that :meth:`predict_proba` uses, and saturated units keep their
+    gradient.
+
+    **Beyond the model.** With more than two classes, the one-vs-rest networks are
     initialised separately (in parallel with ``n_jobs``), trained together as one
     network with an output per class, and their probabilities normalised.
 

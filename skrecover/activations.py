@@ -74,7 +74,7 @@ class MomentOrders(NamedTuple):
 
 
 class Activation:
-    """An elementwise activation function with its Gaussian Hermite constants.
+    r"""An elementwise activation function with its Gaussian Hermite constants.
 
     Use this class directly for a user-defined activation; the built-in ones are
     :class:`ReLU`, :class:`LeakyReLU`, :class:`SquaredReLU`, :class:`Sigmoid` and
@@ -100,10 +100,11 @@ class Activation:
 
     Notes
     -----
-    The constants ``m_j(sigma) = E[phi(sigma z) He_j(z)]``, ``j = 0..4``, of a
-    user-defined activation are computed by adaptive quadrature
+    The constants :math:`m_j(\sigma) = \mathbb{E}_{z \sim \mathcal{N}(0, 1)}
+    [\phi(\sigma z)\, He_j(z)]`, :math:`j = 0, \dots, 4`, of a user-defined
+    activation are computed by adaptive quadrature
     (:func:`scipy.integrate.quad_vec`), split at the origin so that kinks and steep
-    transitions there are integrated accurately for every ``sigma``.
+    transitions there are integrated accurately for every :math:`\sigma`.
 
     Examples
     --------
@@ -673,7 +674,8 @@ _ACTIVATIONS = {
 
 
 def get_activation(activation, *, allowed=None, reason=None):
-    """Resolve an activation given by name or as an :class:`Activation` instance.
+    """Resolve an activation given by name or as an
+    :class:`~skrecover.activations.Activation`.
 
     The one resolver of every estimator: each passes the activations its method
     allows and why, so that a refused activation gets one clear error.

@@ -301,9 +301,9 @@ def make_teacher_convolution(
     """Data from one convolutional filter over overlapping patches (Convotron).
 
     ``y = sum_l a_l phi(w^T x_l) + noise`` with one filter ``w`` (unit norm) read by
-    every patch ``x_l`` of ``x``, patches as in :func:`skrecover.patches.
-    make_patch_indices`, and inputs drawn from a distribution symmetric about 0
-    (Goel, Klivans and Meka, 2018; Du and Goel, 2018).
+    every patch ``x_l`` of ``x``, patches as in
+    :func:`~skrecover.patches.make_patch_indices`, and inputs drawn from a
+    distribution symmetric about 0 (Goel, Klivans and Meka, 2018; Du and Goel, 2018).
 
     Parameters
     ----------

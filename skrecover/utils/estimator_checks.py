@@ -3,8 +3,8 @@
 In the spirit of imbalanced-learn's ``utils/estimator_checks.py``: each check is a
 function ``check(name, estimator)`` that raises an ``AssertionError`` naming what
 failed. :func:`parametrize_with_checks` runs the ones that apply to each estimator
-from ``tests/test_common.py``, next to :func:`sklearn.utils.estimator_checks.
-parametrize_with_checks`.
+from ``tests/test_common.py``, next to
+:func:`sklearn.utils.estimator_checks.parametrize_with_checks`.
 
 The recovery check fits an estimator on its own teacher (:data:`TEACHER_PROBLEMS`):
 a new estimator adds its teacher problem there, or the check fails and says so.
@@ -100,6 +100,9 @@ def _random_data(random_state, classes=None):
     return X, y, None
 
 
+#: The :class:`~skrecover.utils.estimator_checks.TeacherProblem` of each
+#: estimator, by class name: its data, the parameters its recovery check fits
+#: with, and the tolerance it earns.
 TEACHER_PROBLEMS = {
     "TensorInitGD": TeacherProblem(
         partial(
@@ -225,7 +228,8 @@ def _assert_finite(name, estimator, X):
 
 def check_recovers_its_teacher(name, estimator):
     """Fitted to data of its own teacher, the estimator recovers it to the
-    tolerance of :data:`TEACHER_PROBLEMS`, for two seeds."""
+    tolerance of :data:`~skrecover.utils.estimator_checks.TEACHER_PROBLEMS`, for
+    two seeds."""
     problem = _problem(name)
     for seed in (0, 1):
         X, y, teacher = problem.make_data(random_state=seed)
