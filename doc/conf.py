@@ -71,6 +71,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"skrecover {release}"
 html_static_path = ["_static"]
 html_css_files = ["skrecover.css"]
+# The wide benchmark tables get the page's full width.
+html_sidebars = {"benchmarks": [], "choosing": []}
 html_theme_options = {
     "navigation_with_keys": False,
     "icon_links": [

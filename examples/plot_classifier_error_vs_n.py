@@ -1,11 +1,12 @@
-"""
-=======================================================================
-Cross-entropy against squared loss, and the error against n (FCL18)
-=======================================================================
+r"""
+=====================================================================================
+Cross-entropy against squared loss, and the error against n (Fu, Chi and Liang, 2018)
+=====================================================================================
 
-Fu, Chi and Liang (2018) learn ``P(y = 1 | x) = (1/K) sum_k sigmoid(w_k^T x)`` from
-binary labels: tensor initialisation adapted to labels, then gradient descent on the
-cross-entropy, with the distance to the true weights shrinking like ``1 / sqrt(n)``.
+Fu, Chi and Liang (2018) learn
+:math:`P(y = 1 \mid x) = \frac{1}{K} \sum_k \sigma(w_k^\top x)` from binary labels:
+tensor initialisation adapted to labels, then gradient descent on the cross-entropy,
+with the distance to the true weights shrinking like :math:`1 / \sqrt{n}`.
 Here :class:`~skrecover.TensorInitGDClassifier` (cross-entropy) is compared with
 :class:`~skrecover.TensorInitGD` fitting the same sigmoid network to the 0/1 labels
 by least squares, over the number of samples.
@@ -41,7 +42,7 @@ for n in sizes:
         errors[name].append(np.median(per_seed[name]))
 print(errors)
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 for name, values in errors.items():
     ax.loglog(sizes, values, "o-", label=name)
 reference = errors["cross-entropy"][0] * np.sqrt(sizes[0] / np.array(sizes))
@@ -50,5 +51,4 @@ ax.set_xlabel("samples n")
 ax.set_ylabel("max relative unit error (median of 3)")
 ax.set_title("sigmoid teacher, d = 5, K = 2")
 ax.legend()
-fig.tight_layout()
 plt.show()

@@ -76,18 +76,37 @@ classification = {
 for name, scores in classification.items():
     print(f"digits    {name:28s} accuracy {scores.mean():.3f} +- {scores.std():.3f}")
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+# %%
+# The scores side by side
+# -----------------------
+# Each axis spans the scores it shows, so that close scores stay apart; the bars
+# carry their means and the whiskers one standard deviation over the folds.
+fig, (left, right) = plt.subplots(2, 1, figsize=(7.5, 7), layout="constrained")
 for ax, results, label in (
     (left, regression, "diabetes: R^2"),
     (right, classification, "digits: accuracy"),
 ):
     names = list(results)
-    ax.barh(
-        np.arange(len(names)),
-        [s.mean() for s in results.values()],
-        xerr=[s.std() for s in results.values()],
-    )
-    ax.set_yticks(np.arange(len(names)), names, fontsize=8)
+    means = np.array([s.mean() for s in results.values()])
+    spreads = np.array([s.std() for s in results.values()])
+    positions = np.arange(len(names))
+    ax.barh(positions, means, xerr=spreads, color="tab:blue", alpha=0.8)
+    low = (means - spreads).min()
+    high = min((means + spreads).max(), 1.0)
+    margin = 0.1 * (high - low)
+    ax.set_xlim(low - margin, high + 4 * margin)
+    for position, mean, spread in zip(positions, means, spreads, strict=True):
+        ax.text(mean + spread + margin / 4, position, f"{mean:.3f}", va="center")
+    ax.set_yticks(positions, names)
+    ax.invert_yaxis()
     ax.set_xlabel(f"5-fold cross-validated {label}")
-fig.tight_layout()
 plt.show()
+
+# %%
+# On diabetes, a noisy regression of ten features, every model is within about
+# 0.1 of Ridge, which is as good as any: the data are far from a shallow
+# network, and the provable methods act as ordinary regressors (PracticalSizeGD
+# with ``alpha="auto"`` is a ridge regression on random features; its
+# interpolating fit, ``alpha=0``, scores about -0.6). On digits the certified
+# classifier is close to logistic regression and the MLP. Neither data set has a
+# teacher to recover: see :doc:`/choosing` for when the recovery methods pay off.

@@ -28,6 +28,7 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -56,9 +57,16 @@ def centred(model):
 
 
 def convotron(activation):
+    # 300 iterations: on these skewed inputs the ReLU update has no contraction to
+    # converge to, and 5000 iterations (16x the time) give the same scores (R^2
+    # 0.009 and 0.078); the linear model converges in a few dozen.
     return centred(
         Convotron(
-            patch_size=(3, 3), input_shape=(8, 8), stride=1, activation=activation
+            patch_size=(3, 3),
+            input_shape=(8, 8),
+            stride=1,
+            activation=activation,
+            max_iter=300,
         )
     )
 
@@ -82,6 +90,7 @@ with warnings.catch_warnings(record=True) as caught:
     models["Convotron relu"].fit(X, y)
 print(caught[0].message)
 warnings.simplefilter("ignore", AssumptionWarning)
+warnings.simplefilter("ignore", ConvergenceWarning)
 
 folds = StratifiedKFold(5, shuffle=True, random_state=0)
 for name, model in models.items():
@@ -106,10 +115,12 @@ for name, model in models.items():
 # ------------------
 # The linear model's one 3 x 3 filter, averaged over the 36 overlapping patches.
 convotron = models["Convotron linear"].fit(X, y)[-1]
-fig, ax = plt.subplots(figsize=(3, 3))
-image = ax.imshow(convotron.filter_, cmap="RdBu_r")
-ax.set_title(f"Convotron filter ({convotron.n_iter_} iterations)")
-ax.set_xticks([])
-ax.set_yticks([])
-fig.colorbar(image, ax=ax)
+print(f"linear Convotron: {convotron.n_iter_} iterations")
+fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
+limit = np.abs(convotron.filter_).max()
+image = ax.imshow(convotron.filter_, cmap="RdBu_r", vmin=-limit, vmax=limit)
+ax.set_title("3 x 3 filter of the linear Convotron")
+ax.set_xticks(range(3), ["left", "centre", "right"])
+ax.set_yticks(range(3), ["top", "middle", "bottom"])
+fig.colorbar(image, ax=ax, label="filter weight")
 plt.show()

@@ -39,7 +39,7 @@ def sgd_pass(w, X, y, patches, a, step, rng, batch=32):
     return w
 
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (left, right) = plt.subplots(2, 1, figsize=(7.5, 11), layout="constrained")
 rng = np.random.default_rng(0)
 for stride, color in zip((16, 9, 4), ("C0", "C1", "C2"), strict=True):
     X, y, teacher = make_teacher_convolution(
@@ -80,7 +80,7 @@ for stride, color in zip((16, 9, 4), ("C0", "C1", "C2"), strict=True):
 left.axhline(1.0, color="grey", linestyle=":", label="SGD from 0 (never moves)")
 left.set_xlabel("passes over the data (same step size)")
 left.set_ylabel("||w - w*||")
-left.legend(fontsize=7)
+left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
 left.set_title("one filter, automatic step")
 
 X, y, teacher = make_teacher_convolution(
@@ -101,11 +101,12 @@ right.bar(positions - 0.27, a_true, 0.27, label="true a")
 right.bar(positions, stage1, 0.27, label="stage 1 (spectral)")
 right.bar(positions + 0.27, a_hat, 0.27, label="after stages 2-3")
 right.set_xlabel("patch")
+right.set_ylabel("output weight (unit norm)")
 right.set_title(
-    f"output weights: angle {angle:.3f} rad, sign {model.sign_:+d}, "
-    f"losses {model.candidate_losses_[0]:.2g} / {model.candidate_losses_[1]:.2g}",
-    fontsize=9,
+    f"DoubleConvotron output weights: angle {angle:.3f} rad\n"
+    f"sign {model.sign_:+d}, candidate losses {model.candidate_losses_[0]:.2g} / "
+    f"{model.candidate_losses_[1]:.2g}",
+    fontsize=10,
 )
-right.legend(fontsize=8)
-fig.tight_layout()
+right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8)
 plt.show()

@@ -1,14 +1,15 @@
-"""
-======================================================================
-Method of moments: error against n for symmetric input families (GKLW)
-======================================================================
+r"""
+========================================================================
+Error against n for symmetric inputs (Ge, Kuditipudi, Li and Wang, 2019)
+========================================================================
 
-Ge, Kuditipudi, Li and Wang (ICLR 2019) learn ``y = A relu(W x)`` with several
-outputs from any input distribution symmetric about 0 -- no Gaussianity. The error
-of :class:`~skrecover.MomentRecovery` (RMS distance of the unit rows of ``W``) falls
-like ``1 / sqrt(n)`` for Gaussian, uniform, random-sign and symmetric-mixture
-inputs; the mixture, whose distinguishing matrix is worse conditioned, needs more
-samples. The dashed line shows ``refine=True`` on mixture inputs.
+Ge, Kuditipudi, Li and Wang (ICLR 2019) learn :math:`y = A\, \mathrm{relu}(W x)`
+with several outputs from any input distribution symmetric about 0 -- no
+Gaussianity. The error of :class:`~skrecover.MomentRecovery` (RMS distance of the
+unit rows of :math:`W`) falls like :math:`1 / \sqrt{n}` for Gaussian, uniform,
+random-sign and symmetric-mixture inputs; the mixture, whose distinguishing matrix
+is worse conditioned, needs more samples. The dashed line shows ``refine=True``
+on mixture inputs.
 """
 
 import warnings
@@ -31,7 +32,7 @@ def unit_row_error(teacher, model):
 
 
 sizes, seeds = [10_000, 30_000, 100_000, 300_000], range(2)
-fig, ax = plt.subplots(figsize=(6.5, 4.5))
+fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
 for family in ("gaussian", "uniform", "rademacher", "mixture"):
     curve, refined = [], []
     for n in sizes:
@@ -64,6 +65,5 @@ ax.loglog(
 ax.set_xlabel("samples n")
 ax.set_ylabel("unit-row error eW (median of 2)")
 ax.set_title("d = 10, k = 5, l = 8, noise 0.1")
-ax.legend(fontsize=8)
-fig.tight_layout()
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 plt.show()

@@ -64,7 +64,7 @@ print(f"MLPClassifier(160): cross-validated {mlp_scores}")
 # %%
 # Plot
 # ----
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
 names = [*results, "MLPClassifier(160)"]
 natural = [r.cv_scores.mean() for r in results.values()] + [mlp_scores["natural"]]
 random = [r.shuffled_cv_scores.mean() for r in results.values()] + [
@@ -74,9 +74,9 @@ positions = np.arange(len(names))
 ax.bar(positions - 0.2, natural, 0.4, label="natural labels")
 ax.bar(positions + 0.2, random, 0.4, label="shuffled labels")
 ax.axhline(0.1, color="grey", linestyle=":", label="chance")
-ax.set_xticks(positions, [n.replace(" (", "\n(") for n in names], fontsize=8)
+ax.set_xticks(positions, [n.replace(" (", "\n(") for n in names])
+ax.set_ylim(0, 1)
 ax.set_ylabel("cross-validated accuracy")
 ax.set_title("Training accuracy is 100% in every case")
-ax.legend(fontsize=8)
-fig.tight_layout()
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 plt.show()

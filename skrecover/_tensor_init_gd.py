@@ -162,7 +162,9 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         the number of draws ``n_init``."""
         best = self._checked(state, self._descend(state, start))
         draws = 1
-        while start.sample is not None and self._another_draw(draws, best, always):
+        while start.sample is not None and self._another_draw(
+            state, draws, best, always
+        ):
             candidate = self._checked(
                 state, self._descend(state, self._draw(state, start))
             )
@@ -205,9 +207,12 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
     def _grow(self, state, model):
         return model
 
-    def _another_draw(self, draws, best, always=False):
+    def _another_draw(self, state, draws, best, always=False):
         if self.n_init == "auto":
-            return draws < _MAX_AUTO_DRAWS and (always or _failed(best))
+            # On inputs that fail the assumption check the health checks measure
+            # the data, not the draw: drawing again costs fits and buys nothing.
+            judged = always or not state.input_problems
+            return draws < _MAX_AUTO_DRAWS and judged and (always or _failed(best))
         return draws < self.n_init
 
     def _descend(self, state, start):
@@ -418,7 +423,9 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         only its warnings are reported. ``"auto"``: draw again only while a draw
         fails its health checks (moment eigenvalues within their noise, a CP
         residual above 1/2, or a converged fit whose residual still shows a
-        unit), at most 5 draws. An int: always that many.
+        unit), at most 5 draws; once on inputs that fail the input-assumption
+        check (the health checks then measure the data, not the draw). An int:
+        always that many.
     solver : {"auto", "lbfgs", "gd"}, default="auto"
         ``"lbfgs"``: scipy's L-BFGS-B. ``"gd"``: the paper's plain gradient descent
         with step size ``learning_rate``. ``"auto"``: L-BFGS, unless the network has

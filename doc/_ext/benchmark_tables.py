@@ -26,7 +26,7 @@ def _inline(text):
 def _table(rows, title):
     header, body = rows[0], rows[2:]
     lines = [
-        f".. list-table:: {title}",
+        f".. list-table:: {title}".rstrip(),
         "   :header-rows: 1",
         "   :class: benchmark",
         "",
