@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._assumptions import assumption_message, feature_statistics, input_problems
-from ._engine import map_rows
+from ._engine import map_rows, reduce_rows
 from ._network import Network, forward
 from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
@@ -192,8 +192,14 @@ def validation_split(X, sample_weight, fraction, purpose, random_state):
 def weighted_variance(y, sample_weight):
     """``sum_i s_i ||y_i - mean||^2 / sum_i s_i`` (summed over outputs)."""
     y = np.asarray(y).reshape(len(y), -1)
-    mean = np.average(y, axis=0, weights=sample_weight)
-    return float(np.average(((y - mean) ** 2).sum(axis=1), weights=sample_weight))
+    total = float(np.sum(sample_weight))
+    width = 2 * y.shape[1]
+    mean = reduce_rows(lambda rows, s: s @ rows, y, sample_weight, width=width) / total
+
+    def spread(rows, s):
+        return s @ ((rows - mean) ** 2).sum(axis=1)
+
+    return float(reduce_rows(spread, y, sample_weight, width=width) / total)
 
 
 def _power_of_two(value):

@@ -779,9 +779,13 @@ def _least_squares_output(X, Y, sample_weight, hidden, fit_intercept):
 
 
 def _held_out_loss(X, Y, validation_weight, params):
-    residual = forward(X, params, ReLU()) - Y
-    loss = 0.5 * np.einsum("ij,ij->i", residual, residual)
-    return float(validation_weight @ loss / validation_weight.sum())
+    def block(rows, targets, weights):
+        residual = forward(rows, params, ReLU()) - targets
+        return weights @ (0.5 * np.einsum("ij,ij->i", residual, residual))
+
+    width = X.shape[1] + 2 * len(params.hidden_weights) + 2 * Y.shape[1]
+    total = reduce_rows(block, X, Y, validation_weight, width=width)
+    return float(total / validation_weight.sum())
 
 
 def _health_problems(gap_ratio, sign_margins):
