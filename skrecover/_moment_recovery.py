@@ -587,12 +587,12 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
 
     With ``y~ = Q y`` (whitened outputs) and ``z = P~ x`` (so that ``y~ = z / 2 + e +
     noise``, ``e`` the even part), the detector of a symmetric ``U`` is
-    ``E[<U, y~ y~^T - z z^T / 2> h]`` (GKLW). Writing ``r = y~ - z / 2``, the
-    summand is ``<U, r r^T - z z^T / 4>`` plus a cross term ``(r z^T + z r^T) / 2``,
-    odd times even, whose mean is zero: dropping it leaves ``T`` unchanged in
-    expectation and halves the bias from the estimated ``P~``, and cut the
-    recovery error 1.7-2.6 times in our measurements. ``h`` are the even test
-    functions.
+    ``E[<U, y~ y~^T - z z^T / 2> h]`` (Ge, Kuditipudi, Li and Wang). Writing
+    ``r = y~ - z / 2``, the summand is ``<U, r r^T - z z^T / 4>`` plus a cross term
+    ``(r z^T + z r^T) / 2``, odd times even, whose mean is zero: dropping it leaves
+    ``T`` unchanged in expectation and halves the bias from the estimated ``P~``,
+    and cut the recovery error 1.7-2.6 times in our measurements. ``h`` are the
+    even test functions.
     """
     Q, rows = odd.Q, odd.rows
     n_tests = transform.shape[0] if sketch else _n_pairs(transform.shape[0])
