@@ -11,8 +11,10 @@ from ._convotron import Convotron
 from ._double_convotron import DoubleConvotron
 from ._moment_recovery import MomentRecovery
 from ._network import Network
-from ._practical_size import PracticalSizeGD, PracticalSizeGDClassifier
-from ._tensor_init_gd import TensorInitGD, TensorInitGDClassifier
+from ._practical_size import PracticalSizeGD
+from ._practical_size_classifier import PracticalSizeGDClassifier
+from ._tensor_init_gd import TensorInitGD
+from ._tensor_init_gd_classifier import TensorInitGDClassifier
 
 __version__ = "0.1.0.dev0"
 

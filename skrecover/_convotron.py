@@ -1,13 +1,13 @@
 """Convotron (Goel, Klivans, Meka, 2018): one filter over overlapping patches.
 
-The update field, the drift matrix and the solvers live here as functions on the
-data-pass engine; :mod:`._double_convotron` reuses them for its second stage.
+The estimators; the update field, the drift matrix and the solvers are functions
+on the data-pass engine in :mod:`._convotron_updates`, which
+:mod:`._double_convotron` reuses for its second stage.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
 
 from numbers import Integral, Real
-from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg
@@ -24,343 +24,25 @@ from ._base import (
     activation_constraint,
     weighted_variance,
 )
-from ._engine import reduce_rows, scan_rows
-from ._network import gather_patches, pool, pre_activations
-from ._optim import Monitor, OptimResult, blew_up, minimize
-from .activations import LeakyReLU, ReLU, get_activation
+from ._convotron_updates import (
+    LOSS_FLOOR,
+    MINIBATCH_SIZE,
+    SINGULAR,
+    FilterProblem,
+    Updates,
+    convotron_field,
+    drift_matrix,
+    field_arguments,
+    leaky_relu,
+    run_epoch,
+    run_epochs,
+    solve_batch,
+    step_size,
+)
+from ._optim import OptimResult
+from .activations import LeakyReLU
 from .exceptions import AssumptionWarning
 from .patches import patch_layout
-
-# Eigenvalues of the patch covariance below this fraction of the largest count as
-# zero: the condition lambda_min > 0 of Goel, Klivans and Meka then fails.
-_SINGULAR = 1e-8
-# Stop once the mean squared error is this fraction of the variance of y.
-_LOSS_FLOOR = 1e-20
-_MINIBATCH_SIZE = 32
-# The online intercept averages the residual over about this many samples.
-_INTERCEPT_WINDOW = 1024
-_LEAKY = (ReLU, LeakyReLU)
-_LEAKY_REASON = (
-    "the Convotrons' guarantee rests on the activation's odd part being linear, "
-    "which a smooth activation such as tanh or sigmoid does not have: use 'relu', "
-    "'leaky_relu', 'linear' or LeakyReLU(slope) with a slope in [0, 1]"
-)
-
-
-def leaky_relu(activation):
-    """The activation as a :class:`LeakyReLU` (ReLU has slope 0); others refused."""
-    resolved = get_activation(activation, allowed=_LEAKY, reason=_LEAKY_REASON)
-    slope = float(getattr(resolved, "slope", 0.0))
-    if not 0 <= slope <= 1:
-        raise ValueError(f"The leaky ReLU slope must lie in [0, 1], got {slope}.")
-    return LeakyReLU(slope)
-
-
-class FilterProblem(NamedTuple):
-    """What a Convotron run needs besides the data (working units).
-
-    ``layout``: patch indices; ``output``: the fixed output weights ``a``;
-    ``slope``: of the leaky ReLU; ``update_patch``: the patch of the
-    one-disjoint-patch update (or None); ``preconditioner``: the pseudo-inverse of
-    the drift matrix, for the batch solver; ``fit_intercept``: whether the model
-    has an output offset.
-    """
-
-    layout: np.ndarray
-    output: np.ndarray
-    slope: float
-    update_patch: int | None
-    preconditioner: np.ndarray
-    fit_intercept: bool = False
-
-
-def update_directions(patches, output, update_patch=None):
-    """``u(x) = sum_l a_l x_l`` (or ``x_j`` for the one-disjoint-patch update) and
-    ``v(x) = sum_l a_l x_l`` for gathered patches of shape (n, n_patches, r)."""
-    pooled = np.einsum("l,clr->cr", output, patches)
-    if update_patch is None:
-        return pooled, pooled
-    return patches[:, update_patch, :], pooled
-
-
-def drift_matrix(X, sample_weight, patch_indices, output_weights, update_patch=None):
-    """``D = E[u(x) v(x)^T]``: the mean update is ``c_alpha D (w* - w)``.
-
-    For Convotron ``D`` is the patch covariance ``C = E[v v^T]``, whose extreme
-    eigenvalues set the step size and the rate (Goel, Klivans and Meka need
-    ``lambda_min(C) > 0``). Also returns ``E[||u||^2]``. One pass.
-    """
-
-    def block(rows, weights):
-        patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
-        u, v = update_directions(patches, output_weights, update_patch)
-        return (weights[:, np.newaxis] * u).T @ v, weights @ np.einsum("cr,cr->c", u, u)
-
-    total, squared = reduce_rows(block, X, sample_weight, width=2 * patch_indices.size)
-    scale = 1.0 / float(sample_weight.sum())
-    return total * scale, float(squared * scale)
-
-
-class Field(NamedTuple):
-    """The mean loss and Convotron update at a filter (see :func:`convotron_field`)."""
-
-    loss: float
-    update: np.ndarray
-    monitored: list
-    intercept: float
-
-
-def convotron_field(
-    X,
-    y,
-    sample_weight,
-    w,
-    patch_indices,
-    output_weights,
-    slope,
-    update_patch=None,
-    monitor_weights=(),
-    *,
-    fit_intercept=False,
-    shift=0.0,
-):
-    """Mean squared loss and the mean Convotron update ``E[(y - c - f(x)) u(x)]``.
-
-    The update has no ``phi'`` factor: it is not the gradient of the loss, which is
-    why Convotron can start from ``w = 0`` (where the ReLU gradient vanishes). With
-    ``fit_intercept`` the output offset ``c`` is the mean residual ``E[y - f(x)]``
-    (on symmetric inputs ``E[c u(x)] = 0``: the offset does not move the filter's
-    fixed point), else 0. The sums are taken of residuals minus ``shift`` (an
-    estimate of ``c``), so that the loss ``E[r^2] - E[r]^2`` does not cancel. One
-    pass.
-    """
-    activation = LeakyReLU(slope)
-    output = output_weights.reshape(1, -1, 1)
-    monitors = np.column_stack(monitor_weights) if len(monitor_weights) else None
-
-    def block(rows, targets, weights, monitor):
-        patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
-        hidden = activation(pre_activations(patches, w[np.newaxis, :]))
-        residual = targets - shift - pool(hidden, output)[:, 0]
-        u, _ = update_directions(patches, output_weights, update_patch)
-        squared = residual * residual
-        sums = [
-            weights @ squared,
-            (weights * residual) @ u,
-            weights @ residual,
-            weights @ u,
-        ]
-        if monitor is not None:
-            sums += [monitor.T @ squared, monitor.T @ residual]
-        return sums
-
-    sums = reduce_rows(
-        block, X, y, sample_weight, monitors, width=3 * patch_indices.size
-    )
-    total = float(sample_weight.sum())
-    # The mean of the shifted residuals is c - shift (-shift without intercept).
-    offset = sums[2] / total if fit_intercept else -shift
-    update = (sums[1] - offset * sums[3]) / total
-    loss = 0.5 * (sums[0] / total - 2 * offset * sums[2] / total + offset**2)
-    monitored = []
-    if monitors is not None:
-        weight = np.maximum(monitors.sum(axis=0), 1e-300)
-        monitored = list(
-            0.5 * (sums[4] / weight - 2 * offset * sums[5] / weight + offset**2)
-        )
-    return Field(max(float(loss), 0.0), update, monitored, float(shift + offset))
-
-
-def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
-    """The batch Convotron: the mean update preconditioned by ``D^{-1}``, run by the
-    driver's safeguarded fixed-point iteration (``options``: ``max_iter``, ``tol``,
-    ``n_iter_no_change``, ``verbose``, ``loss_floor``). Returns the driver's result
-    and the output offset at its filter."""
-    monitors = () if validation_weight is None else (validation_weight,)
-    intercepts = {}
-    last = [0.0]
-
-    def objective(w):
-        loss, update, monitored, last[0] = convotron_field(
-            X,
-            y,
-            weight,
-            w,
-            *_field_arguments(problem),
-            monitor_weights=monitors,
-            fit_intercept=problem.fit_intercept,
-            shift=last[0],
-        )
-        intercepts[w.tobytes()] = last[0]
-        return (
-            loss,
-            -(problem.preconditioner @ update),
-            monitored[0] if monitors else None,
-        )
-
-    result = minimize(
-        objective,
-        w0,
-        solver="fixed_point",
-        learning_rate=1.0,
-        validate=validation_weight is not None,
-        stop_on="step",
-        **options,
-    )
-    if result.x.tobytes() not in intercepts:
-        objective(result.x)
-    return result, intercepts[result.x.tobytes()]
-
-
-def _field_arguments(problem):
-    return problem.layout, problem.output, problem.slope, problem.update_patch
-
-
-class Updates(NamedTuple):
-    """The state of stochastic updates: the filter returned (the running average
-    with averaging), the raw iterate, the number of updates, the step and the
-    output offset the updates subtract."""
-
-    w: np.ndarray
-    iterate: np.ndarray
-    t: int
-    learning_rate: float
-    intercept: float = 0.0
-
-
-def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
-    """One pass of (mini)batch updates over the rows ``order``.
-
-    ``w <- w + eta (y - c - f(x)) u(x)`` averaged over ``batch`` samples, with
-    sample weights relative to their mean; with ``average``, ``w`` is the running
-    average of the iterates once ``average`` updates have passed (``True``: from
-    the first). With an intercept, ``c`` tracks the mean residual: the mean over
-    the first updates, then a moving average over about ``_INTERCEPT_WINDOW``
-    samples (a stale ``c`` leaves ``E[u] = 0`` unbiased, but adds variance).
-    """
-    relative = sample_weight / np.mean(sample_weight[order])
-    slope, output = problem.slope, problem.output
-    start = 1 if average is True else int(average)
-    window_rate = batch / _INTERCEPT_WINDOW if problem.fit_intercept else 0.0
-
-    def block(state, rows, targets, weights):
-        w, iterate, t, eta, intercept = state
-        patches = gather_patches(rows, problem.layout).astype(np.float64, copy=False)
-        u, _ = update_directions(patches, output, problem.update_patch)
-        for b in range(0, len(rows), batch):
-            part = slice(b, b + batch)
-            pre = patches[part] @ iterate
-            f = np.where(pre > 0, pre, slope * pre) @ output
-            residual = weights[part] * (targets[part] - intercept - f)
-            iterate = iterate + eta * residual @ u[part] / len(residual)
-            t += 1
-            if window_rate:
-                intercept += max(1.0 / t, window_rate) * residual.mean()
-            if not average:
-                w = iterate
-            elif t < start:
-                w = iterate.copy()
-            else:
-                w = w + (iterate - w) / (t - start + 1)
-        return Updates(w, iterate, t, eta, intercept)
-
-    return scan_rows(
-        block,
-        updates,
-        X,
-        y,
-        relative,
-        order=order,
-        width=2 * problem.layout.size,
-        multiple=batch,
-    )
-
-
-def run_epochs(
-    X,
-    y,
-    sample_weight,
-    validation_weight,
-    updates,
-    problem,
-    *,
-    batch,
-    average,
-    shuffle,
-    max_iter,
-    tol,
-    n_iter_no_change,
-    verbose,
-    loss_floor,
-    random_state,
-):
-    """Epochs of :func:`run_epoch` with the driver's stopping rule and blow-up guard.
-
-    Whenever the loss becomes non-finite or grows more than tenfold, the step is
-    halved and the epochs resume from the best filter.
-    """
-    monitors = () if validation_weight is None else (validation_weight,)
-
-    def field(w, shift):
-        loss, _, monitored, intercept = convotron_field(
-            X,
-            y,
-            sample_weight,
-            w,
-            *_field_arguments(problem),
-            monitor_weights=monitors,
-            fit_intercept=problem.fit_intercept,
-            shift=shift,
-        )
-        return loss, monitored[0] if monitors else None, intercept
-
-    monitor = Monitor(
-        updates.w,
-        tol,
-        n_iter_no_change,
-        bool(monitors),
-        verbose,
-        loss_floor,
-        stop_on="either",
-    )
-    best_loss, _, intercept = field(updates.w, updates.intercept)
-    updates = updates._replace(intercept=intercept)
-    best_updates = updates
-    monitor.start(updates.w, best_loss, None)
-    training = np.flatnonzero(sample_weight > 0)
-    for _ in range(max_iter):
-        order = random_state.permutation(training) if shuffle else training
-        updates = run_epoch(
-            X, y, sample_weight, order, updates, problem, batch=batch, average=average
-        )
-        loss, validation_loss, intercept = field(updates.w, updates.intercept)
-        updates = updates._replace(intercept=intercept)
-        if blew_up(loss, best_loss):
-            # The step is too long for these data (asymmetric inputs, say): halve
-            # it and resume from the best filter.
-            updates = best_updates._replace(learning_rate=updates.learning_rate / 2)
-            best_updates = updates
-            continue
-        if loss < best_loss:
-            best_updates, best_loss = updates, loss
-        if monitor.record(updates.w, loss, validation_loss):
-            break
-    result = monitor.finish()
-    result.learning_rate = updates.learning_rate
-    return result, updates
-
-
-def step_size(stochastic, slope, lambda_max, mean_square, batch_size):
-    """The automatic step of the stochastic (or minibatch) updates: ``c / (E||u||^2
-    + 2 lambda_max)`` for one sample, ``batch_size`` times that (at most ``1 / (c
-    lambda_max)``) for a minibatch."""
-    c = (1 + slope) / 2
-    if not lambda_max > 0:  # no variance along the update: any step is as good
-        return 1.0
-    single = c / (mean_square + 2 * lambda_max)
-    if stochastic:
-        return single
-    return min(batch_size * single, 1.0 / (c * lambda_max))
 
 
 class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
@@ -395,7 +77,7 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
         )
         eigenvalues = np.linalg.eigvalsh((drift + drift.T) / 2)
         lambda_min, lambda_max = float(eigenvalues[0]), float(eigenvalues[-1])
-        if lambda_min <= _SINGULAR * max(lambda_max, np.finfo(float).tiny):
+        if lambda_min <= SINGULAR * max(lambda_max, np.finfo(float).tiny):
             state.report.warn(
                 AssumptionWarning,
                 "The patch covariance E[v v^T] (v = sum_l a_l x_l) is singular "
@@ -665,7 +347,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         update_patch=None,
         fit_intercept=True,
         solver="batch",
-        batch_size=_MINIBATCH_SIZE,
+        batch_size=MINIBATCH_SIZE,
         learning_rate="auto",
         average=False,
         shuffle=True,
@@ -808,8 +490,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
             "tol": self.tol,
             "n_iter_no_change": self.n_iter_no_change,
             "verbose": self.verbose,
-            "loss_floor": _LOSS_FLOOR
-            * weighted_variance(data.y, state.training_weight),
+            "loss_floor": LOSS_FLOOR * weighted_variance(data.y, state.training_weight),
         }
         y = data.y[:, 0]
         if self.solver == "batch":
@@ -876,7 +557,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
             y,
             data.sample_weight,
             updates.w,
-            *_field_arguments(start.problem),
+            *field_arguments(start.problem),
             fit_intercept=self.fit_intercept,
             shift=updates.intercept,
         )

@@ -10,11 +10,11 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseRecovery, activation_constraint, weighted_variance
-from ._convotron import (
-    _LOSS_FLOOR,
-    _MINIBATCH_SIZE,
+from ._convotron import _BaseConvotron
+from ._convotron_updates import (
+    LOSS_FLOOR,
+    MINIBATCH_SIZE,
     Updates,
-    _BaseConvotron,
     leaky_relu,
     run_epochs,
     solve_batch,
@@ -242,7 +242,7 @@ class DoubleConvotron(_BaseConvotron):
             activation.slope,
             spectrum.lambda_max,
             spectrum.mean_square,
-            _MINIBATCH_SIZE,
+            MINIBATCH_SIZE,
         )
         return Bunch(
             problem=problem,
@@ -322,7 +322,7 @@ class DoubleConvotron(_BaseConvotron):
             "tol": self.tol,
             "n_iter_no_change": 10,
             "verbose": self.verbose,
-            "loss_floor": _LOSS_FLOOR * weighted_variance(data.y, data.sample_weight),
+            "loss_floor": LOSS_FLOOR * weighted_variance(data.y, data.sample_weight),
         }
         candidates = []
         zeros = np.zeros(start.problem.layout.shape[1])
@@ -342,7 +342,7 @@ class DoubleConvotron(_BaseConvotron):
                     problem,
                     batch=1
                     if self.convotron_solver == "stochastic"
-                    else _MINIBATCH_SIZE,
+                    else MINIBATCH_SIZE,
                     average=False,
                     shuffle=True,
                     random_state=state.random_state,

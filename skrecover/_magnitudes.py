@@ -10,6 +10,10 @@ symmetries). They are found by weighted least squares,
 homogeneous activation of degree ``q`` has ``m_j(s, b) = s^q g_j(b / s)``: only
 ``t = b / s`` and ``A = v s^q`` enter, a one-dimensional search. A unit's direction
 is known up to sign, which flips ``c_j`` by ``(-1)^j``: both are tried.
+
+Units without biases need less: :func:`magnitudes_and_signs` reads each norm and
+sign from the first moments in closed form or on a grid of norms, and
+:func:`fit_intercept_and_flips` fits the output intercept.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
@@ -19,6 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
+from sklearn.utils import Bunch
+
+from ._network import forward
 
 # Grids of t = b / s (homogeneous activations), and of norms and biases (others).
 # Beyond |t| = 3 a ReLU unit is on (or off) for all but 0.1% of Gaussian inputs:
@@ -204,3 +211,186 @@ def _homogeneous_table(activation):
 def _smooth_table(activation):
     """``m_j(s, b)``, ``j = 1..4``, on the ``(s, b)`` grid, shape (n_s n_b, 4)."""
     return _cached_table("smooth", activation)
+
+
+# -- Norms and signs of units without biases, from the lower moments
+
+# Initial unit norms below this fraction of the largest are raised to it: a unit with
+# w = 0 has no gradient through ReLU.
+MIN_RELATIVE_NORM = 0.1
+# No initial unit may output more than this many standard deviations of y: moment
+# estimates from few samples can imply absurd magnitudes.
+_MAX_UNIT_SCALE = 10.0
+# Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
+# Beyond a norm of 3 the constants of sigmoid-like activations saturate, so moments
+# cannot tell 3 from 30 (and a saturated unit would stall gradient descent).
+_SIGMA_GRID = np.geomspace(0.02, 3.0, 300)
+
+
+def magnitudes_and_signs(
+    decomposition, moments, activation, orders, y_scale, output_scale=None
+):
+    """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
+
+    With unit directions ``u_i`` (in the subspace) from the decomposition, least
+    squares on ``M_1 = sum_i z_i u_i`` and ``M_2 = sum_i r_i u_i u_i^T`` give
+    ``z_i = v_i s_i m_1(||w_i||)`` and ``r_i = v_i m_2(||w_i||)``, where ``s_i`` is
+    the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
+    ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
+    solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
+
+    With known positive output weights ``v`` (``output_scale``, classification),
+    ``s_i = sign(z_i)`` and the norm inverts ``m_1(sigma) = |z_i| / v``, capped at 3
+    where ``m_1`` of a sigmoid saturates (Fu, Chi and Liang, 2018).
+
+    A unit whose output would exceed ``10 y_scale`` in standard deviation is scaled
+    down to it: from few samples the moments can imply absurd magnitudes.
+
+    Returns
+    -------
+    signed_norms : ndarray of shape (k,)
+        ``s_i ||w_i||``.
+    output_weights : ndarray of shape (k,)
+    estimates : Bunch
+        The raw least-squares estimates ``z`` and ``r``.
+    """
+    factors = decomposition.factors
+    k = factors.shape[1]
+    z = np.linalg.lstsq(factors, moments[0], rcond=None)[0]
+    at_one = activation.hermite_constants(1.0)
+    r = None
+    if orders.l2 == 2:
+        design = np.einsum("pi,qi->pqi", factors, factors).reshape(k * k, k)
+        r = np.linalg.lstsq(design, moments[1].ravel(), rcond=None)[0]
+    estimates = Bunch(z=z, r=r)
+    degree = activation.degree
+    if output_scale is not None:
+        first_constant = activation.hermite_constants(_SIGMA_GRID)[:, 1]
+        norms = _invert_on_grid(first_constant, np.abs(z) / output_scale)
+        directions = np.sign(z * at_one[1])
+        output = np.full(k, output_scale)
+    elif degree:
+        m1, m2 = at_one[1], at_one[2]
+        norms = (np.abs(z) / abs(m1)) ** (1.0 / degree) if m1 else None
+        if r is not None:
+            output = np.sign(r / m2)
+            if norms is None:
+                norms = (np.abs(r) / abs(m2)) ** (1.0 / degree)
+        else:
+            output = np.ones(k)
+        directions = np.sign(z / (output * m1)) if m1 else np.ones(k)
+    else:
+        if orders.j3 != 3 or not at_one[1]:
+            raise ValueError(
+                f"The tensor initialisation of the non-homogeneous activation "
+                f"{activation.display_name!r} needs non-vanishing m_1 and m_3. Use "
+                "init='random'."
+            )
+        constants = activation.hermite_constants(_SIGMA_GRID)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = constants[:, 3] / constants[:, 1]
+        norms = _invert_on_grid(ratio, decomposition.weights / z)
+        constants = activation.hermite_constants(norms)
+        if r is not None:
+            output = r / constants[:, 2]
+            directions = np.sign(z / (output * constants[:, 1]))
+        else:
+            output = np.abs(z) / np.abs(constants[:, 1])
+            directions = np.sign(z * constants[:, 1])
+    if output_scale is None:
+        norms, output = guard_magnitudes(norms, output, activation, y_scale)
+    norms = np.maximum(norms, MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
+    directions = np.where(directions == 0, 1.0, directions)
+    output = np.where(output == 0, 1.0, output)
+    return directions * norms, output, estimates
+
+
+def guard_magnitudes(norms, output, activation, y_scale, biases=None):
+    """Bound each unit's output scale by ``10 y_scale``."""
+    unit_sd = output_sd(activation, norms, biases) * np.abs(output)
+    ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
+    shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
+    if activation.degree and biases is None:
+        norms = norms * shrink ** (1.0 / activation.degree)
+    else:
+        output = output * shrink
+    return norms, output
+
+
+def output_sd(activation, norms, biases=None):
+    """Standard deviation of ``phi(sigma z + b)``, ``z ~ N(0, 1)``, to fourth
+    Hermite order.
+
+    Parseval: ``Var phi(sigma z + b) = sum_{j >= 1} m_j(sigma, b)^2 / j!``.
+    """
+    norms = np.asarray(norms, dtype=float)
+    constants = (
+        activation.hermite_constants(norms)
+        if biases is None
+        else activation.biased_hermite_constants(norms, biases)
+    )
+    return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
+
+
+def _invert_on_grid(curve, values):
+    """Norms ``sigma`` at which a function of the Hermite constants takes ``values``.
+
+    ``curve`` holds the function on the log-spaced grid of 300 norms from 0.02 to 3
+    (one quadrature for all units); between grid points it is interpolated linearly
+    where it crosses the value, which is far more accurate than the moments it
+    inverts. A value outside the curve's range saturates at the nearest grid point
+    (so a norm never exceeds 3, where sigmoid-like constants saturate), which
+    gradient descent then corrects.
+    """
+    norms = np.empty(len(values))
+    for i, value in enumerate(values):
+        best = int(np.nanargmin(np.abs(curve - value)))
+        norms[i] = _SIGMA_GRID[best]
+        for lower in (best - 1, best):
+            upper = lower + 1
+            if lower < 0 or upper >= len(_SIGMA_GRID):
+                continue
+            left, right = curve[lower] - value, curve[upper] - value
+            if left * right < 0:
+                share = left / (left - right)
+                norms[i] = _SIGMA_GRID[lower] + share * (
+                    _SIGMA_GRID[upper] - _SIGMA_GRID[lower]
+                )
+    return norms
+
+
+def fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
+    """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
+
+    For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
+    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j, -b_j)`` shifts the mean output
+    by ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are
+    kept.
+    """
+    weights = sample.sample_weight
+    mean_y = np.average(y, weights=weights)
+    output = forward(sample.X, params, activation, patch_indices=sample.patch_indices)
+    mean_output = np.average(output[:, 0], weights=weights)
+    if fit_intercept:
+        return params._replace(intercept=np.array([mean_y - mean_output]))
+    offset = activation.flip_offset * n_patches(sample)
+    if activation.symmetry != "odd" or offset == 0:
+        return params
+    output = params.output_weights[0]
+    k = len(output)
+    if k > 16:
+        return params
+    patterns = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
+    shifts = -offset * patterns @ output
+    flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
+    signs = np.where(flip, -1.0, 1.0)
+    biases = params.hidden_biases
+    return params._replace(
+        hidden_weights=params.hidden_weights * signs[:, np.newaxis],
+        output_weights=params.output_weights * signs,
+        hidden_biases=None if biases is None else biases * signs,
+    )
+
+
+def n_patches(sample):
+    return 1 if sample.patch_indices is None else len(sample.patch_indices)

@@ -15,8 +15,16 @@ from scipy import special
 from sklearn.utils import Bunch
 
 from ._base import weighted_variance
-from ._magnitudes import fit_units
-from ._network import NetworkParams, forward, hidden_features, loss_gradient
+from ._magnitudes import (
+    MIN_RELATIVE_NORM,
+    fit_intercept_and_flips,
+    fit_units,
+    guard_magnitudes,
+    magnitudes_and_signs,
+    n_patches,
+    output_sd,
+)
+from ._network import NetworkParams, hidden_features, loss_gradient
 from ._tensor import _rank_one_terms, fit_cp_weights, refine_symmetric_cp, symmetric_cp
 
 # Candidate initialisations are compared on at most this many rows.
@@ -34,12 +42,6 @@ _N_CONTRACTIONS = 5
 # and the tensor decomposition must explain at least half of the tensor (Zhong et
 # al. suggest a residual of at most one half).
 _MAX_CP_RESIDUAL = 0.5
-# Initial unit norms below this fraction of the largest are raised to it: a unit with
-# w = 0 has no gradient through ReLU.
-_MIN_RELATIVE_NORM = 0.1
-# No initial unit may output more than this many standard deviations of y: moment
-# estimates from few samples can imply absurd magnitudes.
-_MAX_UNIT_SCALE = 10.0
 # Least-squares output weights ignore directions of the hidden features whose
 # singular value is below this fraction of the largest (near-duplicate units).
 _LSTSQ_RCOND = 1e-8
@@ -47,10 +49,6 @@ _SKETCH_NOISE_MARGIN = 1.2
 _NO_SIGNAL_MARGIN = 1.5
 # Moment eigenvalues below this fraction of the standard deviation of y are rounding.
 _ROUNDING_LEVEL = 1e-8
-# Grid of weight norms on which non-homogeneous Hermite-constant ratios are inverted.
-# Beyond a norm of 3 the constants of sigmoid-like activations saturate, so moments
-# cannot tell 3 from 30 (and a saturated unit would stall gradient descent).
-_SIGMA_GRID = np.geomspace(0.02, 3.0, 300)
 
 
 def tensor_initialization(
@@ -125,7 +123,7 @@ def tensor_initialization(
     decomposition = decompose_reduced_tensor(
         moments, orders, k, random_state, n_cp_draws
     )
-    output_scale = 1.0 / (k * _n_patches(sample)) if known_output else None
+    output_scale = 1.0 / (k * n_patches(sample)) if known_output else None
     signed_norms, output_weights, estimates = magnitudes_and_signs(
         decomposition, moments, activation, orders, y_scale, output_scale
     )
@@ -134,7 +132,7 @@ def tensor_initialization(
     )
     params = NetworkParams(hidden, output_weights[np.newaxis, :], np.zeros(1))
     if not known_output:
-        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+        params = fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
     diagnostics = _moment_diagnostics(
         orders,
         spectrum,
@@ -327,22 +325,22 @@ def _biased_units(
     k = factors.shape[1]
     coefficients = _unit_coefficients(moments, factors)
     errors = _coefficient_errors(sample, y, residual, factors, halves)
-    fixed = np.full(k, 1.0 / (k * _n_patches(sample))) if known_output else None
+    fixed = np.full(k, 1.0 / (k * n_patches(sample))) if known_output else None
     units = fit_units(coefficients, errors, activation, fixed)
     scale, output = units.scale, units.output
     if not known_output:
-        norms, output = _guard_magnitudes(
+        norms, output = guard_magnitudes(
             np.abs(scale), output, activation, y_scale, units.bias
         )
         scale = np.sign(scale) * norms
-    floor = _MIN_RELATIVE_NORM * max(np.abs(scale).max(), 1e-12)
+    floor = MIN_RELATIVE_NORM * max(np.abs(scale).max(), 1e-12)
     scale = np.where(np.abs(scale) < floor, np.where(scale < 0, -floor, floor), scale)
     hidden = sample.to_original(scale[:, np.newaxis] * (basis @ factors).T)
     params = NetworkParams(
         hidden, output[np.newaxis, :], np.zeros(1), units.bias.astype(float)
     )
     if not known_output:
-        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+        params = fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
     return params, units
 
 
@@ -675,175 +673,6 @@ def decompose_reduced_tensor(moments, orders, k, random_state, n_cp_draws):
     return best
 
 
-def magnitudes_and_signs(
-    decomposition, moments, activation, orders, y_scale, output_scale=None
-):
-    """Signed norms of the hidden units and output weights (Step 5, RecMagSign).
-
-    With unit directions ``u_i`` (in the subspace) from the decomposition, least
-    squares on ``M_1 = sum_i z_i u_i`` and ``M_2 = sum_i r_i u_i u_i^T`` give
-    ``z_i = v_i s_i m_1(||w_i||)`` and ``r_i = v_i m_2(||w_i||)``, where ``s_i`` is
-    the sign relating ``u_i`` to ``w_i``. A homogeneous activation of degree ``q`` has
-    ``m_j(sigma) = sigma^q m_j(1)``, which gives the norms directly; otherwise the norm
-    solves ``m_3(sigma) / m_1(sigma) = lambda_i / z_i`` with ``lambda_i`` the CP weight.
-
-    With known positive output weights ``v`` (``output_scale``, classification),
-    ``s_i = sign(z_i)`` and the norm inverts ``m_1(sigma) = |z_i| / v``, capped at 3
-    where ``m_1`` of a sigmoid saturates (Fu, Chi and Liang, 2018).
-
-    A unit whose output would exceed ``10 y_scale`` in standard deviation is scaled
-    down to it: from few samples the moments can imply absurd magnitudes.
-
-    Returns
-    -------
-    signed_norms : ndarray of shape (k,)
-        ``s_i ||w_i||``.
-    output_weights : ndarray of shape (k,)
-    estimates : Bunch
-        The raw least-squares estimates ``z`` and ``r``.
-    """
-    factors = decomposition.factors
-    k = factors.shape[1]
-    z = np.linalg.lstsq(factors, moments[0], rcond=None)[0]
-    at_one = activation.hermite_constants(1.0)
-    r = None
-    if orders.l2 == 2:
-        design = np.einsum("pi,qi->pqi", factors, factors).reshape(k * k, k)
-        r = np.linalg.lstsq(design, moments[1].ravel(), rcond=None)[0]
-    estimates = Bunch(z=z, r=r)
-    degree = activation.degree
-    if output_scale is not None:
-        first_constant = activation.hermite_constants(_SIGMA_GRID)[:, 1]
-        norms = _invert_on_grid(first_constant, np.abs(z) / output_scale)
-        directions = np.sign(z * at_one[1])
-        output = np.full(k, output_scale)
-    elif degree:
-        m1, m2 = at_one[1], at_one[2]
-        norms = (np.abs(z) / abs(m1)) ** (1.0 / degree) if m1 else None
-        if r is not None:
-            output = np.sign(r / m2)
-            if norms is None:
-                norms = (np.abs(r) / abs(m2)) ** (1.0 / degree)
-        else:
-            output = np.ones(k)
-        directions = np.sign(z / (output * m1)) if m1 else np.ones(k)
-    else:
-        if orders.j3 != 3 or not at_one[1]:
-            raise ValueError(
-                f"The tensor initialisation of the non-homogeneous activation "
-                f"{activation.display_name!r} needs non-vanishing m_1 and m_3. Use "
-                "init='random'."
-            )
-        constants = activation.hermite_constants(_SIGMA_GRID)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = constants[:, 3] / constants[:, 1]
-        norms = _invert_on_grid(ratio, decomposition.weights / z)
-        constants = activation.hermite_constants(norms)
-        if r is not None:
-            output = r / constants[:, 2]
-            directions = np.sign(z / (output * constants[:, 1]))
-        else:
-            output = np.abs(z) / np.abs(constants[:, 1])
-            directions = np.sign(z * constants[:, 1])
-    if output_scale is None:
-        norms, output = _guard_magnitudes(norms, output, activation, y_scale)
-    norms = np.maximum(norms, _MIN_RELATIVE_NORM * max(norms.max(), 1e-12))
-    directions = np.where(directions == 0, 1.0, directions)
-    output = np.where(output == 0, 1.0, output)
-    return directions * norms, output, estimates
-
-
-def _guard_magnitudes(norms, output, activation, y_scale, biases=None):
-    """Bound each unit's output scale by ``10 y_scale``."""
-    unit_sd = _output_sd(activation, norms, biases) * np.abs(output)
-    ceiling = _MAX_UNIT_SCALE * max(y_scale, np.finfo(float).tiny)
-    shrink = np.minimum(1.0, ceiling / np.where(unit_sd > 0, unit_sd, np.inf))
-    if activation.degree and biases is None:
-        norms = norms * shrink ** (1.0 / activation.degree)
-    else:
-        output = output * shrink
-    return norms, output
-
-
-def _output_sd(activation, norms, biases=None):
-    """Standard deviation of ``phi(sigma z + b)``, ``z ~ N(0, 1)``, to fourth
-    Hermite order.
-
-    Parseval: ``Var phi(sigma z + b) = sum_{j >= 1} m_j(sigma, b)^2 / j!``.
-    """
-    norms = np.asarray(norms, dtype=float)
-    constants = (
-        activation.hermite_constants(norms)
-        if biases is None
-        else activation.biased_hermite_constants(norms, biases)
-    )
-    return np.sqrt((constants[..., 1:] ** 2 / [1.0, 2.0, 6.0, 24.0]).sum(axis=-1))
-
-
-def _invert_on_grid(curve, values):
-    """Norms ``sigma`` at which a function of the Hermite constants takes ``values``.
-
-    ``curve`` holds the function on the log-spaced grid of 300 norms from 0.02 to 3
-    (one quadrature for all units); between grid points it is interpolated linearly
-    where it crosses the value, which is far more accurate than the moments it
-    inverts. A value outside the curve's range saturates at the nearest grid point
-    (so a norm never exceeds 3, where sigmoid-like constants saturate), which
-    gradient descent then corrects.
-    """
-    norms = np.empty(len(values))
-    for i, value in enumerate(values):
-        best = int(np.nanargmin(np.abs(curve - value)))
-        norms[i] = _SIGMA_GRID[best]
-        for lower in (best - 1, best):
-            upper = lower + 1
-            if lower < 0 or upper >= len(_SIGMA_GRID):
-                continue
-            left, right = curve[lower] - value, curve[upper] - value
-            if left * right < 0:
-                share = left / (left - right)
-                norms[i] = _SIGMA_GRID[lower] + share * (
-                    _SIGMA_GRID[upper] - _SIGMA_GRID[lower]
-                )
-    return norms
-
-
-def _fit_intercept_and_flips(sample, y, params, activation, fit_intercept):
-    """Intercept matching the mean of ``y`` (or, without one, unit flips that do).
-
-    For an odd-type activation with ``phi(-t) = c - phi(t)``, moments fix only
-    ``v_j s_j``; flipping unit ``j`` to ``(-v_j, -w_j, -b_j)`` shifts the mean output
-    by ``-v_j c``. Without an intercept, the flips whose mean best matches ``y`` are
-    kept.
-    """
-    weights = sample.sample_weight
-    mean_y = np.average(y, weights=weights)
-    output = forward(sample.X, params, activation, patch_indices=sample.patch_indices)
-    mean_output = np.average(output[:, 0], weights=weights)
-    if fit_intercept:
-        return params._replace(intercept=np.array([mean_y - mean_output]))
-    offset = activation.flip_offset * _n_patches(sample)
-    if activation.symmetry != "odd" or offset == 0:
-        return params
-    output = params.output_weights[0]
-    k = len(output)
-    if k > 16:
-        return params
-    patterns = (np.arange(2**k)[:, np.newaxis] >> np.arange(k)) & 1
-    shifts = -offset * patterns @ output
-    flip = patterns[np.argmin(np.abs(mean_output + shifts - mean_y))].astype(bool)
-    signs = np.where(flip, -1.0, 1.0)
-    biases = params.hidden_biases
-    return params._replace(
-        hidden_weights=params.hidden_weights * signs[:, np.newaxis],
-        output_weights=params.output_weights * signs,
-        hidden_biases=None if biases is None else biases * signs,
-    )
-
-
-def _n_patches(sample):
-    return 1 if sample.patch_indices is None else len(sample.patch_indices)
-
-
 def _health_problems(weakest, noise_level, cp_residual):
     """Why the initialisation is unreliable (an empty list when it is healthy)."""
     problems = []
@@ -894,7 +723,7 @@ def fallback_initialization(
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     hidden = sample.to_original(directions)
     if known_output:
-        output = np.full(n_hidden, 1.0 / (n_hidden * _n_patches(sample)))
+        output = np.full(n_hidden, 1.0 / (n_hidden * n_patches(sample)))
         return NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
     params = NetworkParams(hidden, np.ones((1, n_hidden)), np.zeros(1))
     return least_squares_outputs(sample, y, params, activation, fit_intercept, rows)
@@ -958,11 +787,11 @@ def random_initialization(
         )[0].shape[1]
     directions = random_state.standard_normal((n_hidden, sample.dim))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    n_units = n_hidden * _n_patches(sample)
+    n_units = n_hidden * n_patches(sample)
     if known_output:
         output = np.full(n_hidden, 1.0 / n_units)
     else:
-        unit_sd = max(float(_output_sd(activation, 1.0)), 1e-12)
+        unit_sd = max(float(output_sd(activation, 1.0)), 1e-12)
         output = random_state.choice([-1.0, 1.0], n_hidden) * (
             max(y_sd, 1e-12) / (unit_sd * np.sqrt(n_units))
         )
@@ -973,74 +802,5 @@ def random_initialization(
         np.zeros(n_hidden) if fit_hidden_bias else None,
     )
     if not known_output:
-        params = _fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
+        params = fit_intercept_and_flips(sample, y, params, activation, fit_intercept)
     return params, Bunch(fallback=False, messages=[])
-
-
-# n_hidden="auto" adds a unit (or warns) when the residual's moment eigenvalue
-# stands this many times above its noise level: a unit was dropped.
-_DROPPED_UNIT_MARGIN = 2.0
-# Residuals below this fraction of the variance of y have nothing left to show.
-_NEGLIGIBLE_RESIDUAL = 1e-12
-
-
-def residual_unit(sample, y, params, activation, random_state):
-    """The unit the residual of a fit still shows, or None.
-
-    The moment spectrum of ``y - f(x)`` is measured against its own noise level,
-    far below that of ``y``: a unit that ``n_hidden="auto"`` dropped (weak or
-    ill-conditioned, within the noise of the moments of ``y``) stands out there.
-    Returns a :class:`~sklearn.utils.Bunch` with the unit's ``direction`` (a
-    hidden weight vector in original coordinates) and the moment ``eigenvalue``
-    with its ``ratio`` to the noise level.
-    """
-    residual = (
-        y
-        - forward(sample.X, params, activation, patch_indices=sample.patch_indices)[
-            :, 0
-        ]
-    )
-    variance = weighted_variance(y, sample.sample_weight)
-    if weighted_variance(residual, sample.sample_weight) <= (
-        _NEGLIGIBLE_RESIDUAL * variance
-    ):
-        return None
-    basis, spectrum, noise_level, _ = unit_subspace(
-        sample,
-        linear_residual(sample, residual)[1],
-        activation.moment_orders,
-        1,
-        random_state,
-        np.sqrt(variance),
-    )
-    if spectrum[0] <= _DROPPED_UNIT_MARGIN * noise_level:
-        return None
-    return Bunch(
-        direction=sample.to_original(basis[:, 0]),
-        eigenvalue=float(spectrum[0]),
-        ratio=float(spectrum[0] / noise_level),
-    )
-
-
-def leftover_unit_message(n_hidden, found, requested):
-    """The warning that the residual of a fit with ``n_hidden`` units still
-    shows a unit (``found``, from :func:`residual_unit`); ``requested`` is the
-    estimator's ``n_hidden``."""
-    seen = (
-        f"moment eigenvalue of {found.eigenvalue:.3g}, {found.ratio:.3g} times its "
-        "noise level"
-    )
-    if requested == "auto":
-        return (
-            f"n_hidden='auto' chose {n_hidden} units, but the residual of the fit "
-            f"still has a {seen}: a weak or ill-conditioned unit was probably "
-            f"dropped. Set n_hidden={n_hidden + 1} (or more) and compare the "
-            "validation scores."
-        )
-    return (
-        f"The residual of the fit with n_hidden={n_hidden} still has a {seen}, "
-        "after every draw of the initialisation: gradient descent ended at a "
-        "poor local minimum, or the data need more units. Set n_init higher, "
-        f"n_hidden={n_hidden + 1}, or give more samples, and compare the "
-        "validation scores."
-    )

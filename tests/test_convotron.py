@@ -5,7 +5,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skrecover import Convotron, DoubleConvotron
-from skrecover._convotron import convotron_field, drift_matrix
+from skrecover._convotron_updates import convotron_field, drift_matrix
 from skrecover.activations import LeakyReLU, Tanh
 from skrecover.datasets import make_teacher_convolution
 from skrecover.exceptions import AssumptionWarning
