@@ -201,12 +201,13 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         return model
 
     def _another_draw(self, state, draws, best, always=False):
-        if self.n_init == "auto":
-            # On inputs that fail the assumption check the health checks measure
-            # the data, not the draw: drawing again costs fits and buys nothing.
-            judged = always or not state.input_problems
-            return draws < _MAX_AUTO_DRAWS and judged and (always or _failed(best))
-        return draws < self.n_init
+        if self.n_init != "auto":
+            return draws < self.n_init
+        if draws >= _MAX_AUTO_DRAWS:
+            return False
+        # On inputs that fail the assumption check the health checks measure the
+        # data, not the draw: drawing again costs fits and buys nothing.
+        return always or (not state.input_problems and _failed(best))
 
     def _descend(self, state, start):
         """Gradient descent from ``start.params``; adds the fitted ``params``, the

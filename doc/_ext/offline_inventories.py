@@ -82,7 +82,7 @@ def _methods(cls):
     ]
 
 
-def _generated(package, modules, page, prefix):
+def _generated(package, modules, page):
     """Entries of the objects of ``package.<module>`` for each module, each on the
     page ``page.format(name=...)`` (classes with their methods)."""
     entries = []
@@ -94,7 +94,7 @@ def _generated(package, modules, page, prefix):
             if role is None:
                 continue
             dotted = f"{full}.{name}"
-            uri = prefix + page.format(name=dotted) + "#" + dotted
+            uri = page.format(name=dotted) + "#" + dotted
             entries.append((dotted, f"py:{role}", uri))
             if role == "class":
                 for method in _methods(obj):
@@ -132,7 +132,7 @@ def _python_entries():
 
 
 def _numpy_entries():
-    entries = _generated("numpy", _NUMPY_MODULES, "reference/generated/{name}.html", "")
+    entries = _generated("numpy", _NUMPY_MODULES, "reference/generated/{name}.html")
     entries += [
         (
             "numpy.random.RandomState",
@@ -154,9 +154,7 @@ def _numpy_entries():
 
 
 def _sklearn_entries():
-    entries = _generated(
-        "sklearn", _SKLEARN_MODULES, "modules/generated/{name}.html", ""
-    )
+    entries = _generated("sklearn", _SKLEARN_MODULES, "modules/generated/{name}.html")
     entries += [
         ("glossary", "std:doc", "glossary.html"),
         *(
@@ -179,7 +177,7 @@ def _sklearn_entries():
 
 
 def _matplotlib_entries():
-    entries = _generated("matplotlib", ["pyplot"], "api/_as_gen/{name}.html", "")
+    entries = _generated("matplotlib", ["pyplot"], "api/_as_gen/{name}.html")
     for cls in ("matplotlib.axes.Axes", "matplotlib.figure.Figure"):
         module, name = cls.rsplit(".", 1)
         obj = getattr(importlib.import_module(module), name)
@@ -202,11 +200,11 @@ def _inventory_entries():
         "python": _python_entries,
         "numpy": _numpy_entries,
         "scipy": lambda: _generated(
-            "scipy", _SCIPY_MODULES, "reference/generated/{name}.html", ""
+            "scipy", _SCIPY_MODULES, "reference/generated/{name}.html"
         ),
         "sklearn": _sklearn_entries,
-        "joblib": lambda: _generated("joblib", [""], "generated/{name}.html", ""),
-        "dask": lambda: _generated("dask", _DASK_MODULES, "generated/{name}.html", ""),
+        "joblib": lambda: _generated("joblib", [""], "generated/{name}.html"),
+        "dask": lambda: _generated("dask", _DASK_MODULES, "generated/{name}.html"),
         "distributed": lambda: [
             (f"distributed.{name}", "py:class", f"api.html#distributed.{name}")
             for name in ("Client", "LocalCluster", "Worker", "Scheduler")
