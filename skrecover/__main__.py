@@ -3,6 +3,8 @@
 ``demo`` draws data from a teacher network with known weights, fits TensorInitGD,
 MLPRegressor and Ridge on the same training set, and prints one table: how far the
 fitted hidden weights are from the true ones, the test R^2, and the fit time.
+With ``--dask`` it also fits TensorInitGD on dask arrays on a two-worker local
+cluster (every pass over the data runs on the workers).
 
 ``bench`` runs the scripts of ``benchmarks/`` (in a source checkout) at their small
 ``--quick`` sizes, one after the other, showing their rows as they come with the
@@ -12,11 +14,13 @@ elapsed time, then prints their tables.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
@@ -121,6 +125,12 @@ def demo_parser(parser=None):
     parser.add_argument(
         "--random-state", type=int, default=0, help="seed of the data and the fits"
     )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="also fit TensorInitGD on dask arrays on a two-worker local cluster "
+        "(needs dask and distributed)",
+    )
     return parser
 
 
@@ -182,8 +192,41 @@ def demo(argv=None, parser=None):
         ("MLPRegressor(100 units)", MLPRegressor(random_state=args.random_state)),
         ("Ridge", Ridge()),
     ]
+    data = [(X_train, y_train)] * len(models)
+    with contextlib.ExitStack() as stack:
+        if args.dask:
+            models.insert(1, ("TensorInitGD, dask (2 workers)", clone(models[0][1])))
+            data.insert(1, _on_local_cluster(parser, stack, X_train, y_train))
+        rows = _fit_all(models, data, teacher, X_test, y_test)
+    print()
+    _print_table(rows)
+    return rows
+
+
+def _on_local_cluster(parser, stack, X, y):
+    """``X`` and ``y`` as dask arrays (4 chunks) on a two-worker local cluster that
+    lives as long as ``stack``."""
+    try:
+        import dask.array as da
+        from distributed import Client, LocalCluster
+    except ImportError:
+        parser.error("--dask needs dask and distributed: pip install 'skrecover[dask]'")
+    print("Starting a local dask cluster (2 workers) ...", flush=True)
+    cluster = stack.enter_context(
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        )
+    )
+    stack.enter_context(Client(cluster))
+    rows = -(-len(X) // 4)
+    return da.from_array(X, chunks=(rows, -1)), da.from_array(y, chunks=rows)
+
+
+def _fit_all(models, data, teacher, X_test, y_test):
     rows = []
-    for index, (name, model) in enumerate(models, 1):
+    for index, ((name, model), (X_train, y_train)) in enumerate(
+        zip(models, data, strict=True), 1
+    ):
         print(f"[{index}/{len(models)}] fitting {name} ...", flush=True)
         start = time.perf_counter()
         model.fit(X_train, y_train)
@@ -197,8 +240,6 @@ def demo(argv=None, parser=None):
                 elapsed,
             )
         )
-    print()
-    _print_table(rows)
     return rows
 
 

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._engine import take_rows
+
 # Subsamples copied for the statistics hold at most this many bytes.
 _SUBSAMPLE_BYTES = 2**23
 _MIN_SUBSAMPLE_ROWS = 2000
@@ -64,8 +66,8 @@ def feature_statistics(X, sample_weight, *, random_state):
         rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
     else:
         rows = np.arange(n_samples)
-    standard = np.array(X[rows], dtype=np.float64)
-    weights = _normalized(sample_weight[rows])
+    standard = np.array(take_rows(X, rows), dtype=np.float64)
+    weights = _normalized(take_rows(sample_weight, rows))
     # The subsample is random: its first rows are a smaller random subsample.
     head = slice(0, _DIRECTION_ROWS)
     along = standard[head] @ random_state.standard_normal((n_features, _N_DIRECTIONS))

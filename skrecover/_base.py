@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._assumptions import assumption_message, feature_statistics, input_problems
-from ._engine import map_rows, reduce_rows
+from ._engine import as_rows, is_dask, map_rows, persist_rows, reduce_rows
 from ._network import Network, forward
 from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
@@ -191,7 +191,7 @@ def validation_split(X, sample_weight, fraction, purpose, random_state):
 
 def weighted_variance(y, sample_weight):
     """``sum_i s_i ||y_i - mean||^2 / sum_i s_i`` (summed over outputs)."""
-    y = np.asarray(y).reshape(len(y), -1)
+    y = as_rows(y).reshape(len(y), -1)
     total = float(np.sum(sample_weight))
     width = 2 * y.shape[1]
     mean = reduce_rows(lambda rows, s: s @ rows, y, sample_weight, width=width) / total
@@ -216,7 +216,32 @@ def _safe_scale(largest):
 
 def _largest_magnitude(array):
     """``max |a|`` without an ``|a|`` temporary."""
+    if is_dask(array):
+        from ._dask import largest_magnitude
+
+        return largest_magnitude(array)
     return max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
+
+
+def _encode_classes(y):
+    """The sorted class labels of ``y`` and each label's index among them."""
+    if is_dask(y):
+        from ._dask import encode_classes
+
+        classes, encoded = encode_classes(y)
+    else:
+        classes, encoded = np.unique(y, return_inverse=True)
+    check_classification_targets(classes)
+    return classes, encoded
+
+
+def class_labels(classes, codes):
+    """``classes[codes]``; lazy when ``codes`` is a dask array."""
+    if is_dask(codes):
+        from ._dask import take_labels
+
+        return take_labels(classes, codes)
+    return classes[codes]
 
 
 def label_repr(label):
@@ -263,8 +288,13 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         state = self._fit_state(X, y, sample_weight, reset=True)
         held_out = self._validation_fraction()
         if held_out is not None:
-            state.training_weight, state.validation_weight = validation_split(
-                state.data.X, state.data.sample_weight, *held_out, state.random_state
+            state.training_weight, state.validation_weight = persist_rows(
+                *validation_split(
+                    state.data.X,
+                    state.data.sample_weight,
+                    *held_out,
+                    state.random_state,
+                )
             )
         state.statistics = self._check_inputs(state)
         start = self._initialize(state)
@@ -322,23 +352,25 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
 
     # -- validation and working units
     def _fit_data(self, X, y, sample_weight, *, reset, scaling=None):
-        tags = self.__sklearn_tags__()
         classifier = is_classifier(self)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=False,
-            dtype=list(self._dtypes),
-            y_numeric=not classifier,
-            multi_output=tags.target_tags.multi_output,
-            ensure_min_samples=2,
-            reset=reset,
-        )
+        if is_dask(X):
+            X, y, sample_weight = self._dask_data(X, y, sample_weight, reset=reset)
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=False,
+                dtype=list(self._dtypes),
+                y_numeric=not classifier,
+                multi_output=self.__sklearn_tags__().target_tags.multi_output,
+                ensure_min_samples=2,
+                reset=reset,
+            )
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         y_1d = np.ndim(y) == 1
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
         largest_weight = float(sample_weight.max())
         if not largest_weight > 0:
             raise ValueError("sample_weight must have a positive sum.")
@@ -347,8 +379,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         sample_weight = sample_weight / _safe_scale(largest_weight)
         classes = None
         if classifier:
-            check_classification_targets(y)
-            classes, encoded = np.unique(y, return_inverse=True)
+            classes, encoded = _encode_classes(y)
             if len(classes) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes; got "
@@ -356,7 +387,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
                 )
             Y = self._class_targets(encoded, len(classes))
         else:
-            Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+            Y = y.astype(np.float64).reshape(len(y), -1)
         if scaling is None:
             scaling = self._choose_scaling(X, Y, sample_weight, classifier)
         elif Y.shape[1] != len(scaling.y_offset):
@@ -366,15 +397,37 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             )
         if scaling.x_scale != 1.0:
             X = np.ldexp(X, -int(np.frexp(scaling.x_scale)[1] - 1))
-        Y = (Y - scaling.y_offset) / scaling.y_scale
+        Y, sample_weight = persist_rows(
+            (Y - scaling.y_offset) / scaling.y_scale, sample_weight
+        )
         return FitData(X, Y, sample_weight, scaling, classes, y_1d)
+
+    def _dask_data(self, X, y, sample_weight, *, reset):
+        """Dask ``X``, ``y`` and weights validated lazily (one pass for the checks);
+        rows stay on the workers, chunked alike."""
+        from ._dask import (
+            check_finite,
+            validate_inputs,
+            validate_targets,
+            validate_weights,
+        )
+
+        X = validate_inputs(self, X, reset=reset, dtypes=self._dtypes)
+        y = validate_targets(y, X, numeric=not is_classifier(self))
+        if y.ndim == 2 and not self.__sklearn_tags__().target_tags.multi_output:
+            raise ValueError(f"{type(self).__name__} takes a 1D y; got {y.shape}.")
+        sample_weight = validate_weights(sample_weight, X)
+        check_finite(X, y, sample_weight)
+        return X, y, sample_weight
 
     def _choose_scaling(self, X, Y, sample_weight, classifier):
         x_scale = _safe_scale(_largest_magnitude(X))
         if classifier:
             return Scaling(x_scale, 1.0, np.zeros(Y.shape[1]))
-        weights = sample_weight / sample_weight.sum()
-        offset = weights @ Y if self._centres_targets() else np.zeros(Y.shape[1])
+        weights = sample_weight / float(sample_weight.sum())
+        offset = (
+            np.asarray(weights @ Y) if self._centres_targets() else np.zeros(Y.shape[1])
+        )
         largest = _largest_magnitude(Y - offset)
         if largest > _LARGEST_TARGET:
             raise ValueError(
@@ -468,6 +521,10 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     def _validated(self, X):
         """``X`` for a fitted model's prediction, checked against the fit."""
         check_is_fitted(self)
+        if is_dask(X):
+            from ._dask import validate_inputs
+
+            return validate_inputs(self, X, reset=False, dtypes=self._dtypes)
         return validate_data(self, X, reset=False, dtype=list(self._dtypes))
 
     def _output(self, X):

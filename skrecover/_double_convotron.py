@@ -20,7 +20,7 @@ from ._convotron_updates import (
     solve_batch,
     step_size,
 )
-from ._engine import reduce_rows, scan_rows
+from ._engine import reduce_rows, scan_rows, take_rows
 from .exceptions import AssumptionWarning
 from .patches import make_patch_indices
 
@@ -263,7 +263,10 @@ class DoubleConvotron(_BaseConvotron):
         n_patches, length = exclusive.shape
         w = 0.1 * random_state.standard_normal(length) / np.sqrt(length)
         a = 0.1 * random_state.standard_normal(n_patches) / np.sqrt(n_patches)
-        probability = data.sample_weight / data.sample_weight.sum()
+        # The draws need every row's probability: the weights (not X) come to the
+        # client when they are a dask array.
+        weights = take_rows(data.sample_weight, slice(None))
+        probability = weights / weights.sum()
         order = random_state.choice(len(data.y), size=self.max_iter, p=probability)
         noise = random_state.standard_normal((self.max_iter, length + n_patches))
         noise *= self.perturbation_scale / np.linalg.norm(noise, axis=1, keepdims=True)

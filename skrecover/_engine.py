@@ -88,12 +88,44 @@ class NumpyBackend:
 _BACKENDS = {np.ndarray: NumpyBackend()}
 
 
+def is_dask(array):
+    """Whether ``array`` is a dask array (without importing dask)."""
+    return type(array).__module__.startswith("dask.")
+
+
 def backend_of(array):
     """The backend that runs passes over ``array`` (numpy for anything array-like)."""
+    if is_dask(array):
+        from . import _dask  # noqa: F401  (registers the dask backend)
     for kind, backend in _BACKENDS.items():
         if kind is not np.ndarray and isinstance(array, kind):
             return backend
     return _BACKENDS[np.ndarray]
+
+
+def as_rows(array, dtype=None):
+    """``np.asarray(array, dtype)``, but a dask array stays where it is (lazy)."""
+    if is_dask(array):
+        return array if dtype is None else array.astype(dtype)
+    return np.asarray(array, dtype=dtype)
+
+
+def persist_rows(*arrays):
+    """The arrays, with those on a cluster computed and kept there (per-row
+    vectors that many passes read: targets and weights)."""
+    if not any(is_dask(a) for a in arrays):
+        return arrays
+    import dask
+
+    return dask.persist(*arrays)
+
+
+def take_rows(array, rows):
+    """``array[rows]`` in memory, wherever ``array`` is (a bounded subsample)."""
+    if array is None:
+        return None
+    taken = array[rows]
+    return taken.compute() if is_dask(taken) else taken
 
 
 def reduce_rows(function, *arrays, width):

@@ -617,7 +617,7 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
 
     width = 2 * n_tests + X.shape[1] + 2 * _n_pairs(len(Q))
     sums = reduce_rows(block, X, Y, sample_weight, width=width)
-    total = sample_weight.sum()
+    total = float(sample_weight.sum())
     return tuple(part / total for part in sums)
 
 

@@ -202,7 +202,7 @@ def remove_linear_part(X, y, coefficients, *, patch_indices=None):
         return y_block - linear.sum(axis=1)
 
     width = 2 * gathered_width(X.shape[1], patch_indices)
-    return map_rows(block, X, np.asarray(y, dtype=np.float64), width=width)
+    return map_rows(block, X, y, width=width)
 
 
 def p2_product(

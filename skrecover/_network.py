@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._engine import map_rows, reduce_rows
+from ._engine import as_rows, map_rows, reduce_rows
 
 # Weights beyond this magnitude (or below its inverse) are not cast to float32.
 _FLOAT32_LARGE = 1e30
@@ -139,15 +139,16 @@ class Network:
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_features)
+        X : ndarray or dask array of shape (n_samples, n_features)
 
         Returns
         -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Two-dimensional when ``output_weights`` is a matrix (several outputs).
+        y : ndarray or dask array of shape (n_samples,) or (n_samples, n_outputs)
+            Two-dimensional when ``output_weights`` is a matrix (several outputs);
+            lazy (a dask array) for a dask ``X``.
         """
         output = forward(
-            np.asarray(X),
+            as_rows(X),
             self.params,
             self.activation,
             patch_indices=self.patch_indices,
@@ -542,6 +543,8 @@ def loss_gradient(
         return {
             "loss": losses @ weights,
             "monitored": None if monitor is None else losses @ monitor,
+            "weight": weights.sum(),
+            "monitor_weight": None if monitor is None else monitor.sum(axis=0),
             "hidden": grad_hidden.astype(np.float64, copy=False),
             "output": grad_output,
             "intercept": grad_intercept,
@@ -550,7 +553,7 @@ def loss_gradient(
 
     width = _pass_width(X, params, patch_indices) * (4 if loss != "squared" else 2)
     sums = reduce_rows(block, X, y, sample_weight, monitors, width=width)
-    total = float(sample_weight.sum())
+    total = float(sums["weight"])
     gradient = NetworkParams(
         sums["hidden"] / total,
         sums["output"] / total,
@@ -561,8 +564,8 @@ def loss_gradient(
         []
         if monitors is None
         else [
-            float(s / max(float(w.sum()), np.finfo(float).tiny))
-            for s, w in zip(sums["monitored"], monitor_weights, strict=True)
+            float(s / max(float(w), np.finfo(float).tiny))
+            for s, w in zip(sums["monitored"], sums["monitor_weight"], strict=True)
         ]
     )
     return float(sums["loss"] / total), gradient, monitored

@@ -8,6 +8,7 @@ from scipy import special
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 
+from ._base import class_labels
 from ._practical_size import _BasePracticalSize
 
 
@@ -180,7 +181,7 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
             Predicted labels.
         """
         logits = self._output(X)
-        return self.classes_[np.argmax(logits, axis=1)]
+        return class_labels(self.classes_, np.argmax(logits, axis=1))
 
     def _initial_solver(self):
         return self.solver

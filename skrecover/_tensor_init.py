@@ -15,6 +15,7 @@ from scipy import special
 from sklearn.utils import Bunch
 
 from ._base import weighted_variance
+from ._engine import is_dask, take_rows
 from ._magnitudes import (
     MIN_RELATIVE_NORM,
     fit_intercept_and_flips,
@@ -732,22 +733,30 @@ def fallback_initialization(
 def least_squares_outputs(sample, y, params, activation, fit_intercept, rows=None):
     """``params`` with the output weights (and intercept) that fit ``y`` best, by
     weighted least squares on the hidden features of ``rows`` (default all)."""
-    rows = slice(None) if rows is None else rows
+    X, weights = sample.X, sample.sample_weight
+    if rows is not None:  # a subsample, in memory
+        X, weights, y = (take_rows(a, rows) for a in (X, weights, y))
     features = hidden_features(
-        sample.X[rows],
+        X,
         params.hidden_weights,
         activation,
         patch_indices=sample.patch_indices,
         hidden_biases=params.hidden_biases,
     )
     n_hidden = features.shape[1]
-    if fit_intercept:
-        features = np.column_stack([features, np.ones(len(features))])
-    root = np.sqrt(sample.sample_weight[rows])[:, np.newaxis]
-    targets = np.asarray(y, dtype=float)[rows]
-    coefficients = np.linalg.lstsq(
-        features * root, targets * root[:, 0], rcond=_LSTSQ_RCOND
-    )[0]
+    if is_dask(features):
+        from ._dask import weighted_lstsq
+
+        coefficients = weighted_lstsq(
+            features, y, weights, intercept=fit_intercept, rcond=_LSTSQ_RCOND
+        )
+    else:
+        if fit_intercept:
+            features = np.column_stack([features, np.ones(len(features))])
+        root = np.sqrt(weights)[:, np.newaxis]
+        coefficients = np.linalg.lstsq(
+            features * root, np.asarray(y, dtype=float) * root[:, 0], rcond=_LSTSQ_RCOND
+        )[0]
     output = coefficients[:n_hidden]
     intercept = coefficients[n_hidden:] if fit_intercept else np.zeros(1)
     output = np.where(output == 0, 1e-3, output)

@@ -8,7 +8,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._base import N_JOBS_CONSTRAINT
+from ._base import N_JOBS_CONSTRAINT, class_labels
 from ._network import NetworkParams, log_probabilities
 from ._tensor_init_gd import _BaseTensorInitGD
 from .activations import Activation, get_activation
@@ -304,7 +304,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         """
         log_p, log_q = self._log_probabilities(X)
         if log_p.shape[1] == 1:
-            proba = np.exp(np.column_stack([log_q[:, 0], log_p[:, 0]]))
+            proba = np.exp(np.stack([log_q[:, 0], log_p[:, 0]], axis=1))
         else:
             proba = np.exp(log_p - log_p.max(axis=1, keepdims=True))
             proba /= proba.sum(axis=1, keepdims=True)
@@ -341,8 +341,8 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+            return class_labels(self.classes_, (scores > 0).astype(int))
+        return class_labels(self.classes_, np.argmax(scores, axis=1))
 
     def _log_probabilities(self, X):
         """``log P`` and ``log(1 - P)`` of every binary problem, (n, n_problems)."""

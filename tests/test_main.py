@@ -33,6 +33,30 @@ def test_demo_prints_one_table(capsys):
     assert rows[-1][1] == "n/a"
 
 
+def test_demo_on_a_local_dask_cluster(capsys):
+    pytest.importorskip("distributed")
+    rows = demo(
+        [
+            "--n-samples",
+            "3000",
+            "--n-features",
+            "6",
+            "--n-hidden",
+            "2",
+            "--activation",
+            "relu",
+            "--dask",
+        ]
+    )
+    assert "local dask cluster" in capsys.readouterr().out
+    assert [row[0] for row in rows[:2]] == [
+        "TensorInitGD",
+        "TensorInitGD, dask (2 workers)",
+    ]
+    assert float(rows[0][1]) < 1e-6 and float(rows[1][1]) < 1e-6
+    assert rows[1][2] == pytest.approx(rows[0][2], abs=1e-12)
+
+
 def test_demo_shows_progress_and_the_librarys_warnings(capsys):
     """A sample too small for the tensor method: its warning reaches the user."""
     with pytest.warns(UserWarning):
