@@ -270,9 +270,11 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training inputs.
+            Training inputs. A dask array (chunked along the rows) is fitted where
+            its chunks are: every pass over the data runs on the workers (see
+            :doc:`/scaling`).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets (class labels for classifiers).
+            Targets (class labels for classifiers); a dask array with ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as repeating the sample.
 

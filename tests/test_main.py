@@ -5,20 +5,20 @@ import pytest
 
 from skrecover.__main__ import demo, main
 
+SMALL_DEMO = [
+    "--n-samples",
+    "3000",
+    "--n-features",
+    "6",
+    "--n-hidden",
+    "2",
+    "--activation",
+    "relu",
+]
+
 
 def test_demo_prints_one_table(capsys):
-    rows = demo(
-        [
-            "--n-samples",
-            "3000",
-            "--n-features",
-            "6",
-            "--n-hidden",
-            "2",
-            "--activation",
-            "relu",
-        ]
-    )
+    rows = demo(SMALL_DEMO)
     output = capsys.readouterr().out
     assert "recovery error" in output and "test R^2" in output
     names = [row[0] for row in rows]
@@ -35,19 +35,7 @@ def test_demo_prints_one_table(capsys):
 
 def test_demo_on_a_local_dask_cluster(capsys):
     pytest.importorskip("distributed")
-    rows = demo(
-        [
-            "--n-samples",
-            "3000",
-            "--n-features",
-            "6",
-            "--n-hidden",
-            "2",
-            "--activation",
-            "relu",
-            "--dask",
-        ]
-    )
+    rows = demo([*SMALL_DEMO, "--dask"])
     assert "local dask cluster" in capsys.readouterr().out
     assert [row[0] for row in rows[:2]] == [
         "TensorInitGD",
