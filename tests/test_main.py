@@ -105,9 +105,10 @@ def test_every_demo_flag_has_help_and_its_default(capsys):
         ("--noise", "0.0"),
         ("--condition-number", "2.0"),
         ("--random-state", "0"),
+        ("--dask", "False"),
     ]:
         assert flag in output and f"(default: {default})" in output
-    assert output.count("(default:") == 8
+    assert output.count("(default:") == 9
 
 
 def test_module_entry_point():
