@@ -253,7 +253,9 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     """The fit sequence of every skrecover estimator (see the module docstring).
 
     Class attributes of the families: ``_input_assumption`` ("gaussian",
-    "symmetric" or None), ``_dtypes`` (accepted float dtypes).
+    "symmetric" or None), ``_dtypes`` (accepted float dtypes), ``_fits_dask``
+    (whether a dask array is fitted where its chunks are; else it is gathered
+    into a numpy array, as scikit-learn's validation does).
     """
 
     _parameter_constraints: dict = {
@@ -262,6 +264,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     }
     _input_assumption = None
     _dtypes = (np.float64, np.float32)
+    _fits_dask = False
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -355,7 +358,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     # -- validation and working units
     def _fit_data(self, X, y, sample_weight, *, reset, scaling=None):
         classifier = is_classifier(self)
-        if is_dask(X):
+        if is_dask(X) and self._fits_dask:
             X, y, sample_weight = self._dask_data(X, y, sample_weight, reset=reset)
         else:
             X, y = validate_data(
@@ -523,7 +526,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     def _validated(self, X):
         """``X`` for a fitted model's prediction, checked against the fit."""
         check_is_fitted(self)
-        if is_dask(X):
+        if is_dask(X) and self._fits_dask:
             from ._dask import validate_inputs
 
             return validate_inputs(self, X, reset=False, dtypes=self._dtypes)
@@ -581,6 +584,7 @@ class BaseNetworkRecovery(BaseRecovery):
 
     # Whether the output weights are one per patch (Convotron) or one per unit.
     _output_per_patch = False
+    _fits_dask = True
 
     @property
     def network_(self):

@@ -24,6 +24,7 @@ from skrecover import (  # noqa: E402
     Convotron,
     DoubleConvotron,
     MomentRecovery,
+    PracticalSizeGD,
     TensorInitGD,
     TensorInitGDClassifier,
 )
@@ -165,6 +166,17 @@ def test_dask_partial_fit_equals_the_in_memory_one(client, no_gathering, name):
                 da.from_array(y[rows], chunks=3000),
             )
     assert _relative_difference(in_memory, distributed) <= 1e-10
+
+
+def test_practical_size_gd_fits_a_gathered_dask_array():
+    """Not blockwise (its feature matrix is n x 2n anyway): the dask array is
+    gathered, and the fit is the in-memory one."""
+    X, y = make_teacher_regression(n_samples=1000, n_features=5, random_state=0)[:2]
+    in_memory = PracticalSizeGD(random_state=0).fit(X, y)
+    gathered = PracticalSizeGD(random_state=0).fit(
+        da.from_array(X, chunks=(300, -1)), da.from_array(y, chunks=300)
+    )
+    assert np.array_equal(gathered.predict(X), in_memory.predict(X))
 
 
 def test_an_out_of_core_fit_leaves_the_data_on_the_workers():
