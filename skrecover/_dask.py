@@ -194,6 +194,11 @@ def validate_inputs(estimator, X, *, reset, dtypes):
     of features of the fit. Finiteness is checked by :func:`check_finite`."""
     from sklearn.utils.validation import _check_feature_names, _check_n_features
 
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"X is a {type(X).__name__} from dask; pass a dask array "
+            "(for a dask DataFrame: X.to_dask_array(lengths=True))."
+        )
     if X.ndim != 2:
         raise ValueError(
             f"Expected a 2D array, got a {X.ndim}D dask array of shape {X.shape}."

@@ -168,6 +168,15 @@ def test_dask_partial_fit_equals_the_in_memory_one(client, no_gathering, name):
     assert _relative_difference(in_memory, distributed) <= 1e-10
 
 
+def test_a_dask_dataframe_gets_a_clear_error():
+    dd = pytest.importorskip("dask.dataframe")
+    pandas = pytest.importorskip("pandas")
+    X, y = make_teacher_regression(n_samples=200, n_features=6, random_state=0)[:2]
+    frame = dd.from_pandas(pandas.DataFrame(X), npartitions=2)
+    with pytest.raises(TypeError, match="to_dask_array"):
+        TensorInitGD().fit(frame, y)
+
+
 def test_practical_size_gd_fits_a_gathered_dask_array():
     """Not blockwise (its feature matrix is n x 2n anyway): the dask array is
     gathered, and the fit is the in-memory one."""
