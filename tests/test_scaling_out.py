@@ -94,7 +94,7 @@ def _convolution(stride):
 CASES = {
     "TensorInitGD": (lambda: TensorInitGD(n_hidden=2, random_state=0), _regression),
     "TensorInitGDClassifier": (
-        lambda: TensorInitGDClassifier(n_hidden=3, tol=1e-12, random_state=0),
+        lambda: TensorInitGDClassifier(n_hidden=3, n_init=1, tol=1e-12, random_state=0),
         _classification,
     ),
     "MomentRecovery": (lambda: MomentRecovery(random_state=0), _two_layer),
