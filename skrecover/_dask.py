@@ -38,10 +38,6 @@ def _map_chunk(function, width, *chunks):
     return _LOCAL.map(function, chunks, width)
 
 
-def _add(left, right):
-    return add_partial(left, right)
-
-
 def _chunk_bounds(array):
     return np.concatenate([[0], np.cumsum(array.chunks[0])]).astype(np.int64)
 
@@ -89,7 +85,7 @@ def _chunks(arrays):
 def _tree_sum(parts):
     while len(parts) > 1:
         paired = [
-            dask.delayed(_add, pure=False)(parts[i], parts[i + 1])
+            dask.delayed(add_partial, pure=False)(parts[i], parts[i + 1])
             for i in range(0, len(parts) - 1, 2)
         ]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
@@ -111,20 +107,14 @@ def _output_meta(function, arrays):
 def _gather_step(step_rows, bounds, *blocks_of_arrays):
     """The rows ``step_rows`` (global indices, in order) of each array, from the
     chunks ``blocks_of_arrays`` (per array: the list of the chunks touched)."""
-    touched = np.unique(np.searchsorted(bounds, step_rows, side="right") - 1)
-    gathered = []
-    for blocks in blocks_of_arrays:
-        if blocks is None:
-            gathered.append(None)
-            continue
-        whole = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-        offsets = np.concatenate(
-            [[0], np.cumsum([bounds[c + 1] - bounds[c] for c in touched])]
-        )
-        chunk = np.searchsorted(bounds, step_rows, side="right") - 1
-        position = np.searchsorted(touched, chunk)
-        gathered.append(whole[offsets[position] + step_rows - bounds[chunk]])
-    return gathered
+    chunk = np.searchsorted(bounds, step_rows, side="right") - 1
+    touched = np.unique(chunk)
+    offsets = np.concatenate([[0], np.cumsum(bounds[touched + 1] - bounds[touched])])
+    local = offsets[np.searchsorted(touched, chunk)] + step_rows - bounds[chunk]
+    return [
+        None if blocks is None else np.concatenate(blocks)[local]
+        for blocks in blocks_of_arrays
+    ]
 
 
 def _scan_step(function, state, step_rows, bounds, *blocks_of_arrays):
