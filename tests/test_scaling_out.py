@@ -125,6 +125,8 @@ def _relative_difference(first, second):
 @pytest.mark.parametrize("name", CASES)
 def test_dask_fit_equals_the_in_memory_fit(client, no_gathering, name):
     """Same data, same random_state: the same model to 1e-10, predictions lazy.
+    (Not the same n_iter_: a noise-free fit stops at the iteration where its loss
+    first falls below the floor, which rounding moves; CI saw 26 against 31.)
     Uneven chunks, so that no chunk boundary coincides with a numpy block."""
     make_estimator, make_data = CASES[name]
     X, y = make_data()
@@ -136,7 +138,6 @@ def test_dask_fit_equals_the_in_memory_fit(client, no_gathering, name):
             da.from_array(X, chunks=chunks), da.from_array(y, chunks=chunks[0])
         )
     assert _relative_difference(in_memory, distributed) <= 1e-10
-    assert getattr(distributed, "n_iter_", None) == getattr(in_memory, "n_iter_", None)
     predictions = distributed.predict(da.from_array(X[:5000], chunks=2000))
     assert isinstance(predictions, da.Array)
     expected = in_memory.predict(X[:5000])
