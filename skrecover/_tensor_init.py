@@ -155,6 +155,7 @@ def _moment_diagnostics(orders, spectrum, noise_level, decomposition, k, **extra
         spectrum=spectrum,
         noise_level=noise_level,
         eigen_gap=_eigen_gap(spectrum, k, noise_level),
+        signal_to_noise=_signal_to_noise(spectrum[k - 1], noise_level),
         cp_residual=decomposition.residual,
         **extra,
         messages=_health_problems(spectrum[k - 1], noise_level, decomposition.residual),
@@ -193,6 +194,7 @@ def _uninformative_moments(
         moment_orders=activation.moment_orders,
         spectrum=spectrum,
         noise_level=noise_level,
+        signal_to_noise=_signal_to_noise(spectrum[0], noise_level),
         messages=[message],
     )
     return params, diagnostics
@@ -638,6 +640,10 @@ def _choose_n_hidden(values, noise_level, cap):
     """
     above = int(np.sum(values[:cap] > noise_level))
     return above if above else min(2, cap)
+
+
+def _signal_to_noise(eigenvalue, noise_level):
+    return float(eigenvalue / max(noise_level, np.finfo(float).tiny))
 
 
 def _eigen_gap(spectrum, k, noise_level):

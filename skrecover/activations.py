@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 MAX_ORDER = 4
+# Power-series coefficients of He_0, ..., He_MAX_ORDER.
+_HERMITE_POWERS = [hermite_e.herme2poly(row) for row in np.eye(MAX_ORDER + 1)]
 # Relative size below which a Hermite constant counts as identically zero.
 _ZERO_TOL = 1e-9
 # Beyond |z| = 14 the Gaussian density is below 1e-42: the tails do not count.
@@ -400,7 +402,7 @@ class _PiecewisePolynomial(Activation):
         positive, negative = self._pieces()
         at_one = np.zeros(MAX_ORDER + 1)
         for j in range(MAX_ORDER + 1):
-            he_j = hermite_e.herme2poly(np.eye(MAX_ORDER + 1)[j])
+            he_j = _HERMITE_POWERS[j]
             # E[z^m 1{z < 0}] = (-1)^m E[z^m 1{z > 0}]
             for piece, side in ((positive, 1.0), (negative, -1.0)):
                 product = power_series.polymul(piece, he_j)
@@ -433,8 +435,7 @@ class _PiecewisePolynomial(Activation):
                     composed[:, q] += (
                         a * special.comb(p, q) * sigma**q * bias ** (p - q)
                     )
-            for j in range(MAX_ORDER + 1):
-                he_j = hermite_e.herme2poly(np.eye(MAX_ORDER + 1)[j])
+            for j, he_j in enumerate(_HERMITE_POWERS):
                 for q in range(degree + 1):
                     for r, h in enumerate(he_j):
                         constants[:, j] += composed[:, q] * h * moments[:, q + r]
