@@ -153,8 +153,10 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
             params, diagnostics = self._initial_network(
                 sample, targets, activation, state.random_state, self.n_hidden
             )
+            if size == n_samples:
+                break
             needed = _moment_rows_needed(diagnostics, size)
-            if size == n_samples or needed <= size:
+            if needed <= size:
                 break
             size = n_samples if 2 * needed > n_samples else max(needed, 4 * size)
         diagnostics.moment_rows = size
@@ -480,6 +482,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         Gradient descent stops when the loss has improved by less than a fraction
         ``tol`` of its best value for ``n_iter_no_change`` consecutive iterations,
         or once it is below ``1e-24`` times the variance of ``y`` (exact recovery).
+        On 100 000 samples or more (L-BFGS, no early stopping), the descent warms
+        up on random subsamples and then takes Newton steps with the Hessian of a
+        subsample, which stop once the decrease they predict is below ``tol``
+        times the loss.
     n_iter_no_change : int, default=5
         See ``tol``. (Full-batch steps are deterministic, so fewer stale iterations
         than MLPRegressor's 10 for stochastic ones suffice.)
@@ -796,6 +802,6 @@ def _moment_rows_needed(diagnostics, n_rows):
     ``_MOMENT_SNR`` times above its sampling noise (which falls as one over the
     square root of the rows), from their measured ratio on ``n_rows`` rows."""
     problems = diagnostics.get("problems", [diagnostics])
-    ratios = [problem.signal_to_noise for problem in problems]
+    ratios = [problem.get("signal_to_noise", np.inf) for problem in problems]
     weakest = max(min(ratios), np.finfo(float).tiny)
     return int(np.ceil(n_rows * min((_MOMENT_SNR / weakest) ** 2, 1e12 / n_rows)))

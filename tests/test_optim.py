@@ -132,3 +132,98 @@ def test_accelerated_descent_follows_a_field_that_is_no_gradient():
 
     result = minimize(fun, np.zeros(2), solver="agd", learning_rate=0.2, max_iter=2000)
     assert np.allclose(result.x, 1.0, atol=1e-6)
+
+
+def test_hessian_vector_products_match_the_exact_hessian():
+    """Forward differences of the gradient against the analytic Hessian of a
+    logistic loss, ``A^T diag(p (1 - p)) A``, along several directions."""
+    from skrecover._optim import _hessian_operator
+
+    rng = np.random.default_rng(0)
+    A, labels = rng.standard_normal((200, 5)), rng.integers(0, 2, 200)
+
+    def fun(x):
+        p = 1 / (1 + np.exp(-A @ x))
+        loss = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+        return loss, A.T @ (p - labels) / len(A), None
+
+    x = rng.standard_normal(5)
+    p = 1 / (1 + np.exp(-A @ x))
+    exact = A.T @ (A * (p * (1 - p))[:, np.newaxis]) / len(A)
+    hessian = _hessian_operator(fun, x)
+    for v in rng.standard_normal((4, 5)):
+        assert np.allclose(hessian @ v, exact @ v, rtol=1e-5, atol=1e-8)
+    assert np.array_equal(hessian @ np.zeros(5), np.zeros(5))
+
+
+def test_newton_steps_hand_over_to_lbfgs_where_curvature_is_negative():
+    """At x = (0.1, 0) the Hessian of x0^4/4 - x0^2/2 + x1^2/2 is indefinite and
+    the Newton direction climbs: L-BFGS takes over and finds a minimum."""
+
+    def fun(x):
+        return (
+            x[0] ** 4 / 4 - x[0] ** 2 / 2 + x[1] ** 2 / 2,
+            np.array([x[0] ** 3 - x[0], x[1]]),
+            None,
+        )
+
+    result = minimize(fun, np.array([0.1, 0.0]), curvature=fun, tol=1e-12)
+    assert result.converged
+    assert np.allclose(np.abs(result.x), [1.0, 0.0], atol=1e-5)
+
+
+def test_newton_steps_cut_the_gradient_by_cg_tolerance_on_a_quadratic():
+    """With the exact curvature (the objective itself) on least squares, each
+    inexact Newton step leaves at most CG's relative residual (0.1) of the
+    gradient: the loss reaches its minimum to 1e-12 in a handful of steps."""
+    fun, solution, _ = least_squares()
+    result = minimize(fun, np.zeros(6), curvature=fun, tol=1e-12, max_iter=20)
+    assert result.converged
+    assert result.n_iter <= 6
+    assert fun(result.x)[0] <= fun(solution)[0] * (1 + 1e-11)
+
+
+def test_subsampled_newton_phase_on_noisy_large_data(monkeypatch):
+    """On 200 000 noisy rows, after the subsample warm start, subsampled Newton
+    steps reach the training loss of L-BFGS on all rows (within its tol) in a few
+    passes over all rows, where L-BFGS from the same start makes about 30."""
+    from skrecover import _optim
+    from skrecover._network import NetworkParams
+    from skrecover.activations import get_activation
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=200_000, n_features=10, n_hidden=3, noise=0.3, random_state=0
+    )
+    start = NetworkParams(
+        teacher.hidden_weights + 0.3 * np.random.RandomState(0).randn(3, 10),
+        teacher.output_weights[np.newaxis, :],
+        np.zeros(1),
+        None,
+    )
+    passes, losses = [], []
+    original = _optim.loss_gradient
+    for random_state in (None, np.random.RandomState(0)):
+        rows = []
+
+        def counting(X, *args, read=rows, **kwargs):
+            read.append(len(X))
+            return original(X, *args, **kwargs)
+
+        monkeypatch.setattr(_optim, "loss_gradient", counting)
+        _, result = _optim.train_network(
+            X,
+            y[:, np.newaxis],
+            np.ones(len(y)),
+            start,
+            get_activation("relu"),
+            free=["hidden_weights", "output_weights", "intercept"],
+            tol=1e-5,
+            n_iter_no_change=5,
+            random_state=random_state,
+        )
+        assert result.converged
+        losses.append(min(result.loss_curve))
+        passes.append(rows.count(len(y)))
+    assert passes[0] >= 20 and passes[1] <= 6
+    assert losses[1] <= losses[0] * (1 + 1e-5)
