@@ -1,5 +1,7 @@
 """Helpers shared by the benchmark scripts: timing, epoch races, tables."""
 
+import datetime
+import os
 import platform
 import time
 import tracemalloc
@@ -98,7 +100,8 @@ def write_report(
     header = [
         f"# {title}",
         "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}, one "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, run on {datetime.date.today()}; one "
         f"process; {timing}.",
         "",
     ]

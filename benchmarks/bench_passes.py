@@ -1,16 +1,24 @@
-"""Passes over the data per TensorInitGD fit at n = 1e6, d = 100, k = 10.
+"""Passes over the data per fit, float32 against float64, races with matched MLPs.
 
-A pass is one forward pass of the fitted network over the training rows
+A pass is one forward pass of the fitted model over the training rows
 (``predict``), timed in the same process on the same array, so ``passes = fit
-time / one pass`` does not depend on the machine. Teachers are well conditioned
-(``make_teacher_regression``), noise-free unless stated; the test R^2 is on
-100 000 fresh rows of the same teacher. Each configuration is fitted ``--repeats``
-times: medians, with the range over the repeats.
+time / one pass`` does not depend on the machine. Each configuration is fitted
+``--repeats`` times: medians, with the range over the repeats. Sections:
 
-Run ``python benchmarks/bench_passes.py`` (about 6 minutes on 2 cores with the
-default activations; sigmoid, much slower today, with ``--activations sigmoid``),
-or ``--quick`` (n = 1e5, one fit each). Tables go to stdout and to
-``benchmarks/results/passes.md``.
+- ``tensor``: TensorInitGD at n = 1e6, d = 100, k = 10 on well-conditioned
+  teachers (``make_teacher_regression``), noise-free unless stated, float64 and
+  float32; test R^2 on 100 000 fresh rows of the same teacher.
+- ``moments``: MomentRecovery at n = 1e6, d = 50, k = 10, l = 20 (Gaussian inputs).
+- ``convotron``: Convotron's batch solver at n = 20 000, patch 16 of d = 160, strides
+  16, 9 and 1 (a pass reads every patch once).
+- ``race``: time to test R^2 >= max(MLP's, 0.9999) against
+  ``MLPRegressor(hidden_layer_sizes=(k,), activation, max_iter=200)`` at n = 1e5,
+  d = 20, k = 5 (relu, tanh with output weights +-1 and all +1, sigmoid).
+- ``memory``: peak memory a fit allocates (tracemalloc), relative to X.
+
+Run ``python benchmarks/bench_passes.py`` (about 15 minutes on 2 cores), or
+``--quick`` (smaller sizes, one fit each), or ``--sections tensor,race``. Tables go
+to stdout and to ``benchmarks/results/passes.md``.
 """
 
 import argparse
@@ -18,12 +26,18 @@ import time
 import warnings
 
 import numpy as np
-from _common import markdown, print_row, write_report
+from _common import fit_peak_memory, markdown, print_row, write_report
+from sklearn.neural_network import MLPRegressor
 
-from skrecover import TensorInitGD
-from skrecover.datasets import make_teacher_regression
+from skrecover import Convotron, MomentRecovery, TensorInitGD
+from skrecover.datasets import (
+    make_teacher_convolution,
+    make_teacher_regression,
+    make_teacher_two_layer,
+)
 
-N_TEST, N_FEATURES, N_HIDDEN = 100_000, 100, 10
+N_TEST = 100_000
+SECTIONS = ("tensor", "moments", "convotron", "race", "memory")
 
 
 def one_pass_seconds(model, X, repeats=5):
@@ -35,65 +49,274 @@ def one_pass_seconds(model, X, repeats=5):
     return float(np.median(times))
 
 
-def measure(activation, noise, dtype, n_samples, repeats):
-    X, y, _ = make_teacher_regression(
-        n_samples=n_samples + N_TEST,
-        n_features=N_FEATURES,
-        n_hidden=N_HIDDEN,
-        activation=activation,
-        noise=noise,
-        random_state=0,
-    )
-    X = X.astype(dtype)
-    X_test, y_test, X, y = X[n_samples:], y[n_samples:], X[:n_samples], y[:n_samples]
+def fit_passes(make_model, X, y, repeats):
+    """Median fit time and passes (with their ranges) of ``repeats`` fresh fits."""
     fits, passes = [], []
     for _ in range(repeats):
-        model = TensorInitGD(n_hidden=N_HIDDEN, activation=activation, random_state=0)
+        model = make_model()
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X, y)
         fits.append(time.perf_counter() - start)
         passes.append(fits[-1] / one_pass_seconds(model, X))
-    return {
-        "activation": activation,
-        "noise": noise,
-        "dtype": dtype,
+    return model, {
         "fit_s": float(np.median(fits)),
         "fit_range_s": f"{min(fits):.3g}-{max(fits):.3g}",
         "passes": float(np.median(passes)),
         "passes_range": f"{min(passes):.3g}-{max(passes):.3g}",
-        "n_iter": model.n_iter_,
-        "moment_rows": model.diagnostics_.get("moment_rows"),
-        "test_r2": float(model.score(X_test, y_test)),
     }
+
+
+def split(X, y, n_samples):
+    return X[:n_samples], y[:n_samples], X[n_samples:], y[n_samples:]
+
+
+def tensor_rows(activations, n_samples, repeats):
+    configs = [(a, 0.0, "float64") for a in activations]
+    configs += [("relu", 0.1, "float64"), ("relu", 0.0, "float32")]
+    configs += [("tanh", 0.0, "float32")] if "tanh" in activations else []
+    rows = []
+    for activation, noise, dtype in configs:
+        X, y, _ = make_teacher_regression(
+            n_samples=n_samples + N_TEST,
+            n_features=100,
+            n_hidden=10,
+            activation=activation,
+            noise=noise,
+            random_state=0,
+        )
+        X, y, X_test, y_test = split(X.astype(dtype), y, n_samples)
+        model, timing = fit_passes(
+            lambda a=activation: TensorInitGD(
+                n_hidden=10, activation=a, random_state=0
+            ),
+            X,
+            y,
+            repeats,
+        )
+        rows.append(
+            {
+                "activation": activation,
+                "noise": noise,
+                "dtype": dtype,
+                **timing,
+                "n_iter": model.n_iter_,
+                "moment_rows": model.diagnostics_.get("moment_rows"),
+                "test_r2": float(model.score(X_test, y_test)),
+            }
+        )
+        print_row(rows[-1])
+    return rows
+
+
+def float32_ratios(rows):
+    """float32 fit time over float64's, and the difference of their test R^2."""
+    by_key = {(r["activation"], r["noise"], r["dtype"]): r for r in rows}
+    ratios = []
+    for (activation, noise, dtype), row in by_key.items():
+        double = by_key.get((activation, noise, "float64"))
+        if dtype == "float32" and double is not None:
+            ratios.append(
+                {
+                    "activation": activation,
+                    "float32_over_float64_time": row["fit_s"] / double["fit_s"],
+                    "test_r2_difference": row["test_r2"] - double["test_r2"],
+                }
+            )
+    return ratios
+
+
+def moment_rows(n_samples, repeats):
+    X, y, teacher = make_teacher_two_layer(
+        n_samples + N_TEST, 50, 10, 20, random_state=0
+    )
+    X, y, X_test, _ = split(X, y, n_samples)
+    model, timing = fit_passes(lambda: MomentRecovery(random_state=0), X, y, repeats)
+    y_test = teacher.predict(X_test)
+    return [
+        {
+            "n": n_samples,
+            "d": 50,
+            "k": 10,
+            "l": 20,
+            **timing,
+            "test_r2": float(model.score(X_test, y_test)),
+        }
+    ]
+
+
+def convotron_rows(n_samples, repeats):
+    rows = []
+    for stride in (16, 9, 1):
+        X, y, teacher = make_teacher_convolution(
+            n_samples=n_samples + 5000,
+            n_features=160,
+            patch_size=16,
+            stride=stride,
+            random_state=0,
+        )
+        X, y, *_ = split(X, y, n_samples)
+        model, timing = fit_passes(
+            lambda s=stride: Convotron(patch_size=16, stride=s, max_iter=2000),
+            X,
+            y,
+            repeats,
+        )
+        rows.append(
+            {
+                "stride": stride,
+                "n": n_samples,
+                **timing,
+                "n_iter": model.n_iter_,
+                "filter_error": float(
+                    np.linalg.norm(model.hidden_weights_ - teacher.hidden_weights)
+                ),
+            }
+        )
+        print_row(rows[-1])
+    return rows
+
+
+RACE_TEACHERS = [
+    ("relu", "sign"),
+    ("tanh", "sign"),
+    ("tanh", "positive"),
+    ("logistic", "sign"),
+]
+
+
+def race_rows(n_samples, repeats):
+    """Our fit against MLPRegressor of the teacher's width and activation: time to
+    a test R^2 of max(MLP's final one, 0.9999) (MLP: its whole fit; None when a
+    model never gets there)."""
+    rows = []
+    for activation, output_weights in RACE_TEACHERS:
+        ours_activation = "sigmoid" if activation == "logistic" else activation
+        X, y, _ = make_teacher_regression(
+            n_samples=n_samples + N_TEST,
+            n_features=20,
+            n_hidden=5,
+            activation=ours_activation,
+            output_weights=output_weights,
+            random_state=0,
+        )
+        X, y, X_test, y_test = split(X, y, n_samples)
+        mlp, mlp_timing = fit_passes(
+            lambda a=activation: MLPRegressor(
+                hidden_layer_sizes=(5,), activation=a, max_iter=200, random_state=0
+            ),
+            X,
+            y,
+            1,
+        )
+        ours, our_timing = fit_passes(
+            lambda a=ours_activation: TensorInitGD(
+                n_hidden=5, activation=a, random_state=0
+            ),
+            X,
+            y,
+            repeats,
+        )
+        mlp_r2, our_r2 = mlp.score(X_test, y_test), ours.score(X_test, y_test)
+        target = max(mlp_r2, 0.9999)
+        mlp_time = mlp_timing["fit_s"] if mlp_r2 >= target else None
+        our_time = our_timing["fit_s"] if our_r2 >= target else None
+        rows.append(
+            {
+                "activation": ours_activation,
+                "output_weights": output_weights,
+                "target_r2": target,
+                "ours_s": our_timing["fit_s"],
+                "ours_range_s": our_timing["fit_range_s"],
+                "ours_r2": float(our_r2),
+                "mlp_s": mlp_timing["fit_s"],
+                "mlp_r2": float(mlp_r2),
+                "mlp_to_target_s": mlp_time,
+                "ours_to_target_s": our_time,
+                "mlp_over_ours": (
+                    mlp_timing["fit_s"] / our_time if our_time is not None else None
+                ),
+            }
+        )
+        print_row(rows[-1])
+    return rows
+
+
+def memory_rows(n_samples):
+    rows = []
+    X, y, _ = make_teacher_regression(
+        n_samples=n_samples, n_features=100, n_hidden=10, random_state=0
+    )
+    fits = [("TensorInitGD", TensorInitGD(n_hidden=10, random_state=0), X, y)]
+    X2, y2, _ = make_teacher_two_layer(n_samples, 50, 10, 20, random_state=0)
+    fits.append(("MomentRecovery", MomentRecovery(random_state=0), X2, y2))
+    X3, y3, _ = make_teacher_convolution(
+        n_samples=n_samples // 10, n_features=160, patch_size=16, stride=9
+    )
+    fits.append(("Convotron stride 9", Convotron(patch_size=16, stride=9), X3, y3))
+    for name, model, X_, y_ in fits:
+        peak = fit_peak_memory(model, X_, y_)
+        rows.append(
+            {
+                "estimator": name,
+                "X_bytes": X_.nbytes,
+                "fit_peak_bytes": peak,
+                "ratio": peak / X_.nbytes,
+            }
+        )
+        print_row(rows[-1])
+    return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--activations",
-        default="relu,leaky_relu,squared_relu,tanh",
-        help="comma-separated activations (noise-free, float64)",
+        default="relu,leaky_relu,squared_relu,tanh,sigmoid",
+        help="comma-separated activations of the tensor section",
     )
+    parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="n = 1e5, one fit")
+    parser.add_argument("--quick", action="store_true", help="n / 10, one fit")
     parser.add_argument("--name", default="passes")
     args = parser.parse_args()
-    n_samples = 100_000 if args.quick else 1_000_000
+    scale = 10 if args.quick else 1
     repeats = 1 if args.quick else args.repeats
-    configs = [(a, 0.0, "float64") for a in args.activations.split(",")]
-    configs += [("relu", 0.1, "float64"), ("relu", 0.0, "float32")]
-    rows = []
-    for activation, noise, dtype in configs:
-        rows.append(measure(activation, noise, dtype, n_samples, repeats))
-        print_row(rows[-1])
+    sections = args.sections.split(",")
+    tables = []
+    if "tensor" in sections:
+        n = 1_000_000 // scale
+        rows = tensor_rows(args.activations.split(","), n, repeats)
+        title = f"TensorInitGD, n = {n:.0e}, d = 100, k = 10: passes = fit / one pass"
+        tables.append(markdown(title, rows))
+        tables.append(markdown("float32 against float64", float32_ratios(rows)))
+    if "moments" in sections:
+        n = 1_000_000 // scale
+        rows = moment_rows(n, repeats)
+        tables.append(markdown(f"MomentRecovery, n = {n:.0e}, d = 50, k = 10", rows))
+    if "convotron" in sections:
+        n = 20_000 // scale
+        tables.append(
+            markdown(f"Convotron batch solver, n = {n}", convotron_rows(n, repeats))
+        )
+    if "race" in sections:
+        n = 100_000 // scale
+        tables.append(
+            markdown(
+                f"Race with MLPRegressor of the teacher's width, n = {n:.0e}, d = 20, "
+                "k = 5 (times in seconds)",
+                race_rows(n, repeats),
+            )
+        )
+    if "memory" in sections:
+        n = 200_000 // scale
+        tables.append(markdown("Peak memory of a fit", memory_rows(n)))
     write_report(
         args.name,
-        f"Passes over the data per TensorInitGD fit (n = {n_samples:.0e}, d = 100, "
-        "k = 10)",
-        [markdown("Passes = fit time / one forward pass, same process", rows)],
-        timing=f"medians of {repeats} fits, with their range",
+        "Passes over the data, float32, races and memory",
+        tables,
+        timing=f"medians of {repeats} fits, with their range (MLPs: one fit)",
     )
 
 

@@ -189,12 +189,20 @@ def validation_split(X, sample_weight, fraction, purpose, random_state):
     return training_weight, validation_weight
 
 
+def weighted_mean(y, sample_weight):
+    """``sum_i s_i y_i / sum_i s_i``, of shape (n_outputs,)."""
+    y = as_rows(y).reshape(len(y), -1)
+    total = float(np.sum(sample_weight))
+    width = 2 * y.shape[1]
+    return reduce_rows(lambda rows, s: s @ rows, y, sample_weight, width=width) / total
+
+
 def weighted_variance(y, sample_weight):
     """``sum_i s_i ||y_i - mean||^2 / sum_i s_i`` (summed over outputs)."""
     y = as_rows(y).reshape(len(y), -1)
     total = float(np.sum(sample_weight))
     width = 2 * y.shape[1]
-    mean = reduce_rows(lambda rows, s: s @ rows, y, sample_weight, width=width) / total
+    mean = weighted_mean(y, sample_weight)
 
     def spread(rows, s):
         return s @ ((rows - mean) ** 2).sum(axis=1)

@@ -203,6 +203,7 @@ def minimize(
     stop_on="loss",
     initial=None,
     curvature=None,
+    sampling_tol=0.0,
 ):
     """Minimise a smooth objective over full batches.
 
@@ -236,6 +237,10 @@ def minimize(
         With ``solver="lbfgs"``: the objective on a subsample of the rows, whose
         Hessian drives subsampled Newton steps before L-BFGS (see
         :func:`_run_newton`).
+    sampling_tol : float, default=0.0
+        The Newton steps also stop once the decrease they predict is below this
+        fraction of the loss (the sampling error of the objective, see
+        :func:`train_network`).
 
     Returns
     -------
@@ -250,7 +255,9 @@ def minimize(
     first = safe(x0) if initial is None else _finite(lambda x: initial)(x0)
     if not monitor.start(x0, *first[::2]) and max_iter > 0:
         if solver == "lbfgs" and curvature is not None:
-            _run_newton(safe, _finite(curvature), x0, first, max_iter, monitor)
+            _run_newton(
+                safe, _finite(curvature), x0, first, max_iter, monitor, sampling_tol
+            )
         elif solver == "lbfgs":
             _run_lbfgs(safe, x0, first, max_iter, monitor)
         elif solver in ("agd", "fixed_point"):
@@ -316,7 +323,7 @@ def _run_lbfgs(fun, x0, first, max_iter, monitor):
         monitor.result.converged = True
 
 
-def _run_newton(fun, curvature, x0, first, max_iter, monitor):
+def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
     """Subsampled Newton-CG, then L-BFGS if it stalls.
 
     Near a minimum the Hessian of a mean over rows is nearly that of a random
@@ -324,24 +331,28 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor):
     gradient on all rows (one pass) and solves ``H_s d = -g`` by conjugate
     gradients on Hessian-vector products of the subsample (``curvature``), then
     halves ``d`` until the loss falls enough (Armijo). It stops, converged, once the
-    decrease the quadratic model predicts, ``-g^T d / 2``, is below ``tol`` times
-    the loss. A direction that does not descend (negative curvature, far from a
-    minimum) or that no halving makes decrease hands the remaining iterations
-    over to L-BFGS.
+    decrease the quadratic model predicts, ``-g^T d / 2``, is below
+    ``max(tol, sampling_tol)`` times the loss. A direction that does not descend
+    (negative curvature, far from a minimum) or that no halving makes decrease
+    hands the remaining iterations over to L-BFGS.
     """
     x = x0
     loss, gradient, validation_loss = first
+    tol = max(monitor.tol, sampling_tol)
     for _ in range(max_iter):
-        step, _ = sparse_linalg.cg(
-            _hessian_operator(curvature, x),
-            -gradient,
-            rtol=_CG_RTOL,
-            maxiter=_CG_MAXITER,
-        )
-        slope = gradient @ step
-        if not slope < 0:
+        # A curvature that vanishes along a search direction ends CG in a division
+        # by zero: the step is then not finite, and L-BFGS takes over.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step, _ = sparse_linalg.cg(
+                _hessian_operator(curvature, x),
+                -gradient,
+                rtol=_CG_RTOL,
+                maxiter=_CG_MAXITER,
+            )
+            slope = gradient @ step
+        if not (slope < 0 and np.all(np.isfinite(step))):
             break
-        if -slope / 2 <= monitor.tol * abs(loss):
+        if -slope / 2 <= tol * abs(loss):
             monitor.result.converged = True
             return
         length = 1.0
@@ -534,6 +545,10 @@ class ParameterPacker:
 _WARM_UP_MIN_SAMPLES = 100_000
 _WARM_UP_ROWS_PER_PARAMETER = 20
 _WARM_UP_FACTOR = 4
+# Newton steps on m rows stop once the decrease they predict is below this fraction
+# of the loss's own sampling error, (n_params / m) times the loss (the excess loss
+# of a least-squares fit of n_params parameters to m noisy rows).
+_SAMPLING_FRACTION = 0.01
 
 
 def subsample_schedule(n_samples, n_params, random_state):
@@ -590,12 +605,14 @@ def train_network(
     a warm start that costs a fraction of full passes. Its result is kept only if
     its loss on all the rows is below the start's, so that a subsample that
     misleads (a noisy objective fitted on too few rows) costs its passes and
-    nothing else. On all the rows, subsampled Newton steps follow (the Hessian of
-    the smallest subsample, :func:`_run_newton`), one pass over the rows each, until
-    the decrease they predict is below ``tol`` times the loss; L-BFGS takes over if
-    they stall. The loss curve holds losses on all the rows: the warm start's
-    result, then every iteration; the iteration count includes the warm start's
-    iterations.
+    nothing else. L-BFGS fits the smallest subsample; on each larger one, and then
+    on all the rows, subsampled Newton steps follow (the Hessian of the smallest
+    subsample, :func:`_run_newton`), one pass over their rows each, until the
+    decrease they predict is below ``tol`` times the loss, or below 1% of the
+    loss's sampling error on those ``m`` rows (``n_params / m`` times the loss:
+    optimising further would fit their noise); L-BFGS takes over if they stall.
+    The loss curve holds losses on all the rows: the warm start's result, then
+    every iteration; the iteration count includes the warm start's iterations.
 
     Returns the best parameters and the :class:`OptimResult`.
     """
@@ -629,6 +646,10 @@ def train_network(
     validate = validation_weight is not None
     full = objective(validate=validate)
     initial, warm_iterations = full(start), 0
+
+    def sampling_tol(n_rows):
+        return _SAMPLING_FRACTION * start.size / n_rows
+
     # Bernoulli labels are too noisy for the subsamples: fitted on 1/64 of 1e5 rows,
     # sigmoid units saturate into steps that fit the subsample (norms 1e3-1e5).
     warm_up = loss == "squared" and solver == "lbfgs" and not validate
@@ -636,7 +657,14 @@ def train_network(
     if warm_up and random_state is not None:
         warm = start
         for rows in subsample_schedule(len(y), start.size, random_state):
-            stage = minimize(objective(rows), warm, max_iter=max_iter, **options)
+            stage = minimize(
+                objective(rows),
+                warm,
+                max_iter=max_iter,
+                curvature=curvature,
+                sampling_tol=sampling_tol(len(rows)),
+                **options,
+            )
             warm, warm_iterations = stage.x, warm_iterations + stage.n_iter
             curvature = curvature or objective(rows)
         if warm_iterations:
@@ -650,6 +678,7 @@ def train_network(
         validate=validate,
         initial=initial,
         curvature=curvature,
+        sampling_tol=sampling_tol(len(y)),
         **options,
     )
     if warm_iterations:
