@@ -36,16 +36,20 @@ from scipy import optimize
 from scipy.sparse import linalg as sparse_linalg
 from threadpoolctl import ThreadpoolController
 
-from ._network import loss_gradient
+from ._engine import take_rows
+from ._network import forward, loss_gradient
 
 _POWER_ITERATIONS = 10
 # Relative size of the finite-difference step of a Hessian-vector product.
 _DIFFERENCE_STEP = 1e-6
 # Subsampled Newton steps: conjugate gradients stop at this relative residual or
-# after this many Hessian-vector products; a step is halved at most this often.
+# after this many Hessian-vector products.
 _CG_RTOL = 0.1
 _CG_MAXITER = 50
-_BACKTRACKS = 4
+# Levenberg-Marquardt damping of the Newton steps: the first, relative to the
+# curvature along the gradient, and how many solves a step may take.
+_DAMPING_START = 1e-2
+_DAMPING_TRIES = 6
 # A loss that rises by this many times the size of its best value means a
 # diverging iteration.
 _BLOW_UP = 10.0
@@ -234,9 +238,10 @@ def minimize(
     initial : tuple, default=None
         ``fun(x0)`` when the caller has it already (saves one evaluation).
     curvature : callable, default=None
-        With ``solver="lbfgs"``: the objective on a subsample of the rows, whose
-        Hessian drives subsampled Newton steps before L-BFGS (see
-        :func:`_run_newton`).
+        With ``solver="lbfgs"``: ``curvature(x)``, a positive semi-definite
+        :class:`~scipy.sparse.linalg.LinearOperator` approximating the Hessian at
+        ``x`` (the Gauss-Newton matrix of a subsample, :func:`gauss_newton`), which
+        drives Newton steps before L-BFGS (see :func:`_run_newton`).
     sampling_tol : float, default=0.0
         The Newton steps also stop once the decrease they predict is below this
         fraction of the loss (the sampling error of the objective, see
@@ -255,9 +260,7 @@ def minimize(
     first = safe(x0) if initial is None else _finite(lambda x: initial)(x0)
     if not monitor.start(x0, *first[::2]) and max_iter > 0:
         if solver == "lbfgs" and curvature is not None:
-            _run_newton(
-                safe, _finite(curvature), x0, first, max_iter, monitor, sampling_tol
-            )
+            _run_newton(safe, curvature, x0, first, max_iter, monitor, sampling_tol)
         elif solver == "lbfgs":
             _run_lbfgs(safe, x0, first, max_iter, monitor)
         elif solver in ("agd", "fixed_point"):
@@ -324,52 +327,135 @@ def _run_lbfgs(fun, x0, first, max_iter, monitor):
 
 
 def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
-    """Subsampled Newton-CG, then L-BFGS if it stalls.
+    """Subsampled Newton-CG with Levenberg-Marquardt damping, then L-BFGS if it
+    stalls.
 
     Near a minimum the Hessian of a mean over rows is nearly that of a random
     subsample of them, for a fraction of the cost: each step takes the loss and
-    gradient on all rows (one pass) and solves ``H_s d = -g`` by conjugate
-    gradients on Hessian-vector products of the subsample (``curvature``), then
-    halves ``d`` until the loss falls enough (Armijo). It stops, converged, once the
-    decrease the quadratic model predicts, ``-g^T d / 2``, is below
-    ``max(tol, sampling_tol)`` times the loss. A direction that does not descend
-    (negative curvature, far from a minimum) or that no halving makes decrease
-    hands the remaining iterations over to L-BFGS.
+    gradient on all rows (one pass) and solves ``(H_s + lambda I) d = -g`` by
+    conjugate gradients on products with ``H_s = curvature(x)``. A step that
+    does not descend or whose loss does not fall enough (Armijo) is solved again
+    with ``lambda`` four times larger (from ``_DAMPING_START`` times the curvature
+    along ``g``): the subsample's Hessian can be nearly flat along directions in
+    which the mean over all rows is not. ``lambda`` also grows by 4 after a step
+    whose decrease is below a quarter of the model's, and shrinks by 3 (to 0 below
+    its start) after one above three quarters (Levenberg-Marquardt). It stops,
+    converged, once the decrease the quadratic model predicts, ``-g^T d / 2``, is
+    below ``max(tol, sampling_tol)`` times the loss; after ``_DAMPING_TRIES``
+    failed solves of one step it hands the remaining iterations over to L-BFGS.
     """
     x = x0
     loss, gradient, validation_loss = first
     tol = max(monitor.tol, sampling_tol)
+    damping, scale = 0.0, None
     for _ in range(max_iter):
-        # A curvature that vanishes along a search direction ends CG in a division
-        # by zero: the step is then not finite, and L-BFGS takes over.
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            step, _ = sparse_linalg.cg(
-                _hessian_operator(curvature, x),
-                -gradient,
-                rtol=_CG_RTOL,
-                maxiter=_CG_MAXITER,
-            )
-            slope = gradient @ step
-        if not (slope < 0 and np.all(np.isfinite(step))):
-            break
-        if -slope / 2 <= tol * abs(loss):
-            monitor.result.converged = True
-            return
-        length = 1.0
-        for _ in range(_BACKTRACKS):
-            trial = fun(x + length * step)
-            if trial[0] <= loss + 1e-4 * length * slope:
+        hessian = curvature(x)
+        for _ in range(_DAMPING_TRIES):
+            step, slope = _damped_newton_step(hessian, gradient, damping)
+            if slope < 0 and -slope / 2 <= tol * abs(loss):
+                monitor.result.converged = True
+                return
+            trial = fun(x + step) if slope < 0 else (np.inf,)
+            # The loss's decrease over the quadratic model's: ``lambda`` shrinks
+            # where the model is good and grows where it is not.
+            ratio = (loss - trial[0]) / (-slope / 2) if slope < 0 else -np.inf
+            if ratio < 0.25:
+                if scale is None:
+                    scale = _curvature_along(hessian, gradient)
+                damping = max(4 * damping, _DAMPING_START * scale)
+            elif ratio > 0.75:
+                shrunk = scale is not None and damping > _DAMPING_START * scale
+                damping = damping / 3 if shrunk else 0.0
+            if ratio >= 2e-4:  # Armijo: the loss falls by 1e-4 of -g^T d
                 break
-            length /= 2
         else:
             break
-        x = x + length * step
+        x = x + step
         loss, gradient, validation_loss = trial
         if monitor.record(x, loss, validation_loss):
             return
     remaining = max_iter - monitor.result.n_iter
     if remaining > 0:
         _run_lbfgs(fun, x, (loss, gradient, validation_loss), remaining, monitor)
+
+
+def _damped_newton_step(hessian, gradient, damping):
+    """The CG solution ``d`` of ``(H + damping I) d = -g`` and the slope ``g^T d``
+    (``+inf`` when CG broke down: a curvature that vanishes along a search
+    direction ends it in a division by zero)."""
+    operator = sparse_linalg.LinearOperator(
+        hessian.shape, matvec=lambda v: hessian @ v + damping * v, dtype=float
+    )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        step, _ = sparse_linalg.cg(
+            operator, -gradient, rtol=_CG_RTOL, maxiter=_CG_MAXITER
+        )
+        slope = gradient @ step
+    if not np.all(np.isfinite(step)) or not np.isfinite(slope):
+        return np.zeros_like(gradient), np.inf
+    return step, slope
+
+
+def _curvature_along(hessian, vector):
+    """``|v^T H v| / v^T v``: the scale of the damping."""
+    norm = vector @ vector
+    if norm == 0:
+        return 1.0
+    return max(abs(vector @ (hessian @ vector)) / norm, np.finfo(float).tiny)
+
+
+def hessian_of(fun):
+    """``x -> LinearOperator`` of the Hessian of ``fun`` (a ``curvature`` for
+    :func:`minimize`), by differences of its gradient."""
+    fun = _finite(fun)
+    return lambda x: _hessian_operator(fun, x)
+
+
+def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
+    """``x -> LinearOperator``: the Gauss-Newton matrix of the squared loss of the
+    network on these rows, ``J^T S J / sum(S)`` (``J`` the Jacobian of the outputs
+    in the packed parameters, ``S`` the sample weights).
+
+    A product takes ``J v`` as a forward difference of the outputs along ``v`` and
+    then one gradient of the loss whose targets are the outputs minus ``J v``
+    (its residual is ``J v``, so its gradient is ``J^T S J v / sum(S)``): one
+    forward pass and one gradient on the rows. Unlike the Hessian the matrix is
+    positive semi-definite everywhere, and needs no second derivative of the
+    activation (ReLU has none; differences of its gradient across the kinks are
+    noise).
+    """
+    eps = np.finfo(np.result_type(X.dtype, np.float32)).eps
+    relative_step = max(_DIFFERENCE_STEP, np.sqrt(eps))
+
+    def outputs(vector):
+        return forward(
+            X, packer.unpack(vector), activation, patch_indices=patch_indices
+        )
+
+    def curvature(x):
+        params, at_x = packer.unpack(x), outputs(x)
+
+        def matvec(vector):
+            norm = np.linalg.norm(vector)
+            if norm == 0:
+                return np.zeros_like(vector)
+            h = relative_step * max(1.0, np.linalg.norm(x)) / norm
+            directional = (outputs(x + h * vector) - at_x) / h
+            gradient = loss_gradient(
+                X,
+                at_x - directional,
+                sample_weight,
+                params,
+                activation,
+                patch_indices=patch_indices,
+            )[1]
+            return packer.pack_gradient(gradient)
+
+        return sparse_linalg.LinearOperator(
+            (x.size, x.size), matvec=matvec, dtype=float
+        )
+
+    return curvature
 
 
 def _hessian_operator(fun, x):
@@ -541,9 +627,11 @@ class ParameterPacker:
 
 
 # Data with at least this many samples get the subsample warm start, with at least
-# this many rows per trained parameter in the smallest subsample.
+# this many rows per trained parameter in the smallest subsample; Newton steps take
+# the Hessian of the first subsample with at least _CURVATURE_ROWS_PER_PARAMETER.
 _WARM_UP_MIN_SAMPLES = 100_000
-_WARM_UP_ROWS_PER_PARAMETER = 20
+_WARM_UP_ROWS_PER_PARAMETER = 5
+_CURVATURE_ROWS_PER_PARAMETER = 20
 _WARM_UP_FACTOR = 4
 # Newton steps on m rows stop once the decrease they predict is below this fraction
 # of the loss's own sampling error, (n_params / m) times the loss (the excess loss
@@ -555,7 +643,7 @@ def subsample_schedule(n_samples, n_params, random_state):
     """Sorted row indices of nested random subsamples, smallest first."""
     if n_samples < _WARM_UP_MIN_SAMPLES:
         return []
-    smallest = max(_WARM_UP_ROWS_PER_PARAMETER * n_params, n_samples // 64)
+    smallest = max(_WARM_UP_ROWS_PER_PARAMETER * n_params, n_samples // 256)
     sizes = []
     size = smallest
     while size * 2 <= n_samples:
@@ -601,13 +689,15 @@ def train_network(
 
     With L-BFGS on large data (at least 100 000 samples, no early stopping), the
     first iterations of the squared loss run on nested random subsamples growing
-    4-fold from 1/64 of the rows (at least 20 rows per parameter) to at most a half:
+    4-fold from 1/256 of the rows (at least 5 rows per parameter) to at most a half:
     a warm start that costs a fraction of full passes. Its result is kept only if
     its loss on all the rows is below the start's, so that a subsample that
     misleads (a noisy objective fitted on too few rows) costs its passes and
-    nothing else. L-BFGS fits the smallest subsample; on each larger one, and then
-    on all the rows, subsampled Newton steps follow (the Hessian of the smallest
-    subsample, :func:`_run_newton`), one pass over their rows each, until the
+    nothing else. L-BFGS fits the subsamples of fewer than 20 rows per parameter;
+    on each larger one, and then on all the rows, subsampled Newton steps follow
+    (the Gauss-Newton matrix of 20 rows per parameter drawn from the first of
+    them, in memory, :func:`gauss_newton` and :func:`_run_newton`), one pass over
+    their rows each, until the
     decrease they predict is below ``tol`` times the loss, or below 1% of the
     loss's sampling error on those ``m`` rows (``n_params / m`` times the loss:
     optimising further would fit their noise); L-BFGS takes over if they stall.
@@ -666,7 +756,17 @@ def train_network(
                 **options,
             )
             warm, warm_iterations = stage.x, warm_iterations + stage.n_iter
-            curvature = curvature or objective(rows)
+            size = _CURVATURE_ROWS_PER_PARAMETER * start.size
+            if curvature is None and len(rows) >= size:
+                # A bounded random subset, in memory wherever X is.
+                chosen = np.sort(random_state.choice(rows, size, replace=False))
+                curvature = gauss_newton(
+                    take_rows(X, chosen),
+                    take_rows(sample_weight, chosen),
+                    packer,
+                    activation,
+                    patch_indices,
+                )
         if warm_iterations:
             at_warm = full(warm)
             if at_warm[0] < initial[0]:

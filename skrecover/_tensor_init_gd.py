@@ -506,11 +506,12 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         or once it is below ``1e-24`` times the variance of ``y`` (exact recovery;
         for float32 ``X``, below ``(10 eps)^2`` times the mean of ``y^2``, its
         rounding level). On 100 000 samples or more (L-BFGS, no early stopping),
-        the descent fits a random subsample of 1/64 of the rows, then takes Newton
-        steps with that subsample's Hessian on subsamples 4 times larger each and
-        on all rows; on ``m`` rows they stop once the decrease they predict is
-        below ``tol`` times the loss or below ``0.01 * n_params / m`` times it (1%
-        of the loss's sampling error: further steps would fit the noise).
+        the descent fits random subsamples growing 4-fold from 1/256 of the rows;
+        from the first of at least 20 rows per parameter on, and then on all rows,
+        it takes damped Newton steps with that subsample's Gauss-Newton matrix; on
+        ``m`` rows they stop once the decrease they predict is below ``tol`` times
+        the loss or below ``0.01 * n_params / m`` times it (1% of the loss's
+        sampling error: further steps would fit the noise).
     n_iter_no_change : int, default=5
         See ``tol``. (Full-batch steps are deterministic, so fewer stale iterations
         than MLPRegressor's 10 for stochastic ones suffice.)

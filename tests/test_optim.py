@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skrecover._optim import _inverse_curvature, minimize
+from skrecover._optim import _inverse_curvature, hessian_of, minimize
 
 
 def least_squares(seed=0):
@@ -156,6 +156,41 @@ def test_hessian_vector_products_match_the_exact_hessian():
     assert np.array_equal(hessian @ np.zeros(5), np.zeros(5))
 
 
+def test_gauss_newton_products_match_the_jacobian():
+    """Products with the Gauss-Newton matrix of a small network against
+    ``J^T S J v / sum(S)`` from its Jacobian by central differences of the outputs,
+    for relu (kinks) and tanh, with a free subset of the parameters."""
+    from skrecover._network import NetworkParams, forward
+    from skrecover._optim import ParameterPacker, gauss_newton
+    from skrecover.activations import get_activation
+
+    rng = np.random.default_rng(0)
+    X, weights = rng.standard_normal((300, 4)), rng.uniform(0.5, 2.0, 300)
+    params = NetworkParams(
+        rng.standard_normal((3, 4)), rng.standard_normal((1, 3)), np.zeros(1), None
+    )
+    packer = ParameterPacker(params, ["hidden_weights", "output_weights"])
+    x = packer.pack(params)
+    for name in ("relu", "tanh"):
+        activation = get_activation(name)
+
+        def outputs(vector, activation=activation):
+            return forward(X, packer.unpack(vector), activation)[:, 0]
+
+        h = 1e-6
+        jacobian = np.column_stack(
+            [
+                (outputs(x + h * e) - outputs(x - h * e)) / (2 * h)
+                for e in np.eye(x.size)
+            ]
+        )
+        exact = jacobian.T @ (jacobian * weights[:, np.newaxis]) / weights.sum()
+        operator = gauss_newton(X, weights, packer, activation)(x)
+        for v in rng.standard_normal((3, x.size)):
+            assert np.allclose(operator @ v, exact @ v, rtol=1e-4, atol=1e-7)
+        assert np.all(np.linalg.eigvalsh(exact) > -1e-10)
+
+
 def test_newton_steps_hand_over_to_lbfgs_where_curvature_is_negative():
     """At x = (0.1, 0) the Hessian of x0^4/4 - x0^2/2 + x1^2/2 is indefinite and
     the Newton direction climbs: L-BFGS takes over and finds a minimum."""
@@ -167,7 +202,7 @@ def test_newton_steps_hand_over_to_lbfgs_where_curvature_is_negative():
             None,
         )
 
-    result = minimize(fun, np.array([0.1, 0.0]), curvature=fun, tol=1e-12)
+    result = minimize(fun, np.array([0.1, 0.0]), curvature=hessian_of(fun), tol=1e-12)
     assert result.converged
     assert np.allclose(np.abs(result.x), [1.0, 0.0], atol=1e-5)
 
@@ -177,7 +212,9 @@ def test_newton_steps_cut_the_gradient_by_cg_tolerance_on_a_quadratic():
     inexact Newton step leaves at most CG's relative residual (0.1) of the
     gradient: the loss reaches its minimum to 1e-12 in a handful of steps."""
     fun, solution, _ = least_squares()
-    result = minimize(fun, np.zeros(6), curvature=fun, tol=1e-12, max_iter=20)
+    result = minimize(
+        fun, np.zeros(6), curvature=hessian_of(fun), tol=1e-12, max_iter=20
+    )
     assert result.converged
     assert result.n_iter <= 6
     assert fun(result.x)[0] <= fun(solution)[0] * (1 + 1e-11)
@@ -227,3 +264,28 @@ def test_subsampled_newton_phase_on_noisy_large_data(monkeypatch):
         passes.append(rows.count(len(y)))
     assert passes[0] >= 20 and passes[1] <= 6
     assert losses[1] <= losses[0] * (1 + 1e-5)
+
+
+def test_damped_newton_steps_survive_a_curvature_that_is_too_flat(monkeypatch):
+    """A subsample's curvature can be nearly flat where the loss is not: with
+    ``diag(1, 1e-3)`` for the Hessian ``I``, undamped steps overshoot a thousand
+    times along the second axis; damping shortens them and the minimum is found
+    within a few dozen steps."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    from skrecover import _optim
+
+    def no_fallback(*args):
+        raise AssertionError("the damped Newton steps handed over to L-BFGS")
+
+    monkeypatch.setattr(_optim, "_run_lbfgs", no_fallback)
+
+    def fun(x):
+        return 0.5 * float((x - 1) @ (x - 1)) + 1.0, x - 1, None
+
+    flat = aslinearoperator(np.diag([1.0, 1e-3]))
+    result = minimize(
+        fun, np.zeros(2), curvature=lambda x: flat, tol=1e-10, max_iter=50
+    )
+    assert result.converged and result.n_iter < 40
+    assert np.abs(result.x - 1).max() < 1e-4
