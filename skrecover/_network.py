@@ -571,6 +571,23 @@ def loss_gradient(
     return float(sums["loss"] / total), gradient, monitored
 
 
+def squared_loss(X, y, sample_weight, params, activation, *, patch_indices=None):
+    """The weighted mean squared loss of :func:`loss_gradient` without its
+    gradient: one forward pass over ``X``."""
+
+    def block(rows, targets, weights):
+        patches = gather_patches(rows, patch_indices)
+        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+        output = pool(activation(pre), params.output_weights) + params.intercept
+        residual = output - targets
+        losses = 0.5 * np.einsum("ij,ij->i", residual, residual)
+        return {"loss": losses @ weights, "weight": weights.sum()}
+
+    width = _pass_width(X, params, patch_indices)
+    sums = reduce_rows(block, X, y, sample_weight, width=width)
+    return float(sums["loss"] / sums["weight"])
+
+
 def canonicalize(params, activation, *, scale_to="output", shift_intercept=True):
     """Canonical representative of a network's symmetry class.
 

@@ -8,6 +8,7 @@ from skrecover._network import (
     forward,
     hidden_features,
     loss_gradient,
+    squared_loss,
 )
 from skrecover.activations import LeakyReLU, ReLU, Sigmoid, SquaredReLU, Tanh
 
@@ -182,6 +183,20 @@ def test_loss_is_the_weighted_mean_and_monitors_cost_nothing_extra():
     )
     assert loss == pytest.approx(np.average(per_sample, weights=weights))
     assert monitored[0] == pytest.approx(per_sample[mask].mean())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("patch_indices", [None, OVERLAPPING])
+def test_squared_loss_alone_equals_the_loss_of_the_gradient_pass(dtype, patch_indices):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 9)).astype(dtype)
+    y = rng.standard_normal((60, 2))
+    weights = rng.uniform(0, 3, 60)
+    n_inputs = 9 if patch_indices is None else 3
+    params = random_params(rng, 3, n_inputs, n_outputs=2)
+    expected = loss_gradient(X, y, weights, params, Tanh(), patch_indices=patch_indices)
+    loss = squared_loss(X, y, weights, params, Tanh(), patch_indices=patch_indices)
+    assert loss == pytest.approx(expected[0], rel=1e-12)
 
 
 def test_chunked_passes_equal_one_pass(monkeypatch):
