@@ -248,11 +248,17 @@ def race_rows(n_samples, repeats):
 
 
 def memory_rows(n_samples):
-    rows = []
-    X, y, _ = make_teacher_regression(
-        n_samples=n_samples, n_features=100, n_hidden=10, random_state=0
-    )
-    fits = [("TensorInitGD", TensorInitGD(n_hidden=10, random_state=0), X, y)]
+    rows, fits = [], []
+    for activation in ("relu", "squared_relu"):
+        X, y, _ = make_teacher_regression(
+            n_samples=n_samples,
+            n_features=100,
+            n_hidden=10,
+            activation=activation,
+            random_state=0,
+        )
+        model = TensorInitGD(n_hidden=10, activation=activation, random_state=0)
+        fits.append((f"TensorInitGD {activation}", model, X, y))
     X2, y2, _ = make_teacher_two_layer(n_samples, 50, 10, 20, random_state=0)
     fits.append(("MomentRecovery", MomentRecovery(random_state=0), X2, y2))
     X3, y3, _ = make_teacher_convolution(
