@@ -56,6 +56,8 @@ _DAMPING_MAX = 10.0
 # After this many consecutive solves in which CG does not reach _CG_RTOL, L-BFGS
 # takes over (measured: 2 of 630 solves in the basin; sigmoid far from it: most).
 _UNSOLVED_STEPS = 3
+# ... and after this many steps that did not halve the decrease they predict.
+_STALL_STEPS = 3
 # A loss that rises by this many times the size of its best value means a
 # diverging iteration.
 _BLOW_UP = 10.0
@@ -349,14 +351,15 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
     converged, once the decrease the quadratic model predicts, ``-g^T d / 2``, is
     below ``max(tol, sampling_tol)`` times the loss; after ``_DAMPING_TRIES``
     failed solves of one step, or once ``lambda`` exceeds ``_DAMPING_MAX`` times
-    the curvature along ``g`` (the steps are then short gradient steps), or after
-    ``_UNSOLVED_STEPS`` solves in a row that CG could not finish, it hands the
-    remaining iterations over to L-BFGS.
+    the curvature along ``g`` (the steps are then short gradient steps), after
+    ``_UNSOLVED_STEPS`` solves in a row that CG could not finish, or when the
+    decrease it predicts has not halved over ``_STALL_STEPS`` steps (see
+    :func:`_stalled`), it hands the remaining iterations over to L-BFGS.
     """
     x = x0
     loss, gradient, validation_loss = first
     tol = max(monitor.tol, sampling_tol)
-    damping, scale, unsolved = 0.0, None, 0
+    damping, scale, unsolved, predicted = 0.0, None, 0, []
     for _ in range(max_iter):
         hessian = curvature(x)
         for _ in range(_DAMPING_TRIES):
@@ -382,7 +385,8 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
                 break
         # Far from a minimum the curvature is too ill-conditioned for conjugate
         # gradients: each step costs _CG_MAXITER products for little progress.
-        if not ratio >= 2e-4 or unsolved >= _UNSOLVED_STEPS:
+        predicted.append(-slope / 2)
+        if not ratio >= 2e-4 or unsolved >= _UNSOLVED_STEPS or _stalled(predicted):
             break
         x = x + step
         loss, gradient, validation_loss = trial
@@ -391,6 +395,16 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
     remaining = max_iter - monitor.result.n_iter
     if remaining > 0:
         _run_lbfgs(fun, x, (loss, gradient, validation_loss), remaining, monitor)
+
+
+def _stalled(predicted):
+    """Whether the decrease the Newton steps predict has not halved over the last
+    ``_STALL_STEPS`` steps: inside a basin it falls geometrically, far from one
+    (sigmoid units from a poor start) each step buys little for its CG products."""
+    return (
+        len(predicted) > _STALL_STEPS
+        and predicted[-1] > 0.5 * predicted[-1 - _STALL_STEPS]
+    )
 
 
 def _damped_newton_step(hessian, gradient, damping):

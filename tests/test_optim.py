@@ -289,3 +289,13 @@ def test_damped_newton_steps_survive_a_curvature_that_is_too_flat(monkeypatch):
     )
     assert result.converged and result.n_iter < 40
     assert np.abs(result.x - 1).max() < 1e-4
+
+
+def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
+    """Inside a basin the decrease Newton steps predict falls geometrically; where
+    it has not halved over three steps they hand over to L-BFGS."""
+    from skrecover._optim import _stalled
+
+    assert not _stalled([8.0, 4.0, 2.0, 1.0, 0.5])
+    assert not _stalled([1.0, 0.9, 0.8])  # too few steps to judge
+    assert _stalled([1.0, 0.9, 0.8, 0.7])
