@@ -11,6 +11,7 @@ and least squares gives ``A``.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseNetworkRecovery, BaseRecovery, validation_split
+from ._certificate import ConfidenceIntervalsMixin, local_analysis
 from ._engine import reduce_rows
 from ._moments import hvec, hvec_map, hvec_outer, unhvec, whitening_from_moment
 from ._network import NetworkParams, canonicalize, forward
@@ -109,7 +111,7 @@ def _n_pairs(dim):
     return dim * (dim + 1) // 2
 
 
-class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
+class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecovery):
     r"""Two-layer ReLU network with symmetric inputs, learnt by the method of moments.
 
     Fits ``y = A relu(W x) + c + noise`` (``k`` hidden units, ``l >= k`` outputs,
@@ -164,6 +166,12 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         fit's own health checks fail (the detector's null space does not stand out,
         a neuron's sign is within noise): warn with the measured values, raise a
         ``ValueError``, or say nothing.
+    certify : bool, default=False
+        Compute ``certificate_`` after the fit and the covariance behind
+        :meth:`confidence_intervals` (meant for ``refine=True``, whose fit ends at
+        a minimum of the training loss; the moment estimate is not one). Costs one
+        pass over the training rows per trained parameter, plus two, and
+        ``O(p^2)`` memory for ``p`` trained parameters.
     random_state : int, RandomState instance or None, default=None
         Seed of the random combinations, sketches, diagnostics subsample and
         validation split.
@@ -194,6 +202,11 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         failure), ``diagonalization_gap`` and ``anchored``, ``sign_margins`` (mean
         of each neuron's output over its standard error), and the input symmetry
         statistics ``mean_t_statistics``, ``skewness`` and ``direction_skewness``.
+    certificate_ : Bunch
+        Only with ``certify=True``: the gradient and Hessian of the training loss
+        at the fitted network (unit hidden rows), the ``k`` directions its ReLU
+        rescaling leaves flat removed, and the covariance behind
+        :meth:`confidence_intervals`; the fields of ``TensorInitGD.certificate_``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined only when ``X`` has string feature names.
@@ -263,6 +276,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "symmetry_check": [StrOptions({"warn", "raise", "off"})],
         "fit_intercept": ["boolean"],
+        "certify": ["boolean"],
     }
 
     def __init__(
@@ -280,6 +294,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         n_iter_no_change=10,
         validation_fraction=0.1,
         symmetry_check="warn",
+        certify=False,
         random_state=None,
         verbose=0,
     ):
@@ -295,6 +310,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         self.n_iter_no_change = n_iter_no_change
         self.validation_fraction = validation_fraction
         self.symmetry_check = symmetry_check
+        self.certify = certify
         self.random_state = random_state
         self.verbose = verbose
 
@@ -354,12 +370,18 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         else:
             output, intercept = _odd_part_output(start.odd, hidden, start.offset)
         params = NetworkParams(hidden, output, intercept)
-        refined, result = False, None
+        refined, result, fitted_rows = False, None, data.sample_weight
         if self.refine and self.refine_max_iter > 0:
-            params, refined, result = self._refine(state, params, start.odd.whitening)
+            params, refined, result, fitted_rows = self._refine(
+                state, params, start.odd.whitening
+            )
         training_loss = _held_out_loss(data.X, data.y, data.sample_weight, params)
         start.update(
-            params=params, refined=refined, result=result, training_loss=training_loss
+            params=params,
+            refined=refined,
+            result=result,
+            training_loss=training_loss,
+            fitted_rows=fitted_rows,
         )
         return start
 
@@ -375,9 +397,8 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         return start
 
     def _fitted_attributes(self, state, model):
-        params = canonicalize(
-            state.data.scaling.to_original(model.params), ReLU(), scale_to="hidden"
-        )
+        canonical = partial(canonicalize, activation=ReLU(), scale_to="hidden")
+        params = canonical(state.data.scaling.to_original(model.params))
         result = model.result
         attributes = {
             "hidden_weights_": params.hidden_weights,
@@ -395,7 +416,24 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         }
         if model.sums.hu is not None:
             attributes["_moment_sums_"] = model.sums
+        if self.certify:
+            attributes["certificate_"] = local_analysis(
+                state.data.X,
+                state.data.y,
+                model.get("fitted_rows", state.data.sample_weight),
+                model.params,
+                ReLU(),
+                free=self._free_parameters(),
+                loss="squared",
+                scaling=state.data.scaling,
+                canonical=canonical,
+            )
         return attributes
+
+    def _free_parameters(self):
+        return ("hidden_weights", "output_weights") + (
+            ("intercept",) if self.fit_intercept else ()
+        )
 
     # -- the method of moments
     def _moment_estimate(self, state, sums, data=None):
@@ -554,8 +592,7 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
             training_weight,
             params,
             ReLU(),
-            free=("hidden_weights", "output_weights")
-            + (("intercept",) if self.fit_intercept else ()),
+            free=self._free_parameters(),
             transform=whitening,
             validation_weight=validation_weight,
             max_iter=self.refine_max_iter,
@@ -566,8 +603,8 @@ class MomentRecovery(RegressorMixin, BaseNetworkRecovery):
         before = _held_out_loss(data.X, data.y, validation_weight, params)
         after = _held_out_loss(data.X, data.y, validation_weight, refined)
         if after < before and all(np.all(np.isfinite(p)) for p in refined[:2]):
-            return refined, True, result
-        return params, False, result
+            return refined, True, result, training_weight
+        return params, False, result, data.sample_weight
 
 
 def _odd_part_output(odd, hidden, offset):

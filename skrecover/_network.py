@@ -571,6 +571,113 @@ def loss_gradient(
     return float(sums["loss"] / total), gradient, monitored
 
 
+def row_gradients(
+    rows, targets, params, activation, *, loss="squared", patch_indices=None
+):
+    """The gradient of each sample's loss (the terms :func:`loss_gradient` averages).
+
+    Returns a :class:`NetworkParams` whose arrays carry a leading axis of samples
+    (``hidden_biases`` None for a network without biases); the output weights and
+    intercept of the cross-entropy model are fixed, their gradients zero.
+    """
+    patches = gather_patches(rows, patch_indices)
+    pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+    n_rows, output_weights = len(pre), params.output_weights
+    if loss == "squared":
+        hidden, slope = activation.value_and_derivative(pre)
+        _, d_pre, d_output = squared_head(pre, hidden, slope, params, targets)
+        hidden = hidden.astype(np.float64, copy=False)
+        if output_weights.ndim == 2:
+            d_weights = np.einsum("no,nk->nok", d_output, hidden.sum(axis=1))
+        else:
+            d_weights = np.einsum("no,nlk->nolk", d_output, hidden)
+    else:
+        _, d_pre = cross_entropy_head(pre, activation, params, targets)
+        d_weights = np.zeros((n_rows, *output_weights.shape))
+        d_output = np.zeros((n_rows, *np.shape(params.intercept)))
+    return NetworkParams(
+        np.einsum("nlk,nld->nkd", d_pre, patches.astype(np.float64, copy=False)),
+        d_weights,
+        d_output,
+        None if params.hidden_biases is None else d_pre.sum(axis=1),
+    )
+
+
+def hessian_product(
+    X, y, sample_weight, params, direction, activation, *, patch_indices=None
+):
+    """The Hessian of the weighted mean squared loss of :func:`loss_gradient`
+    times ``direction``, exactly (where the activation's second derivative exists),
+    in one pass over ``X``.
+
+    For ``f_i = c + V phi(z_i)`` with residual ``r_i = f_i - y_i``, ``H d = sum_i s_i
+    (J_i^T J_i d + (nabla^2 f_i d)^T r_i) / sum_i s_i``: the Gauss-Newton term, and
+    the curvature of the network weighted by the residuals, whose only terms are
+    ``phi''`` within a unit and ``phi'`` between a unit's input and output weights.
+
+    Parameters
+    ----------
+    X, y, sample_weight : as in :func:`loss_gradient`
+    params : NetworkParams
+        The point, with output weights shared by the patches (2-D).
+    direction : NetworkParams
+        The direction, zero in the parameters held fixed (``hidden_biases`` None
+        when the network has none).
+    activation : Activation
+    patch_indices : ndarray of shape (n_patches, patch_size), default=None
+
+    Returns
+    -------
+    product : NetworkParams
+    """
+    output_weights, intercept = params.output_weights, params.intercept
+
+    def block(rows, targets, weights):
+        patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
+        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
+        moved = pre_activations(
+            patches, direction.hidden_weights, direction.hidden_biases
+        )
+        hidden, slope = activation.value_and_derivative(pre)
+        hidden = hidden.astype(np.float64, copy=False)
+        curvature = activation.second_derivative(pre)
+        residual = pool(hidden, output_weights) + intercept - targets
+        along = (
+            pool(hidden, direction.output_weights)
+            + pool(slope * moved, output_weights)
+            + direction.intercept
+        )
+        d_pre = (
+            (along @ output_weights)[:, np.newaxis] * slope
+            + (residual @ output_weights)[:, np.newaxis] * curvature * moved
+            + (residual @ direction.output_weights)[:, np.newaxis] * slope
+        ) * weights[:, np.newaxis, np.newaxis]
+        along, residual = (
+            along * weights[:, np.newaxis],
+            residual * weights[:, np.newaxis],
+        )
+        n_hidden = d_pre.shape[-1]
+        return {
+            "hidden": d_pre.reshape(-1, n_hidden).T
+            @ patches.reshape(-1, patches.shape[-1]),
+            "output": along.T @ hidden.sum(axis=1)
+            + residual.T @ (slope * moved).sum(axis=1),
+            "intercept": along.sum(axis=0),
+            "biases": d_pre.sum(axis=(0, 1)),
+            "weight": weights.sum(),
+        }
+
+    width = 6 * _pass_width(X, params, patch_indices)
+    sums = reduce_rows(block, X, y, sample_weight, width=width)
+    total = float(sums["weight"])
+    return NetworkParams(
+        sums["hidden"] / total,
+        sums["output"] / total,
+        sums["intercept"] / total,
+        None if params.hidden_biases is None else sums["biases"] / total,
+    )
+
+
 def squared_loss(X, y, sample_weight, params, activation, *, patch_indices=None):
     """The weighted mean squared loss of :func:`loss_gradient` without its
     gradient: one forward pass over ``X``."""

@@ -644,14 +644,22 @@ class ParameterPacker:
             values[name] = value
         return type(self.template)(**values)
 
-    def _flatten(self, params, hidden_map):
+    def pack_rows(self, gradients):
+        """Per-sample gradients (arrays with a leading axis of samples, as
+        :func:`~skrecover._network.row_gradients` returns) as the rows of a matrix
+        in the packed coordinates."""
+        whiten = None if self.transform is None else self.transform.whiten
+        n_rows = len(gradients.hidden_weights)
+        return self._flatten(gradients, whiten, leading=(n_rows,))
+
+    def _flatten(self, params, hidden_map, leading=()):
         parts = []
         for name in self.free:
             value = getattr(params, name)
             if name == "hidden_weights" and hidden_map is not None:
                 value = value @ hidden_map
-            parts.append(np.ravel(value))
-        return np.concatenate(parts) if parts else np.zeros(0)
+            parts.append(np.reshape(value, (*leading, -1)))
+        return np.concatenate(parts, axis=-1) if parts else np.zeros((*leading, 0))
 
 
 # Data with at least this many samples get the subsample warm start, with at least

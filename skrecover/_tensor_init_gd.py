@@ -4,6 +4,7 @@ regressor. The classifier is in :mod:`skrecover._tensor_init_gd_classifier`."""
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,6 +22,7 @@ from ._base import (
     weighted_mean,
     weighted_variance,
 )
+from ._certificate import ConfidenceIntervalsMixin, local_analysis
 from ._moments import MomentSample, whitening
 from ._network import NetworkParams, canonicalize
 from ._optim import train_network
@@ -75,7 +77,7 @@ def _better_draw(candidate, best, tol):
     return candidate.final_loss < best.final_loss
 
 
-class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
+class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRecovery):
     """The moment initialisation and gradient phase of both tensor estimators."""
 
     _input_assumption = "gaussian"
@@ -95,6 +97,7 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
         "fit_hidden_bias": ["boolean"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "certify": ["boolean"],
     }
     _loss = "squared"
 
@@ -208,7 +211,12 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
                 "If the loss was still falling steeply, the initialisation may be "
                 "poor: see diagnostics_.",
             )
-        if self._loss == "squared" and state.validation_weight is None:
+        # (max_iter=0 measures no loss: its final_loss is inf.)
+        if (
+            self._loss == "squared"
+            and state.validation_weight is None
+            and np.isfinite(best.final_loss)
+        ):
             best.training_loss = best.final_loss
         return best
 
@@ -358,6 +366,21 @@ class _BaseTensorInitGD(IterativeMixin, BaseNetworkRecovery):
         }
         if model.layout is not None:
             attributes["patch_indices_"] = model.layout
+        if self.certify:
+            attributes["certificate_"] = local_analysis(
+                state.data.X,
+                state.data.y,
+                state.training_weight,
+                model.params,
+                activation,
+                free=self._free_parameters(activation),
+                loss=self._loss,
+                scaling=scaling,
+                canonical=partial(
+                    canonicalize, activation=activation, shift_intercept=shift
+                ),
+                patch_indices=model.layout,
+            )
         if state.validation_weight is not None:
             attributes["validation_loss_curve_"] = [
                 loss * loss_unit for loss in result.validation_loss_curve
@@ -527,6 +550,13 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     warm_start : bool, default=False
         Start gradient descent from the previous solution instead of a new
         initialisation.
+    certify : bool, default=False
+        Compute ``certificate_`` after the fit (the gradient and Hessian of the
+        training loss at the solution) and the covariance behind
+        :meth:`confidence_intervals`. Costs one pass over the training rows per
+        trained parameter (an exact Hessian-vector product; two gradients for the
+        cross-entropy), plus two, and ``O(p^2)`` memory for ``p`` trained
+        parameters: meant for networks of up to a few hundred of them.
     verbose : int, default=0
         Print the loss at every iteration.
     random_state : int, RandomState instance or None, default=None
@@ -553,6 +583,20 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         Output weights of the initialisation.
     n_hidden_ : int
         Number of hidden units (kernels) used.
+    certificate_ : Bunch
+        Only with ``certify=True``: the local analysis of the training loss at the
+        fitted network, in its canonical form and the data's units, over the
+        trained parameters (the directions a rescaling symmetry leaves flat
+        removed). ``training_loss``; ``gradient_norm``; ``newton_decrement`` (the
+        decrease of the loss a Newton step predicts: the distance to the minimum in
+        loss units); ``hessian_min_eigenvalue`` and ``hessian_max_eigenvalue``;
+        ``positive_definite`` (the smallest above ``1e-7`` times the largest: with
+        a negligible Newton decrement, a strict local minimum); ``n_parameters``,
+        ``n_symmetries`` (flat directions removed) and ``n_passes`` (the cost:
+        reads of the training rows); ``covariance``, the sandwich covariance of
+        the fitted weights flattened in the order of ``layout`` (their sizes),
+        and ``one_step``, the Newton-corrected weights, from which
+        :meth:`confidence_intervals` reads.
     n_init_ : int
         Number of draws of the initialisation that ran for the kept fit.
     patch_indices_ : ndarray of shape (n_patches, patch length)
@@ -698,6 +742,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         fit_hidden_bias=True,
         n_init="auto",
         warm_start=False,
+        certify=False,
         verbose=0,
         random_state=None,
     ):
@@ -719,6 +764,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         self.fit_hidden_bias = fit_hidden_bias
         self.n_init = n_init
         self.warm_start = warm_start
+        self.certify = certify
         self.verbose = verbose
         self.random_state = random_state
 

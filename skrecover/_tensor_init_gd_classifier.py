@@ -69,6 +69,13 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Random contraction pairs of the tensor decomposition.
     warm_start : bool, default=False
         Start gradient descent from the previous solution.
+    certify : bool, default=False
+        Compute ``certificate_`` after the fit (the gradient and Hessian of the
+        training loss at the solution) and the covariance behind
+        :meth:`confidence_intervals`. Costs one pass over the training rows per
+        trained parameter (an exact Hessian-vector product; two gradients for the
+        cross-entropy), plus two, and ``O(p^2)`` memory for ``p`` trained
+        parameters: meant for networks of up to a few hundred of them.
     n_jobs : int, default=None
         Binary problems initialised in parallel (one per class beyond two
         classes); ``None`` means 1 unless in a :class:`joblib.parallel_config`
@@ -96,6 +103,20 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Weights of the initialisation (with ``warm_start``, of the first fit).
     init_hidden_biases_ : ndarray of shape (n_units,)
         Hidden biases of the initialisation (``fit_hidden_bias=True`` only).
+    certificate_ : Bunch
+        Only with ``certify=True``: the local analysis of the training loss at the
+        fitted network, in its canonical form and the data's units, over the
+        trained parameters (the directions a rescaling symmetry leaves flat
+        removed). ``training_loss``; ``gradient_norm``; ``newton_decrement`` (the
+        decrease of the loss a Newton step predicts: the distance to the minimum in
+        loss units); ``hessian_min_eigenvalue`` and ``hessian_max_eigenvalue``;
+        ``positive_definite`` (the smallest above ``1e-7`` times the largest: with
+        a negligible Newton decrement, a strict local minimum); ``n_parameters``,
+        ``n_symmetries`` (flat directions removed) and ``n_passes`` (the cost:
+        reads of the training rows); ``covariance``, the sandwich covariance of
+        the fitted weights flattened in the order of ``layout`` (their sizes),
+        and ``one_step``, the Newton-corrected weights, from which
+        :meth:`confidence_intervals` reads.
     n_init_ : int
         Number of draws of the initialisation that ran for the kept fit.
     init_output_weights_ : ndarray of shape like ``output_weights_``
@@ -211,6 +232,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         fit_hidden_bias=True,
         n_init="auto",
         warm_start=False,
+        certify=False,
         n_jobs=None,
         verbose=0,
         random_state=None,
@@ -232,6 +254,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         self.fit_hidden_bias = fit_hidden_bias
         self.n_init = n_init
         self.warm_start = warm_start
+        self.certify = certify
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.random_state = random_state

@@ -205,6 +205,16 @@ class Activation:
         """Evaluate the activation and its derivative in one call."""
         return self(z), self.derivative(z)
 
+    def second_derivative(self, z):
+        """Evaluate the second derivative elementwise (where it exists).
+
+        This default takes central differences of :meth:`derivative` (for smooth
+        activations; step ``eps^(1/3)`` relative); the built-ins are exact.
+        """
+        z = np.asarray(z, dtype=float)
+        step = np.finfo(float).eps ** (1 / 3) * np.maximum(1.0, np.abs(z))
+        return (self.derivative(z + step) - self.derivative(z - step)) / (2 * step)
+
     # -- logs, for the cross-entropy of activations with values in [0, 1]
     def log_value_and_derivative(self, z):
         """``log phi(z)`` and its derivative ``phi'(z) / phi(z)``.
@@ -387,6 +397,17 @@ class _PiecewisePolynomial(Activation):
     def degree(self):
         positive, negative = self._pieces()
         return len(positive) - 1
+
+    def second_derivative(self, z):
+        """The second derivatives of the pieces (0 at the kink, where there is
+        none)."""
+        positive, negative = self._pieces()
+        z = np.asarray(z)
+        return np.where(
+            z > 0,
+            power_series.polyval(z, power_series.polyder(positive, 2)),
+            power_series.polyval(z, power_series.polyder(negative, 2)),
+        )
 
     @property
     def display_name(self):
@@ -602,6 +623,10 @@ class Sigmoid(_Smooth):
         s = special.expit(z)
         return s, s * (1 - s)
 
+    def second_derivative(self, z):
+        s = special.expit(z)
+        return s * (1 - s) * (1 - 2 * s)
+
     def log_value_and_derivative(self, z):
         # log sigmoid(z) = -log(1 + exp(-z)); its derivative is sigmoid(-z).
         return -np.logaddexp(0, -z), special.expit(-z)
@@ -627,6 +652,10 @@ class Tanh(_Smooth):
     def value_and_derivative(self, z):
         t = np.tanh(z)
         return t, 1 - t * t
+
+    def second_derivative(self, z):
+        t = np.tanh(z)
+        return -2 * t * (1 - t * t)
 
 
 class Softplus(_Smooth):

@@ -13,8 +13,10 @@ Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`).
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from ._network import Network, canonicalize
+from .activations import get_activation
 
 __all__ = [
     "as_network",
@@ -287,7 +289,8 @@ def recovery_success(teacher, estimator, *, threshold=0.01):
     if np.any(matches < 0) or errors.max() > threshold:
         return False
     true_signs = np.sign(true.output_weights)
-    estimated_signs = np.sign(estimated.output_weights[:, matches])
+    # The last axis holds the units (output weights may be per patch: 3-D).
+    estimated_signs = np.sign(estimated.output_weights[..., matches])
     return bool(np.array_equal(true_signs, estimated_signs))
 
 
@@ -318,28 +321,54 @@ def _units(*networks):
 
 
 def as_network(model):
-    """The :class:`~skrecover.Network` of a fitted estimator (its ``network_``), or
-    the network itself.
+    """The :class:`~skrecover.Network` of a fitted estimator, or the network itself.
 
     Parameters
     ----------
     model : Network or fitted estimator
-        A network (a teacher, say) or an estimator with a ``network_``.
+        A network (a teacher, say), an estimator with a ``network_`` (the
+        one-hidden-layer estimators of skrecover), or a fitted
+        :class:`~sklearn.neural_network.MLPRegressor` or
+        :class:`~sklearn.neural_network.MLPClassifier` with exactly one hidden
+        layer.
 
     Returns
     -------
     network : Network
+        For an MLP, the network of its weights: hidden weights ``coefs_[0].T``,
+        hidden biases ``intercepts_[0]``, output weights ``coefs_[1].T`` (1-D for
+        one output), intercept ``intercepts_[1]``, and the activation of the same
+        name (``"logistic"`` is ``"sigmoid"``, ``"identity"`` is ``"linear"``). Its
+        ``predict`` is ``MLPRegressor.predict``; for an MLPClassifier it is the
+        output *before* the output activation (logistic or softmax), the log-odds.
+
+    Raises
+    ------
+    TypeError
+        For a model with no network: an estimator without ``network_``, or an MLP
+        with more than one hidden layer.
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPRegressor
     >>> from skrecover.datasets import make_teacher_regression
     >>> from skrecover.metrics import as_network
     >>> X, y, teacher = make_teacher_regression(random_state=0)
     >>> as_network(teacher) is teacher
     True
+    >>> mlp = MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", random_state=0)
+    >>> mlp = mlp.fit(X, y)
+    >>> network = as_network(mlp)
+    >>> network.hidden_weights.shape, network.output_weights.shape, network.activation
+    ((4, 10), (4,), ReLU())
+    >>> bool(np.allclose(network.predict(X), mlp.predict(X)))
+    True
     """
     if isinstance(model, Network):
         return model
+    if isinstance(model, MLPRegressor | MLPClassifier):
+        return _mlp_network(model)
     try:
         return model.network_
     except AttributeError as error:
@@ -347,6 +376,45 @@ def as_network(model):
             f"{type(model).__name__} has no fitted network_: fit it first (only the "
             "one-hidden-layer estimators have one), or pass a Network."
         ) from error
+
+
+# scikit-learn's names of the MLP activations -> skrecover's.
+_MLP_ACTIVATIONS = {
+    "identity": "linear",
+    "logistic": "sigmoid",
+    "relu": "relu",
+    "tanh": "tanh",
+}
+
+
+def _mlp_network(mlp):
+    """The :class:`Network` of a fitted one-hidden-layer MLP."""
+    name = type(mlp).__name__
+    if not hasattr(mlp, "coefs_"):
+        raise TypeError(
+            f"This {name} is not fitted: fit it first, then compare its network."
+        )
+    if len(mlp.coefs_) != 2:
+        raise TypeError(
+            f"{name} has {len(mlp.coefs_) - 1} hidden layers: only an MLP with "
+            "exactly one hidden layer, e.g. hidden_layer_sizes=(k,), is a "
+            "one-hidden-layer network."
+        )
+    if mlp.activation not in _MLP_ACTIVATIONS:
+        raise ValueError(
+            f"{name}(activation={mlp.activation!r}) has no skrecover counterpart: "
+            f"use one of {sorted(_MLP_ACTIVATIONS)}."
+        )
+    hidden, output = mlp.coefs_
+    hidden_biases, intercept = mlp.intercepts_
+    output = output.T
+    return Network(
+        hidden.T,
+        output[0] if output.shape[0] == 1 else output,
+        get_activation(_MLP_ACTIVATIONS[mlp.activation]),
+        intercept=intercept,
+        hidden_biases=hidden_biases,
+    )
 
 
 def _unit_rows(weights):
