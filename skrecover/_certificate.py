@@ -115,39 +115,40 @@ def local_analysis(
     scores = _score_covariance(
         X, y, sample_weight, working, activation, packer, loss, patch_indices
     )
-    # Original units: theta_working = units * theta_original (+ a constant).
-    grad = loss_unit * units * grad
-    hessian = loss_unit * np.outer(units, units) * hessian
-    scores = loss_unit**2 * np.outer(units, units) * scores
-    flat = _flat_directions(packer, working, activation) / units[:, np.newaxis]
+    # The linear algebra runs in the working units, where the blocks of the
+    # Hessian are of comparable scale; with theta_working = units * theta_original
+    # (+ a constant), H_original = loss_unit * units H units, likewise the
+    # gradient, and a working step dx is dx / units in original parameters.
+    flat = _flat_directions(packer, working, activation)
     basis = _complement(flat, x.size)
     reduced = basis.T @ hessian @ basis
     eigenvalues = linalg.eigvalsh(reduced) if reduced.size else np.zeros(1)
-    smallest, largest = float(eigenvalues[0]), float(eigenvalues[-1])
-    positive = smallest > _POSITIVE * max(abs(largest), np.finfo(float).tiny)
+    positive = eigenvalues[0] > _POSITIVE * max(eigenvalues[-1], np.finfo(float).tiny)
     inverse = _inverse_on(basis, reduced) if positive else None
-    jacobian = _canonical_jacobian(canonical, ParameterPacker(fitted, free), fitted)
-    covariance = (
-        np.full((len(jacobian), len(jacobian)), np.nan)
-        if inverse is None
-        else jacobian @ inverse @ scores @ inverse @ jacobian.T
+    # The derivative of the fitted attributes in the working parameters (the
+    # canonical form is smooth away from ties of its unit order).
+    jacobian = _central_differences(
+        lambda v: _flatten_attributes(canonical(scaling.to_original(packer.unpack(v)))),
+        x,
     )
-    reduced_gradient = basis.T @ grad
-    # Le Cam's one-step estimate: the fitted attributes moved by a Newton step to
-    # the minimum of the training loss (the fit itself when it ends there).
     one_step = _flatten_attributes(fitted)
-    if inverse is not None:
-        one_step = one_step - jacobian @ (inverse @ grad)
+    if inverse is None:
+        covariance = np.full((len(jacobian), len(jacobian)), np.nan)
+        decrement = np.nan
+    else:
+        covariance = jacobian @ inverse @ scores @ inverse @ jacobian.T
+        newton_step = inverse @ grad
+        decrement = loss_unit * float(grad @ newton_step) / 2
+        # Le Cam's one-step estimate: the fitted attributes moved by a Newton step
+        # to the minimum of the training loss (the fit itself when it ends there).
+        one_step = one_step - jacobian @ newton_step
+    original = _original_eigenvalues(hessian, flat, units, loss_unit)
     return Bunch(
         training_loss=float(value * loss_unit),
-        gradient_norm=float(np.linalg.norm(grad)),
-        newton_decrement=float(
-            reduced_gradient @ linalg.solve(reduced, reduced_gradient) / 2
-        )
-        if positive
-        else np.nan,
-        hessian_min_eigenvalue=smallest,
-        hessian_max_eigenvalue=largest,
+        gradient_norm=float(np.linalg.norm(loss_unit * units * grad)),
+        newton_decrement=decrement,
+        hessian_min_eigenvalue=float(original[0]),
+        hessian_max_eigenvalue=float(original[-1]),
         positive_definite=bool(positive),
         n_parameters=int(x.size),
         n_symmetries=int(x.size - basis.shape[1]),
@@ -156,6 +157,15 @@ def local_analysis(
         one_step=one_step,
         layout=_layout(fitted),
     )
+
+
+def _original_eigenvalues(hessian, flat, units, loss_unit):
+    """The eigenvalues of the Hessian in the original units, off the flat
+    directions."""
+    basis = _complement(flat / units[:, np.newaxis], len(units))
+    hessian = loss_unit * np.outer(units, units) * hessian
+    reduced = basis.T @ hessian @ basis
+    return linalg.eigvalsh(reduced) if reduced.size else np.zeros(1)
 
 
 def _difference(transform, params):
@@ -194,14 +204,20 @@ def _differenced_hessian(gradient, x):
     """The Hessian by central differences of the gradient, symmetrised: two
     gradients per trained parameter (for smooth losses: differences across the
     kinks of a ReLU are noise)."""
+    hessian = _central_differences(lambda v: gradient(v)[1], x)
+    return (hessian + hessian.T) / 2
+
+
+def _central_differences(function, x):
+    """The Jacobian of ``function`` at ``x`` by central differences, one column
+    per coordinate."""
     columns = []
     for index in range(x.size):
         step = _STEP * max(1.0, abs(x[index]))
         shift = np.zeros_like(x)
         shift[index] = step
-        columns.append((gradient(x + shift)[1] - gradient(x - shift)[1]) / (2 * step))
-    hessian = np.column_stack(columns) if columns else np.zeros((0, 0))
-    return (hessian + hessian.T) / 2
+        columns.append((function(x + shift) - function(x - shift)) / (2 * step))
+    return np.column_stack(columns) if columns else np.zeros((function(x).size, 0))
 
 
 def _score_covariance(
@@ -272,25 +288,6 @@ def _inverse_on(basis, reduced):
     """The inverse of the Hessian on the span of ``basis`` (zero on the flat
     directions): the gauge that moves orthogonally to the symmetry orbit."""
     return basis @ linalg.solve(reduced, basis.T, assume_a="sym")
-
-
-def _canonical_jacobian(canonical, packer, fitted):
-    """The derivative of the fitted attributes (the canonical form, flattened in
-    the order of :data:`_ATTRIBUTES`) in the trained parameters, by central
-    differences (the canonical form is smooth away from ties of its unit order)."""
-    x = packer.pack(fitted)
-
-    def attributes(vector):
-        return _flatten_attributes(canonical(packer.unpack(vector)))
-
-    columns = []
-    for index in range(x.size):
-        step = _STEP * max(1.0, abs(x[index]))
-        shift = np.zeros_like(x)
-        shift[index] = step
-        columns.append((attributes(x + shift) - attributes(x - shift)) / (2 * step))
-    size = _flatten_attributes(fitted).size
-    return np.column_stack(columns) if columns else np.zeros((size, 0))
 
 
 def _flatten_attributes(params):
