@@ -44,13 +44,27 @@ class MomentSample:
     whitening : ndarray of shape (dim, dim), default=None
         Symmetric ``R``: the moments are those of ``R x`` (or ``R x_l``).
     patch_indices : ndarray of shape (n_patches, dim), default=None
+    label_offset : float, default=0.0
+        The constant the labels were centred by (the working units of a model with
+        an output offset): the moments of Zhong et al. (2017) take the labels as
+        observed, and add it back (``moments="paper"`` of
+        :func:`~skrecover._tensor_init.moment_labels`).
     """
 
-    def __init__(self, X, sample_weight, *, whitening=None, patch_indices=None):
+    def __init__(
+        self,
+        X,
+        sample_weight,
+        *,
+        whitening=None,
+        patch_indices=None,
+        label_offset=0.0,
+    ):
         self.X = X
         self.sample_weight = sample_weight
         self.whitening = whitening
         self.patch_indices = patch_indices
+        self.label_offset = float(label_offset)
 
     @property
     def dim(self):

@@ -62,6 +62,7 @@ def tensor_initialization(
     fit_hidden_bias=False,
     known_output=False,
     n_cp_draws=50,
+    moments="control_variates",
     random_state,
 ):
     """Algorithm 1 of Zhong et al. (2017): weights from the moments of the data.
@@ -79,6 +80,8 @@ def tensor_initialization(
 
     fit_hidden_bias : bool, default=False
         Units with biases: see :func:`biased_tensor_initialization`.
+    moments : {"control_variates", "paper"}, default="control_variates"
+        The estimator of the moments: see :func:`moment_labels`.
 
     Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
     :class:`~sklearn.utils.Bunch`.
@@ -92,11 +95,12 @@ def tensor_initialization(
             fit_intercept=fit_intercept,
             known_output=known_output,
             n_cp_draws=n_cp_draws,
+            moments=moments,
             random_state=random_state,
         )
     orders = activation.moment_orders
     y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
-    first, residual = linear_residual(sample, y)
+    first, residual, drop_quadratic = moment_labels(sample, y, moments)
     basis, spectrum, noise_level, eigenvalues = unit_subspace(
         sample, residual, orders, n_hidden, random_state, y_scale
     )
@@ -118,7 +122,7 @@ def tensor_initialization(
     # V^T P_2 V is diagonal: the eigenvalues of the chosen eigenvectors.
     second = np.diag(eigenvalues) if orders.j2 == 2 else None
     higher = sample.projected_hermite_moments(
-        residual, basis, orders.j3, quadratic=second
+        residual, basis, orders.j3, quadratic=second if drop_quadratic else None
     )
     moments = [basis.T @ first, second, *higher[2:]]
     decomposition = decompose_reduced_tensor(
@@ -209,6 +213,7 @@ def biased_tensor_initialization(
     fit_intercept=True,
     known_output=False,
     n_cp_draws=50,
+    moments="control_variates",
     random_state,
 ):
     """The tensor initialisation of units with biases, ``phi(w^T x + b)``.
@@ -223,9 +228,10 @@ def biased_tensor_initialization(
     random vector (each scaled by its noise; the draw that explains both best is
     kept). Each unit's coefficients in the moments of orders 1 to 4 then give its
     norm, bias and output weight (:func:`~skrecover._magnitudes.fit_units`).
+    ``moments`` chooses the estimator of the moments (:func:`moment_labels`).
     """
     y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
-    first, residual = linear_residual(sample, y)
+    first, residual, drop_quadratic = moment_labels(sample, y, moments)
     basis, spectrum, noise_level, second = _biased_subspace(
         sample, residual, n_hidden, random_state, y_scale
     )
@@ -247,7 +253,11 @@ def biased_tensor_initialization(
             random_state=random_state,
         )
     higher, halves = sample.projected_hermite_moments(
-        residual, basis, 4, quadratic=second, return_halves=True
+        residual,
+        basis,
+        4,
+        quadratic=second if drop_quadratic else None,
+        return_halves=True,
     )
     moments = [basis.T @ first, second, higher[2], higher[3]]
     noise_energy = _noise_energy(sample, residual, halves, k)
@@ -544,6 +554,24 @@ def linear_residual(sample, y):
     return first, sample.remove_linear_part(centred, first)
 
 
+def moment_labels(sample, y, moments="control_variates"):
+    """The first moment, the labels of the higher moments, and whether the moments
+    of order >= 3 also drop the quadratic Hermite term of those labels.
+
+    ``"control_variates"``: :func:`linear_residual`, and the quadratic term dropped
+    (``quadratic`` of :func:`~skrecover._moments.projected_hermite_moments`).
+    ``"paper"``: the empirical moments of Zhong et al. (2017, Definition 5.1),
+    ``M_1 = mean(y x)``, ``M_2 = mean(y (x x^T - I))``, ``M_3 = mean(y (x^(x)3 -
+    sym(x (x) I)))``, ``M_4 = mean(y He_4(x))``, all with the labels as observed
+    (``y`` plus the ``label_offset`` of the sample, the constant an estimator
+    with an intercept centred them by): unbiased too, but noisier.
+    """
+    if moments == "paper":
+        labels = y + sample.label_offset
+        return sample.first_moment(labels), labels, False
+    return (*linear_residual(sample, y), True)
+
+
 def unit_subspace(sample, y, orders, n_hidden, random_state, y_scale):
     """Orthonormal basis of the span of the hidden units (Step 2 of Algorithm 1).
 
@@ -781,6 +809,7 @@ def random_initialization(
     fit_hidden_bias=False,
     known_output=False,
     n_cp_draws=None,
+    moments="control_variates",
     random_state,
 ):
     """Gaussian hidden units of unit norm (in whitened coordinates) and random signs.
@@ -788,13 +817,14 @@ def random_initialization(
     The output weights are scaled so that the network's output has about the
     standard deviation of ``y`` (or, with ``known_output``, are
     ``1 / (n_hidden n_patches)``). ``n_hidden="auto"`` uses the spectrum of ``P_2``
-    (as the tensor initialisation does) to choose the number of units.
+    (as the tensor initialisation does, with the same ``moments``) to choose the
+    number of units.
     """
     y_sd = np.sqrt(weighted_variance(y, sample.sample_weight))
     if n_hidden == "auto":
         n_hidden = unit_subspace(
             sample,
-            linear_residual(sample, y)[1],
+            moment_labels(sample, y, moments)[1],
             activation.moment_orders,
             "auto",
             random_state,

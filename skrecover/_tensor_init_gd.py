@@ -95,6 +95,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             Interval(Real, 0, None, closed="neither"),
         ],
         "n_cp_draws": [Interval(Integral, 1, None, closed="left")],
+        "moments": [StrOptions({"control_variates", "paper"})],
         "fit_hidden_bias": ["boolean"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "certify": ["boolean"],
@@ -167,6 +168,8 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
                 weights,
                 whitening=None if transform is None else transform.whiten,
                 patch_indices=layout,
+                # Only the regressor (one output) centres its targets.
+                label_offset=data.scaling.y_offset[0] / data.scaling.y_scale,
             )
             params, diagnostics = self._initial_network(
                 sample, targets, activation, state.random_state, self.n_hidden
@@ -444,6 +447,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             fit_hidden_bias=self.fit_hidden_bias,
             known_output=known_output,
             n_cp_draws=self.n_cp_draws,
+            moments=self.moments,
             random_state=random_state,
         )
 
@@ -739,6 +743,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         early_stopping=False,
         validation_fraction=0.1,
         n_cp_draws=50,
+        moments="control_variates",
         fit_hidden_bias=True,
         n_init="auto",
         warm_start=False,
@@ -761,6 +766,7 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
+        self.moments = moments
         self.fit_hidden_bias = fit_hidden_bias
         self.n_init = n_init
         self.warm_start = warm_start

@@ -229,6 +229,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         early_stopping=False,
         validation_fraction=0.1,
         n_cp_draws=50,
+        moments="control_variates",
         fit_hidden_bias=True,
         n_init="auto",
         warm_start=False,
@@ -251,6 +252,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_cp_draws = n_cp_draws
+        self.moments = moments
         self.fit_hidden_bias = fit_hidden_bias
         self.n_init = n_init
         self.warm_start = warm_start
