@@ -81,8 +81,10 @@ def test_sweep_frame_layout_and_recovery(reference_sweep):
         "fit_time",
         "n_iter",
         "train_score",
+        "train_loss",
+        "population_loss",
     ]
-    assert results.shape == (4, 10)
+    assert results.shape == (4, 12)
     assert results["n_samples"].tolist() == [200, 200, 2000, 2000]
     assert results["trial"].tolist() == [0, 1, 0, 1]
     assert results["n_samples"].dtype == np.int64
@@ -96,6 +98,10 @@ def test_sweep_frame_layout_and_recovery(reference_sweep):
     assert (large["recovery_error"] < 1e-8).all()
     assert (large["init_error"] > 1e-3).all()
     assert (large["train_score"] > 1 - 1e-8).all()
+    # Noise-free: the exact fits have no loss, on the data or off them.
+    assert (large[["train_loss", "population_loss"]] < 1e-12).all(axis=None)
+    small = results[results["n_samples"] == 200]
+    assert (small["population_loss"] >= small["train_loss"] - 1e-12).all()
     assert np.isfinite(results["init_error"]).all()
     assert (results["init_error"] >= results["recovery_error"] - 1e-12).all()
     assert (results["fit_time"] > 0).all()

@@ -3,10 +3,12 @@ import pytest
 
 from skrecover import Network
 from skrecover.activations import ReLU, Tanh
-from skrecover.datasets import TeacherNetwork
+from skrecover.datasets import TeacherNetwork, make_teacher_regression
 from skrecover.metrics import (
+    as_network,
     hidden_weights_error,
     match_hidden_units,
+    population_loss,
     recovery_error,
     recovery_success,
 )
@@ -91,3 +93,88 @@ def test_rms_reduction_is_the_unit_row_error():
     errors = hidden_weights_error(W, estimate, allow_scaling=True, reduce=None)
     rms = hidden_weights_error(W, estimate, allow_scaling=True, reduce="rms")
     assert errors.max() > 0 and np.isclose(rms, np.sqrt(np.mean(errors**2)))
+
+
+def monte_carlo_excess(teacher, model, n_features, seed=0, n_draws=400_000):
+    """``(1/2) E ||f_hat - f||^2`` over fresh Gaussian inputs, and its standard
+    error."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n_draws, n_features))
+    if teacher.input_covariance is not None:
+        Z = Z @ np.linalg.cholesky(teacher.input_covariance).T
+    squares = 0.5 * np.sum(
+        np.reshape(as_network(model).predict(Z) - teacher.predict(Z), (n_draws, -1))
+        ** 2,
+        axis=1,
+    )
+    return squares.mean(), squares.std() / np.sqrt(n_draws)
+
+
+@pytest.mark.parametrize(
+    "activation", ["relu", "leaky_relu", "squared_relu", "tanh", "sigmoid"]
+)
+@pytest.mark.parametrize("hidden_biases", [None, 0.7])
+def test_population_loss_matches_monte_carlo(activation, hidden_biases):
+    X, y, teacher = make_teacher_regression(
+        n_samples=2000, n_features=4, n_hidden=3, activation=activation,
+        noise=0.2, hidden_biases=hidden_biases, random_state=0,
+    )  # fmt: skip
+    rng = np.random.default_rng(1)
+    # A network near the teacher, as a fit leaves it, with a shifted intercept.
+    params = teacher.params
+    network = Network(
+        params.hidden_weights + 0.05 * rng.standard_normal(params.hidden_weights.shape),
+        params.output_weights[0] * 1.05,
+        teacher.activation,
+        intercept=0.02,
+        hidden_biases=None if hidden_biases is None else params.hidden_biases + 0.03,
+    )
+    mean, error = monte_carlo_excess(teacher, network, 4)
+    excess = population_loss(teacher, network) - 0.2**2 / 2
+    assert abs(excess - mean) < 4 * error
+    assert population_loss(teacher, teacher) == pytest.approx(0.2**2 / 2, rel=1e-12)
+
+
+def test_population_loss_of_relu_units_is_the_arc_cosine_kernel():
+    """``E[relu(w.x) relu(u.x)] = |w||u| (sin t + (pi - t) cos t) / (2 pi)``."""
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((2, 5))
+    network = Network(W[:1], np.array([1.0]), ReLU())
+    other = TeacherNetwork(W[1:], np.array([1.0]), ReLU())
+    norms = np.linalg.norm(W, axis=1)
+    angle = np.arccos(W[0] @ W[1] / norms.prod())
+    kernel = norms.prod() * (np.sin(angle) + (np.pi - angle) * np.cos(angle))
+    kernel /= 2 * np.pi
+    excess = (norms**2).sum() / 4 - kernel  # E relu(w.x)^2 = |w|^2 / 2
+    assert population_loss(other, network) == pytest.approx(excess, rel=1e-10)
+
+
+def test_population_loss_of_convolutional_and_correlated_teachers():
+    X, y, teacher = make_teacher_regression(
+        n_samples=500, n_features=8, n_hidden=2, patch_size=4, activation="relu",
+        random_state=3,
+    )  # fmt: skip
+    model = Network(
+        teacher.hidden_weights * 1.05,
+        teacher.output_weights,
+        ReLU(),
+        patch_indices=teacher.patch_indices,
+    )
+    mean, error = monte_carlo_excess(teacher, model, 8)
+    assert abs(population_loss(teacher, model) - mean) < 4 * error
+    covariance = np.diag(np.linspace(0.5, 2.0, 4))
+    X, y, teacher = make_teacher_regression(
+        n_samples=500, n_features=4, n_hidden=2, activation="tanh",
+        input_covariance=covariance, random_state=4,
+    )  # fmt: skip
+    shifted = Network(teacher.hidden_weights * 1.1, teacher.output_weights, Tanh())
+    mean, error = monte_carlo_excess(teacher, shifted, 4)
+    assert abs(population_loss(teacher, shifted) - mean) < 4 * error
+    assert mean > 1e-4  # not a trivial match
+
+
+def test_population_loss_needs_as_many_outputs():
+    X, y, teacher = make_teacher_regression(n_samples=50, random_state=0)
+    network = Network(teacher.hidden_weights, np.ones((2, 5)), teacher.activation)
+    with pytest.raises(ValueError, match="outputs"):
+        population_loss(teacher, network)
