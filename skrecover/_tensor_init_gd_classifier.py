@@ -67,6 +67,11 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Fraction of samples held out with ``early_stopping``.
     n_cp_draws : int, default=50
         Random contraction pairs of the tensor decomposition.
+    moments : {"control_variates", "paper"}, default="control_variates"
+        The estimator of the moments of the initialisation: Hermite control
+        variates, or (``"paper"``, for faithful reproductions of Zhong et al.,
+        2017) the plain empirical moments of the 0/1 labels, which are noisier;
+        see :class:`TensorInitGD`.
     warm_start : bool, default=False
         Start gradient descent from the previous solution.
     certify : bool, default=False
