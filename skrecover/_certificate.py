@@ -23,8 +23,8 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ._engine import reduce_rows
-from ._network import NetworkParams, hessian_product, loss_gradient, row_gradients
-from ._optim import ParameterPacker
+from ._network import NetworkParams, hessian_product, row_gradients
+from ._optim import ParameterPacker, _objective
 
 # The fitted attributes a certificate's covariance covers, in its order.
 _ATTRIBUTES = ("hidden_weights", "hidden_biases", "output_weights", "intercept")
@@ -80,19 +80,10 @@ def local_analysis(
     units = packer.pack(_difference(scaling.to_working, working))
     loss_unit = scaling.y_scale**2 if loss == "squared" else 1.0
 
-    def gradient(vector):
-        value, grad, _ = loss_gradient(
-            X,
-            y,
-            sample_weight,
-            packer.unpack(vector),
-            activation,
-            loss=loss,
-            patch_indices=patch_indices,
-        )
-        return value, packer.pack_gradient(grad)
-
-    value, grad = gradient(x)
+    objective = _objective(
+        X, y, sample_weight, packer, activation, loss, patch_indices, None
+    )
+    value, grad, _ = objective(x)
     if loss == "squared" and np.ndim(working.output_weights) == 2:
         zeros = ParameterPacker(_zeros_like(working), free)
 
@@ -111,7 +102,7 @@ def local_analysis(
 
         hessian, evaluations = _hessian_matrix(product, x.size), x.size
     else:
-        hessian, evaluations = _differenced_hessian(gradient, x), 2 * x.size
+        hessian, evaluations = _differenced_hessian(objective, x), 2 * x.size
     scores = _score_covariance(
         X, y, sample_weight, working, activation, packer, loss, patch_indices
     )
@@ -341,6 +332,21 @@ class ConfidenceIntervalsMixin:
             ``hidden_biases`` and ``intercept`` when the model has them), an
             array of shape ``(2, *attribute.shape)``: the lower and the upper
             bounds. NaN when the Hessian is not positive definite.
+
+        Examples
+        --------
+        >>> from skrecover import TensorInitGD
+        >>> from skrecover.datasets import make_teacher_regression
+        >>> X, y, teacher = make_teacher_regression(
+        ...     n_samples=20_000, n_features=5, n_hidden=3, activation="tanh",
+        ...     noise=0.3, random_state=0)
+        >>> model = TensorInitGD(
+        ...     activation="tanh", n_hidden=3, certify=True, random_state=0).fit(X, y)
+        >>> model.certificate_.positive_definite
+        True
+        >>> low, high = model.confidence_intervals(level=0.95).hidden_weights
+        >>> low.shape
+        (3, 5)
         """
         certificate = getattr(self, "certificate_", None)
         if certificate is None:

@@ -75,12 +75,9 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     warm_start : bool, default=False
         Start gradient descent from the previous solution.
     certify : bool, default=False
-        Compute ``certificate_`` after the fit (the gradient and Hessian of the
-        training loss at the solution) and the covariance behind
-        :meth:`confidence_intervals`. Costs one pass over the training rows per
-        trained parameter (an exact Hessian-vector product; two gradients for the
-        cross-entropy), plus two, and ``O(p^2)`` memory for ``p`` trained
-        parameters: meant for networks of up to a few hundred of them.
+        Compute ``certificate_`` and the covariance behind
+        :meth:`confidence_intervals` after the fit (the Hessian by differences of
+        the gradient: two passes over the training rows per trained parameter).
     n_jobs : int, default=None
         Binary problems initialised in parallel (one per class beyond two
         classes); ``None`` means 1 unless in a :class:`joblib.parallel_config`
@@ -109,19 +106,10 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     init_hidden_biases_ : ndarray of shape (n_units,)
         Hidden biases of the initialisation (``fit_hidden_bias=True`` only).
     certificate_ : Bunch
-        Only with ``certify=True``: the local analysis of the training loss at the
-        fitted network, in its canonical form and the data's units, over the
-        trained parameters (the directions a rescaling symmetry leaves flat
-        removed). ``training_loss``; ``gradient_norm``; ``newton_decrement`` (the
-        decrease of the loss a Newton step predicts: the distance to the minimum in
-        loss units); ``hessian_min_eigenvalue`` and ``hessian_max_eigenvalue``;
-        ``positive_definite`` (the smallest above ``1e-7`` times the largest: with
-        a negligible Newton decrement, a strict local minimum); ``n_parameters``,
-        ``n_symmetries`` (flat directions removed) and ``n_passes`` (the cost:
-        reads of the training rows); ``covariance``, the sandwich covariance of
-        the fitted weights flattened in the order of ``layout`` (their sizes),
-        and ``one_step``, the Newton-corrected weights, from which
-        :meth:`confidence_intervals` reads.
+        Only with ``certify=True``: the gradient and Hessian of the cross-entropy
+        at the fitted network over the trained hidden weights (and biases), and
+        the covariance behind :meth:`confidence_intervals`; the fields of
+        ``TensorInitGD.certificate_``.
     n_init_ : int
         Number of draws of the initialisation that ran for the kept fit.
     init_output_weights_ : ndarray of shape like ``output_weights_``

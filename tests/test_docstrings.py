@@ -10,6 +10,8 @@ PUBLIC_MODULES = [
     "skrecover.activations",
     "skrecover.datasets",
     "skrecover.exceptions",
+    "skrecover.experiments",
+    "skrecover.inspection",
     "skrecover.metrics",
     "skrecover.model_selection",
     "skrecover.patches",
