@@ -23,7 +23,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
 from ._engine import reduce_rows
-from ._network import NetworkParams, hessian_product, row_gradients
+from ._network import NetworkParams, row_gradients, squared_hessian
 from ._optim import ParameterPacker, _objective
 
 # The fitted attributes a certificate's covariance covers, in its order.
@@ -85,22 +85,11 @@ def local_analysis(
     )
     value, grad, _ = objective(x)
     if loss == "squared" and np.ndim(working.output_weights) == 2:
-        zeros = ParameterPacker(_zeros_like(working), free)
-
-        def product(vector):
-            return packer.pack_gradient(
-                hessian_product(
-                    X,
-                    y,
-                    sample_weight,
-                    working,
-                    zeros.unpack(vector),
-                    activation,
-                    patch_indices=patch_indices,
-                )
-            )
-
-        hessian, evaluations = _hessian_matrix(product, x.size), x.size
+        full = squared_hessian(
+            X, y, sample_weight, working, activation, patch_indices=patch_indices
+        )
+        trained = packer.pack(_positions(working)).astype(int)
+        hessian, evaluations = full[np.ix_(trained, trained)], 1
     else:
         hessian, evaluations = _differenced_hessian(objective, x), 2 * x.size
     scores = _score_covariance(
@@ -181,14 +170,18 @@ def _zeros_like(params):
     )
 
 
-def _hessian_matrix(product, size):
-    """The Hessian from its products with the coordinate vectors, symmetrised."""
-    hessian = (
-        np.column_stack([product(e) for e in np.eye(size)])
-        if size
-        else np.zeros((0, 0))
+def _positions(params):
+    """``params`` whose entries are their positions in the flattened parameters
+    (the order of :func:`~skrecover._network.squared_hessian`)."""
+    arrays = [None if p is None else np.asarray(p) for p in params]
+    sizes = [0 if a is None else a.size for a in arrays]
+    starts = np.cumsum([0, *sizes])
+    return NetworkParams(
+        *(
+            None if a is None else np.arange(start, start + a.size).reshape(a.shape)
+            for a, start in zip(arrays, starts, strict=False)
+        )
     )
-    return (hessian + hessian.T) / 2
 
 
 def _differenced_hessian(gradient, x):

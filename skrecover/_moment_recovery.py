@@ -169,9 +169,9 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
     certify : bool, default=False
         Compute ``certificate_`` after the fit and the covariance behind
         :meth:`confidence_intervals` (meant for ``refine=True``, whose fit ends at
-        a minimum of the training loss; the moment estimate is not one). Costs one
-        pass over the training rows per trained parameter, plus two, and
-        ``O(p^2)`` memory for ``p`` trained parameters.
+        a minimum of the training loss; the moment estimate is not one). Costs
+        three passes over the training rows, ``O(n l p^2)`` work and ``O(p^2)``
+        memory for ``p`` trained parameters.
     random_state : int, RandomState instance or None, default=None
         Seed of the random combinations, sketches, diagnostics subsample and
         validation split.

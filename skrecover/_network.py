@@ -603,79 +603,83 @@ def row_gradients(
     )
 
 
-def hessian_product(
-    X, y, sample_weight, params, direction, activation, *, patch_indices=None
-):
-    """The Hessian of the weighted mean squared loss of :func:`loss_gradient`
-    times ``direction``, exactly (where the activation's second derivative exists),
-    in one pass over ``X``.
+def squared_hessian(X, y, sample_weight, params, activation, *, patch_indices=None):
+    """The Hessian of the weighted mean squared loss of :func:`loss_gradient`, in
+    one pass over ``X`` (output weights shared by the patches).
 
-    For ``f_i = c + V phi(z_i)`` with residual ``r_i = f_i - y_i``, ``H d = sum_i s_i
-    (J_i^T J_i d + (nabla^2 f_i d)^T r_i) / sum_i s_i``: the Gauss-Newton term, and
-    the curvature of the network weighted by the residuals, whose only terms are
-    ``phi''`` within a unit and ``phi'`` between a unit's input and output weights.
-
-    Parameters
-    ----------
-    X, y, sample_weight : as in :func:`loss_gradient`
-    params : NetworkParams
-        The point, with output weights shared by the patches (2-D).
-    direction : NetworkParams
-        The direction, zero in the parameters held fixed (``hidden_biases`` None
-        when the network has none).
-    activation : Activation
-    patch_indices : ndarray of shape (n_patches, patch_size), default=None
+    ``sum_i s_i (J_i^T J_i + sum_o r_io nabla^2 f_io) / sum_i s_i``: the Gauss-Newton
+    term from the per-sample Jacobians, and the residual-weighted curvature of the
+    network, which is ``phi''`` within a unit and ``phi'`` between a unit's input
+    and output weights. Exact wherever the activation's second derivative exists
+    (differences of ReLU gradients across the kinks would be noise).
 
     Returns
     -------
-    product : NetworkParams
+    hessian : ndarray of shape (n_params, n_params)
+        Over all the parameters, flattened in the order of :class:`NetworkParams`
+        (hidden weights, output weights, intercept, hidden biases if any).
     """
-    output_weights, intercept = params.output_weights, params.intercept
+    weights, output = params.hidden_weights, params.output_weights
+    n_hidden, width = weights.shape
+    n_outputs = len(output)
+    sizes = [weights.size, output.size, n_outputs]
+    sizes += [] if params.hidden_biases is None else [n_hidden]
+    starts = np.cumsum([0, *sizes])
+    size = int(starts[-1])
+    blocks = [
+        slice(start, end) for start, end in zip(starts[:-1], starts[1:], strict=True)
+    ]
+    hidden_block, output_block, intercept_block, *bias_block = blocks
 
-    def block(rows, targets, weights):
+    def block(rows, targets, weights_):
         patches = gather_patches(rows, patch_indices).astype(np.float64, copy=False)
-        pre = pre_activations(patches, params.hidden_weights, params.hidden_biases)
-        moved = pre_activations(
-            patches, direction.hidden_weights, direction.hidden_biases
-        )
+        pre = pre_activations(patches, weights, params.hidden_biases)
         hidden, slope = activation.value_and_derivative(pre)
         hidden = hidden.astype(np.float64, copy=False)
         curvature = activation.second_derivative(pre)
-        residual = pool(hidden, output_weights) + intercept - targets
-        along = (
-            pool(hidden, direction.output_weights)
-            + pool(slope * moved, output_weights)
-            + direction.intercept
+        residual = (pool(hidden, output) + params.intercept - targets) * weights_[
+            :, np.newaxis
+        ]
+        n_rows = len(rows)
+        jacobian = np.zeros((n_rows, n_outputs, size))
+        along = np.einsum("nlk,nld->nkd", slope, patches, optimize=True)
+        jacobian[..., hidden_block] = np.einsum("ok,nkd->nokd", output, along).reshape(
+            n_rows, n_outputs, -1
         )
-        d_pre = (
-            (along @ output_weights)[:, np.newaxis] * slope
-            + (residual @ output_weights)[:, np.newaxis] * curvature * moved
-            + (residual @ direction.output_weights)[:, np.newaxis] * slope
-        ) * weights[:, np.newaxis, np.newaxis]
-        along, residual = (
-            along * weights[:, np.newaxis],
-            residual * weights[:, np.newaxis],
-        )
-        n_hidden = d_pre.shape[-1]
-        return {
-            "hidden": d_pre.reshape(-1, n_hidden).T
-            @ patches.reshape(-1, patches.shape[-1]),
-            "output": along.T @ hidden.sum(axis=1)
-            + residual.T @ (slope * moved).sum(axis=1),
-            "intercept": along.sum(axis=0),
-            "biases": d_pre.sum(axis=(0, 1)),
-            "weight": weights.sum(),
-        }
+        pooled = hidden.sum(axis=1)
+        for o in range(n_outputs):
+            jacobian[:, o, output_block][:, o * n_hidden : (o + 1) * n_hidden] = pooled
+        jacobian[..., intercept_block] = np.eye(n_outputs)
+        if params.hidden_biases is not None:
+            jacobian[..., bias_block[0]] = output * slope.sum(axis=1)[:, np.newaxis]
+        scaled = jacobian * np.sqrt(weights_)[:, np.newaxis, np.newaxis]
+        flat = scaled.reshape(-1, size)
+        hessian = flat.T @ flat
+        # The residual-weighted curvature, block by block.
+        within = ((residual @ output)[:, np.newaxis] * curvature).reshape(-1, n_hidden)
+        flat_patches = patches.reshape(-1, width)
+        for j in range(n_hidden):
+            rows_j = slice(starts[0] + j * width, starts[0] + (j + 1) * width)
+            weighted = flat_patches * within[:, j : j + 1]
+            hessian[rows_j, rows_j] += weighted.T @ flat_patches
+            columns = starts[1] + np.arange(n_outputs) * n_hidden + j
+            between = along[:, j].T @ residual
+            hessian[rows_j, columns] += between
+            hessian[columns, rows_j] += between.T
+            if params.hidden_biases is not None:
+                bias = starts[3] + j
+                cross = weighted.sum(axis=0)
+                hessian[rows_j, bias] += cross
+                hessian[bias, rows_j] += cross
+                hessian[bias, bias] += within[:, j].sum()
+                bias_output = slope[:, :, j].sum(axis=1) @ residual
+                hessian[bias, columns] += bias_output
+                hessian[columns, bias] += bias_output
+        return {"hessian": hessian, "weight": weights_.sum()}
 
-    width = 6 * _pass_width(X, params, patch_indices)
-    sums = reduce_rows(block, X, y, sample_weight, width=width)
-    total = float(sums["weight"])
-    return NetworkParams(
-        sums["hidden"] / total,
-        sums["output"] / total,
-        sums["intercept"] / total,
-        None if params.hidden_biases is None else sums["biases"] / total,
-    )
+    row_width = 2 * n_outputs * size + _pass_width(X, params, patch_indices)
+    sums = reduce_rows(block, X, y, sample_weight, width=row_width)
+    return sums["hessian"] / float(sums["weight"])
 
 
 def squared_loss(X, y, sample_weight, params, activation, *, patch_indices=None):

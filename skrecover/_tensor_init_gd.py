@@ -578,10 +578,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     certify : bool, default=False
         Compute ``certificate_`` after the fit (the gradient and Hessian of the
         training loss at the solution) and the covariance behind
-        :meth:`confidence_intervals`. Costs one pass over the training rows per
-        trained parameter (an exact Hessian-vector product; two gradients for the
-        cross-entropy), plus two, and ``O(p^2)`` memory for ``p`` trained
-        parameters: meant for networks of up to a few hundred of them.
+        :meth:`confidence_intervals`. Costs three passes over the training rows
+        (the exact Hessian in one) but ``O(n p^2)`` work and ``O(p^2)`` memory for
+        ``p`` trained parameters: a fraction of the fit for ``p`` up to a few
+        hundred, and more beyond (see the user guide).
     verbose : int, default=0
         Print the loss at every iteration.
     random_state : int, RandomState instance or None, default=None
