@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import check_random_state
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils._optional_dependencies import check_pandas_support
 
 from ._network import Network
@@ -121,7 +121,9 @@ def recovery_sweep(
         Trials run in parallel. ``None`` means 1 unless in a
         :func:`joblib.parallel_backend` context; -1 means all processors.
     verbose : int, default=0
-        Verbosity of :class:`joblib.Parallel`: from 1 on, it reports how many
+        Verbosity of :class:`joblib.Parallel` (through scikit-learn's
+        :class:`~sklearn.utils.parallel.Parallel`, which carries the caller's
+        warning filters and configuration to the workers): from 1 on, it reports how many
         trials are done and the time elapsed and left, useful for long sweeps
         (above 10, every trial).
     **teacher_params : dict
