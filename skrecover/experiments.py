@@ -21,8 +21,8 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import check_random_state
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils._optional_dependencies import check_pandas_support
+from sklearn.utils.parallel import Parallel, delayed
 
 from ._network import Network
 from .datasets import (
@@ -123,9 +123,9 @@ def recovery_sweep(
     verbose : int, default=0
         Verbosity of :class:`joblib.Parallel` (through scikit-learn's
         :class:`~sklearn.utils.parallel.Parallel`, which carries the caller's
-        warning filters and configuration to the workers): from 1 on, it reports how many
-        trials are done and the time elapsed and left, useful for long sweeps
-        (above 10, every trial).
+        warning filters and configuration to the workers): from 1 on, it reports
+        how many trials are done and the time elapsed and left, useful for long
+        sweeps (above 10, every trial).
     **teacher_params : dict
         Teacher-generator parameters fixed at every grid point (e.g.
         ``n_features=5``); they go to the teacher only (set the estimator's own
