@@ -119,10 +119,10 @@ def recovery_sweep(
         whose ``random_state`` is set keeps it).
     n_jobs : int, default=None
         Trials run in parallel. ``None`` means 1 unless in a
-        :func:`joblib.parallel_backend` context; -1 means all processors.
+        ``joblib.parallel_backend`` context; -1 means all processors.
     verbose : int, default=0
         Verbosity of :class:`joblib.Parallel` (through scikit-learn's
-        :class:`~sklearn.utils.parallel.Parallel`, which carries the caller's
+        ``sklearn.utils.parallel.Parallel``, which carries the caller's
         warning filters and configuration to the workers): from 1 on, it reports
         how many trials are done and the time elapsed and left, useful for long
         sweeps (above 10, every trial).

@@ -361,7 +361,7 @@ class PhaseDiagramDisplay:
         aggregate : str or callable, default="mean"
             How the rows of a cell (the trials, and the values of any other
             grid key) are combined, as ``aggfunc`` of
-            :meth:`pandas.DataFrame.pivot_table`: ``"mean"``, ``"median"``,
+            ``pandas.DataFrame.pivot_table``: ``"mean"``, ``"median"``,
             ``"max"``...
         ax : matplotlib Axes, default=None
             Where to plot; a new figure by default.
