@@ -77,13 +77,16 @@ def feature_statistics(X, sample_weight, *, random_state):
     direction_skewness = third / _positive(second) ** 1.5
     mean = weights @ standard
     standard -= mean
-    variance = np.einsum("i,ij,ij->j", weights, standard, standard)
-    standard /= np.sqrt(_positive(variance))
+    squared = np.square(standard)
+    variance = weights @ squared
+    scale = 1 / _positive(variance)
+    standard *= np.sqrt(scale)
+    squared *= scale
     return Bunch(
         mean=mean,
         variance=variance,
-        skewness=np.einsum("i,ij,ij,ij->j", weights, standard, standard, standard),
-        kurtosis=np.einsum("i,ij,ij,ij,ij->j", weights, *[standard] * 4) - 3.0,
+        skewness=weights @ (squared * standard),
+        kurtosis=weights @ np.square(squared) - 3.0,
         direction_skewness=direction_skewness,
         direction_rows=len(along),
         correlation_eigenvalue=_top_eigenvalue(standard, weights),
@@ -100,14 +103,15 @@ def _positive(values):
     return np.where(values > 0, values, 1.0)
 
 
-def _top_eigenvalue(standard, weights, n_iter=30):
-    """Largest eigenvalue of ``E[s s^T]`` by power iteration on the rows ``s``."""
+def _top_eigenvalue(standard, weights, n_iter=30, rtol=1e-4):
+    """Largest eigenvalue of ``E[s s^T]`` by power iteration on the rows ``s``
+    (until it changes by less than ``rtol``)."""
     vector = np.ones(standard.shape[1]) / np.sqrt(standard.shape[1])
     value = 0.0
     for _ in range(n_iter):
         product = standard.T @ (weights * (standard @ vector))
-        value = float(np.linalg.norm(product))
-        if not value > 0:
+        previous, value = value, float(np.linalg.norm(product))
+        if not value > 0 or value - previous <= rtol * value:
             break
         vector = product / value
     return value

@@ -38,6 +38,7 @@ from ._convotron_updates import (
     run_epochs,
     solve_batch,
     step_size,
+    update_rows,
 )
 from ._optim import OptimResult
 from .activations import LeakyReLU
@@ -65,15 +66,30 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
         check_is_fitted(self)
         return self.hidden_weights_[0].reshape(self.patch_shape_)
 
-    def _drift_problem(self, state, layout, output, slope, update_patch, weight=None):
+    def _drift_problem(
+        self,
+        state,
+        layout,
+        output,
+        slope,
+        update_patch,
+        weight=None,
+        keep_directions=False,
+    ):
         """The :class:`FilterProblem` and drift spectrum of fixed output weights;
-        warns when the drift matrix is singular."""
+        warns when the drift matrix is singular. With ``keep_directions`` (for the
+        batch solver) the problem holds the rows' update directions, which give
+        the drift matrix too."""
+        directions = None
+        if keep_directions:
+            directions = update_rows(state.data.X, layout, output, update_patch)
         drift, mean_square = drift_matrix(
             state.data.X,
             state.training_weight if weight is None else weight,
             layout,
             output,
             update_patch,
+            directions,
         )
         eigenvalues = np.linalg.eigvalsh((drift + drift.T) / 2)
         lambda_min, lambda_max = float(eigenvalues[0]), float(eigenvalues[-1])
@@ -86,7 +102,13 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
                 "filter is not identifiable along its null space.",
             )
         problem = FilterProblem(
-            layout, output, slope, update_patch, linalg.pinv(drift), self.fit_intercept
+            layout,
+            output,
+            slope,
+            update_patch,
+            linalg.pinv(drift),
+            self.fit_intercept,
+            directions,
         )
         spectrum = Bunch(
             lambda_min=lambda_min, lambda_max=lambda_max, mean_square=mean_square
@@ -285,10 +307,17 @@ class Convotron(IterativeMixin, _BaseConvotron):
 
     with :math:`\eta = 1`: the same fixed point, but the linear part of the field
     becomes :math:`c_\alpha (w^* - w)`, so its rate no longer depends on the overlap
-    (stride 2 of patches of 16: 185 iterations instead of about 1400). On data that
-    violate the assumptions the steps can be too long: whenever the loss becomes
-    non-finite or grows more than tenfold, the step is halved and the fit resumes
-    from the best filter.
+    (stride 2 of patches of 16: 185 iterations instead of about 1400). After the
+    first step it takes semismooth Newton steps on the same field,
+    :math:`w \leftarrow w + J^{-1} F(w)` with :math:`F(w) =
+    \mathbb{E}[(y - c - f_w(x))\, u]` and :math:`J = \mathbb{E}[(u - \mathbb{E}u)\,
+    g^\top]`, :math:`g = \sum_l a_l \phi'(w^\top x_l)\, x_l` (measured in the same
+    pass as :math:`F`), while they shorten the preconditioned step: the same fixed
+    point in 4-8 iterations instead of 37-65 (strides 1-16, noise-free or noisy),
+    and the one-pass-per-iteration cost stays. On data that violate the
+    assumptions the steps can be too long: whenever the loss becomes non-finite or
+    grows more than tenfold, the step is halved and the fit resumes from the best
+    filter.
 
     **Guarantee.** Realizable labels: :math:`\|w_t - w^*\|` falls geometrically, at
     a rate set by :math:`\lambda_{\min} / \lambda_{\max}`; noisy labels:
@@ -449,10 +478,16 @@ class Convotron(IterativeMixin, _BaseConvotron):
             )
             learning_rate = self.learning_rate_ * unit
         else:
+            batch = self.solver == "batch" and state.get("first") is None
             problem, spectrum = self._drift_problem(
-                state, layout, output, activation.slope, self.update_patch
+                state,
+                layout,
+                output,
+                activation.slope,
+                self.update_patch,
+                keep_directions=batch,
             )
-            if self.solver == "batch" and state.get("first") is None:
+            if batch:
                 # The preconditioned step is dimensionless: 1 is the natural one.
                 learning_rate = (
                     1.0 if self.learning_rate == "auto" else float(self.learning_rate)

@@ -165,8 +165,9 @@ class Monitor:
             result.x = self.best_x
         return result
 
-    def record(self, x, loss, validation_loss):
-        """Record one iteration; return True when the stopping rule fires."""
+    def record(self, x, loss, validation_loss, settled=False):
+        """Record one iteration; return True when the stopping rule fires (or at
+        once when the caller knows ``x`` to be ``settled``)."""
         result = self.result
         result.n_iter += 1
         result.loss_curve.append(float(loss))
@@ -194,7 +195,7 @@ class Monitor:
         progress = {"loss": improved, "step": moved, "either": improved and moved}
         self.stale = 0 if progress[self.stop_on] else self.stale + 1
         at_floor = self.loss_floor is not None and loss <= self.loss_floor
-        if self.stale >= self.n_iter_no_change or at_floor:
+        if self.stale >= self.n_iter_no_change or at_floor or settled:
             result.converged = True
             return True
         return False
@@ -216,6 +217,7 @@ def minimize(
     initial=None,
     curvature=None,
     sampling_tol=0.0,
+    settled=None,
 ):
     """Minimise a smooth objective over full batches.
 
@@ -254,6 +256,10 @@ def minimize(
         The Newton steps also stop once the decrease they predict is below this
         fraction of the loss (the sampling error of the objective, see
         :func:`train_network`).
+    settled : callable, default=None
+        With ``solver="fixed_point"``: ``settled(x)`` is True when ``x`` (just
+        evaluated) is known to be the fixed point within ``tol``, which stops the
+        iteration there (a Newton step shorter than ``tol``, say).
 
     Returns
     -------
@@ -272,7 +278,16 @@ def minimize(
         elif solver == "lbfgs":
             _run_lbfgs(safe, x0, first, max_iter, monitor)
         elif solver in ("agd", "fixed_point"):
-            _run_agd(safe, x0, first, max_iter, learning_rate, monitor, solver == "agd")
+            _run_agd(
+                safe,
+                x0,
+                first,
+                max_iter,
+                learning_rate,
+                monitor,
+                accelerate=solver == "agd",
+                settled=settled,
+            )
         else:
             _run_gd(safe, x0, first, max_iter, learning_rate, monitor)
     return monitor.finish()
@@ -550,7 +565,9 @@ def _run_gd(fun, x0, first, max_iter, learning_rate, monitor):
     monitor.result.learning_rate = step
 
 
-def _run_agd(fun, x0, first, max_iter, learning_rate, monitor, accelerate=True):
+def _run_agd(
+    fun, x0, first, max_iter, learning_rate, monitor, accelerate=True, settled=None
+):
     """Accelerated steps from the look-ahead point. Momentum restarts whenever the
     loss rises or the direction turns against the last move (O'Donoghue and
     Candes), which keeps the loss nearly monotone. A loss that is non-finite or
@@ -584,7 +601,8 @@ def _run_agd(fun, x0, first, max_iter, learning_rate, monitor, accelerate=True):
             best = (look_ahead, loss, gradient)
         if loss > last_loss:
             momentum = 1.0
-        if monitor.record(look_ahead, loss, validation_loss):
+        done = settled is not None and settled(look_ahead)
+        if monitor.record(look_ahead, loss, validation_loss, settled=done):
             break
     monitor.result.learning_rate = step
 
