@@ -231,6 +231,13 @@ def _largest_magnitude(array):
     return max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
 
 
+def _largest_deviation(Y, offset):
+    """``max |Y - offset|`` over the columns of ``Y``, without a temporary."""
+    if is_dask(Y) or not Y.size:
+        return _largest_magnitude(Y - offset)
+    return float(np.max(np.maximum(Y.max(axis=0) - offset, offset - Y.min(axis=0))))
+
+
 def _encode_classes(y):
     """The sorted class labels of ``y`` and each label's index among them."""
     if is_dask(y):
@@ -400,7 +407,8 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
                 )
             Y = self._class_targets(encoded, len(classes))
         else:
-            Y = y.astype(np.float64).reshape(len(y), -1)
+            # The caller's array when it is float64 already (only read from here).
+            Y = y.astype(np.float64, copy=False).reshape(len(y), -1)
         if scaling is None:
             scaling = self._choose_scaling(X, Y, sample_weight, classifier)
         elif Y.shape[1] != len(scaling.y_offset):
@@ -410,9 +418,13 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             )
         if scaling.x_scale != 1.0:
             X = np.ldexp(X, -int(np.frexp(scaling.x_scale)[1] - 1))
-        Y, sample_weight = persist_rows(
-            (Y - scaling.y_offset) / scaling.y_scale, sample_weight
-        )
+        if np.any(scaling.y_offset) or scaling.y_scale != 1.0:
+            Y = (Y - scaling.y_offset) / scaling.y_scale
+        elif isinstance(Y, np.ndarray) and np.shares_memory(Y, y):
+            # The caller's targets, already in working units: read, never written.
+            Y = Y.view()
+            Y.flags.writeable = False
+        Y, sample_weight = persist_rows(Y, sample_weight)
         return FitData(X, Y, sample_weight, scaling, classes, y_1d)
 
     def _dask_data(self, X, y, sample_weight, *, reset):
@@ -441,7 +453,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         offset = (
             np.asarray(weights @ Y) if self._centres_targets() else np.zeros(Y.shape[1])
         )
-        largest = _largest_magnitude(Y - offset)
+        largest = _largest_deviation(Y, offset)
         if largest > _LARGEST_TARGET:
             raise ValueError(
                 f"y varies on a scale of {largest:.3g}, beyond {_LARGEST_TARGET:.3g}: "

@@ -283,12 +283,12 @@ def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
 
 
 def _newton_step(field, fallback):
-    """``J^{-1} F``, or None when ``J`` is singular or the step is more than
-    :data:`NEWTON_REACH` times longer than the ``fallback`` step."""
-    try:
-        step = np.linalg.solve(field.jacobian, field.update)
-    except np.linalg.LinAlgError:
+    """``J^{-1} F``, or None when ``J`` is singular (condition number beyond
+    ``1 / SINGULAR``: the step's null-space part would be rounding) or the step is
+    more than :data:`NEWTON_REACH` times longer than the ``fallback`` step."""
+    if not np.linalg.cond(field.jacobian) < 1 / SINGULAR:
         return None
+    step = np.linalg.solve(field.jacobian, field.update)
     if not np.linalg.norm(step) <= NEWTON_REACH * np.linalg.norm(fallback):
         return None
     return step

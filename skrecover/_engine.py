@@ -128,6 +128,53 @@ def take_rows(array, rows):
     return taken.compute() if is_dask(taken) else taken
 
 
+class RowSubset:
+    """The rows ``rows`` of an in-memory array, gathered block by block as a pass
+    reads them: a random subsample of ``X`` without its copy.
+
+    Indexing it with a slice or with row indices gathers those rows (a copy of
+    what is asked for, never of the whole subset); everything else reads it
+    through the engine like an array of shape ``(len(rows), *X.shape[1:])``.
+    """
+
+    def __init__(self, array, rows):
+        self.array = array
+        self.rows = np.asarray(rows)
+
+    @property
+    def shape(self):
+        return (len(self.rows), *self.array.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.array[self.rows[index]]
+
+
+# Subsets of at most this fraction of an in-memory array's rows are copied (passes
+# read a contiguous copy faster); larger ones are gathered block by block.
+_COPY_FRACTION = 1 / 16
+
+
+def subset_rows(array, rows):
+    """The rows ``rows`` (sorted indices) of ``array``, for many passes: a copy
+    when they are few (or ``array`` is lazy), else a :class:`RowSubset`."""
+    if array is None:
+        return None
+    if is_dask(array) or len(rows) <= _COPY_FRACTION * len(array) or array.ndim < 2:
+        return array[rows]
+    return RowSubset(array, rows)
+
+
 def reduce_rows(function, *arrays, width):
     """``sum over blocks b of function(*(a[b] for a in arrays))``.
 

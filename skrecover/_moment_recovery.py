@@ -70,16 +70,18 @@ class MomentSums(NamedTuple):
 
         def block(x, y, w):
             x = x.astype(np.float64, copy=False)
-            weighted = w[:, np.newaxis] * x
-            tested = w[:, np.newaxis] * hvec_outer(x) if cross else None
             u = np.hstack([x, y])
+            d = x.shape[1]
+            # One product for x x^T, y x^T and y y^T: faster than three.
+            second = (w[:, np.newaxis] * u).T @ u
+            tested = w[:, np.newaxis] * hvec_outer(x) if cross else None
             return cls(
                 float(w.sum()),
                 w @ x,
-                x.T @ weighted,
-                y.T @ weighted,
+                second[:d, :d],
+                second[d:, :d],
                 w @ y,
-                y.T @ (w[:, np.newaxis] * y),
+                second[d:, d:],
                 tested.T @ hvec_outer(u) if cross else None,
                 tested.T @ u if cross else None,
             )
@@ -363,8 +365,9 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
         """``A`` by least squares, then the optional held-out-checked refinement."""
         data = state.data
         hidden = start.hidden
+        training_loss = None
         if self.output_solver == "lstsq":
-            output, intercept = _least_squares_output(
+            output, intercept, training_loss = _least_squares_output(
                 data.X, data.y, data.sample_weight, hidden, self.fit_intercept
             )
         else:
@@ -375,7 +378,8 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
             params, refined, result, fitted_rows = self._refine(
                 state, params, start.odd.whitening
             )
-        training_loss = _held_out_loss(data.X, data.y, data.sample_weight, params)
+        if refined or training_loss is None:
+            training_loss = _held_out_loss(data.X, data.y, data.sample_weight, params)
         start.update(
             params=params,
             refined=refined,
@@ -641,15 +645,16 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
         h = tested**2 if sketch else hvec_outer(tested)
         whitened = y @ Q.T
         r = whitened - z / 2
-        g = hvec_outer(r) - hvec_outer(z) / 4
+        z_squares = hvec_outer(z)
+        g = hvec_outer(r) - z_squares / 4
         weighted = weights[:, np.newaxis] * h
-        squares = weights[:, np.newaxis] * hvec_outer(z)
+        squares = weights[:, np.newaxis] * z_squares
         return (
             weighted.T @ g,
-            weighted.sum(axis=0),
+            weights @ h,
             weighted.T @ r,
             squares.T @ whitened,
-            squares.sum(axis=0),
+            weights @ z_squares,
         )
 
     width = 2 * n_tests + X.shape[1] + 2 * _n_pairs(len(Q))
@@ -714,12 +719,14 @@ def _whitened_offset(projected, tested_r, k, mean_r, random_state):
     until three starts agree on the lowest minimum (at most 32).
     """
     terms = np.stack([_offset_term(tested_r, e) for e in np.eye(k)])
+    flat_terms = terms.reshape(k, -1)
 
     def objective(delta):
         current = projected - np.tensordot(delta, terms, axes=1)
         U, values, Vt = np.linalg.svd(current, full_matrices=False)
         u, smallest, v = U[:, -k:], values[-k:], Vt[-k:]
-        gradient = -2 * np.einsum("j,tj,atp,jp->a", smallest, u, terms, v)
+        # sum_j s_j u_j^T B_a v_j = <B_a, sum_j s_j u_j v_j^T>_F
+        gradient = -2 * flat_terms @ ((u * smallest) @ v).ravel()
         return smallest @ smallest, gradient
 
     mean_r = np.asarray(mean_r, dtype=float)
@@ -797,22 +804,28 @@ def _signed_neurons_by_covariance(Z, odd, sums, squares_y, squares):
 
 
 def _least_squares_output(X, Y, sample_weight, hidden, fit_intercept):
-    """``A`` (and ``c``) minimising the weighted ``||y - A relu(W x) - c||^2``, in
-    one pass."""
+    """``A`` (and ``c``) minimising the weighted ``||y - A relu(W x) - c||^2``, and
+    that minimum (half the weighted mean), in one pass."""
 
     def block(x, y, weights):
         features = np.maximum(x @ hidden.T.astype(x.dtype, copy=False), 0)
         if fit_intercept:
             features = np.column_stack([features, np.ones(len(features))])
         weighted = weights[:, np.newaxis] * features
-        return weighted.T @ features, weighted.T @ y
+        return weighted.T @ features, weighted.T @ y, weights @ np.square(y).sum(1)
 
-    width = 2 * len(hidden) + X.shape[1] + Y.shape[1] + 1
-    gram, cross = reduce_rows(block, X, Y, sample_weight, width=width)
-    solution = linalg.lstsq(gram, cross, cond=1e-12)[0].T
+    width = 2 * len(hidden) + X.shape[1] + 2 * Y.shape[1] + 1
+    gram, cross, squares = reduce_rows(block, X, Y, sample_weight, width=width)
+    solution = linalg.lstsq(gram, cross, cond=1e-12)[0]
+    # ||y - F B||^2 = ||y||^2 - 2 <B, F^T y> + <B, F^T F B>, at the solution.
+    residual = (
+        squares - 2 * np.sum(solution * cross) + np.sum(solution * (gram @ solution))
+    )
+    loss = max(float(residual), 0.0) / (2 * float(sample_weight.sum()))
+    solution = solution.T
     if fit_intercept:
-        return solution[:, :-1], solution[:, -1]
-    return solution, np.zeros(len(solution))
+        return solution[:, :-1], solution[:, -1], loss
+    return solution, np.zeros(len(solution)), loss
 
 
 def _held_out_loss(X, Y, validation_weight, params):

@@ -576,7 +576,11 @@ def unhvec(vector, dim):
 def hvec_outer(Z):
     """``hvec(z z^T)`` of every row ``z`` of ``Z``, shape (n, m (m + 1) / 2)."""
     rows, columns, weight = _hvec_indices(Z.shape[1])
-    return Z[:, rows] * Z[:, columns] * weight
+    # In place on one gathered copy: several times faster than three temporaries.
+    outer = np.take(Z, rows, axis=1)
+    outer *= np.take(Z, columns, axis=1)
+    outer *= weight
+    return outer
 
 
 def hvec_map(L):

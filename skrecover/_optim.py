@@ -36,7 +36,7 @@ from scipy import optimize
 from scipy.sparse import linalg as sparse_linalg
 from threadpoolctl import ThreadpoolController
 
-from ._engine import take_rows
+from ._engine import subset_rows, take_rows
 from ._network import forward, loss_gradient, squared_loss
 
 _POWER_ITERATIONS = 10
@@ -775,11 +775,12 @@ def train_network(
         "loss_floor": loss_floor,
     }
 
-    def objective(rows=slice(None), validate=False):
+    def objective(rows=None, validate=False):
+        data = (X, y, sample_weight)
+        if rows is not None:
+            data = (subset_rows(X, rows), y[rows], sample_weight[rows])
         return _objective(
-            X[rows],
-            y[rows],
-            sample_weight[rows],
+            *data,
             packer,
             activation,
             loss,

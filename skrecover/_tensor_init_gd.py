@@ -23,6 +23,7 @@ from ._base import (
     weighted_variance,
 )
 from ._certificate import ConfidenceIntervalsMixin, local_analysis
+from ._engine import subset_rows
 from ._moments import MomentSample, whitening
 from ._network import NetworkParams, canonicalize
 from ._optim import train_network
@@ -159,9 +160,11 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         order = state.random_state.permutation(n_samples) if subsample else None
         size = _MOMENT_ROWS if subsample else n_samples
         while True:
-            rows = np.sort(order[:size]) if size < n_samples else slice(None)
-            weights = state.training_weight[rows]
-            X, targets = data.X[rows], data.y[rows]
+            X, weights, targets = data.X, state.training_weight, data.y
+            if size < n_samples:
+                rows = np.sort(order[:size])
+                X = subset_rows(X, rows)
+                weights, targets = weights[rows], targets[rows]
             transform = self._whitening(X, weights, layout)
             sample = MomentSample(
                 X,

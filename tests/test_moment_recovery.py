@@ -189,3 +189,18 @@ def test_inputs_are_not_modified_and_y_shapes():
     assert model.predict(X).shape == (3000, 3)
     with pytest.raises(ValueError, match="2 outputs but .* fitted with 3"):
         MomentRecovery().partial_fit(X, y).partial_fit(X, y[:, :2])
+
+
+def test_training_loss_from_the_least_squares_sums():
+    """The least-squares pass also gives its minimum: the loss a pass over the
+    rows measures (the fit's training loss, without that pass)."""
+    X, y, teacher = make_teacher_two_layer(4000, 6, 2, 3, noise=0.3, random_state=1)
+    weight = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    hidden = teacher.hidden_weights + 0.1
+    for fit_intercept in (True, False):
+        output, intercept, loss = module._least_squares_output(
+            X, y, weight, hidden, fit_intercept
+        )
+        params = module.NetworkParams(hidden, output, intercept)
+        measured = module._held_out_loss(X, y, weight, params)
+        assert loss == pytest.approx(measured, rel=1e-10)
