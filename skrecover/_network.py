@@ -241,9 +241,10 @@ def _fits_float32(weights):
 
 
 def prediction_dtype(X, params):
-    """The dtype of the hidden layer on ``X``: float32 for float32 inputs unless
-    the pre-activations could leave float32's range (extreme data, whose weights
-    carry the scale of ``y``), float64 otherwise."""
+    """The dtype of the hidden layer on the rows ``X`` (one block of a pass):
+    float32 for float32 inputs unless the pre-activations could leave float32's
+    range (extreme data, whose weights carry the scale of ``y``), float64
+    otherwise."""
     if X.dtype != np.float32 or not _fits_float32(params.hidden_weights):
         return np.float64
     largest = max(abs(float(X.max())), abs(float(X.min()))) if X.size else 0.0
@@ -285,12 +286,13 @@ def forward(X, params, activation, *, patch_indices=None):
         so a large output offset costs no accuracy.
     """
 
-    dtype = prediction_dtype(X, params)
-
     def block(rows):
         patches = gather_patches(rows, patch_indices)
         pre = pre_activations(
-            patches, params.hidden_weights, params.hidden_biases, dtype
+            patches,
+            params.hidden_weights,
+            params.hidden_biases,
+            prediction_dtype(rows, params),
         )
         return pool(activation(pre), params.output_weights) + params.intercept
 
@@ -308,10 +310,10 @@ def hidden_features(
     params = NetworkParams(
         hidden_weights, np.zeros((1, len(hidden_weights))), None, hidden_biases
     )
-    dtype = prediction_dtype(X, params)
 
     def block(rows):
         patches = gather_patches(rows, patch_indices)
+        dtype = prediction_dtype(rows, params)
         pre = pre_activations(patches, hidden_weights, hidden_biases, dtype)
         return activation(pre).sum(axis=1, dtype=np.float64)
 

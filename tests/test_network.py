@@ -213,6 +213,35 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
         assert np.allclose(a, b, rtol=1e-12)
 
 
+def test_row_subsets_read_like_their_copies(monkeypatch):
+    """A large random subsample is gathered block by block (no copy of it), and
+    every pass over it equals the pass over its copy; small ones are copied."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((3000, 9)).astype(np.float32)
+    y = rng.standard_normal((3000, 1))
+    rows = np.sort(rng.choice(3000, 1000, replace=False))
+    subset = _engine.subset_rows(X, rows)
+    assert isinstance(subset, _engine.RowSubset)
+    assert subset.shape == (1000, 9) and len(subset) == 1000
+    assert subset.dtype == np.float32 and subset.ndim == 2
+    assert np.array_equal(subset[10:20], X[rows[10:20]])
+    assert isinstance(_engine.subset_rows(X, rows[:100]), np.ndarray)
+    monkeypatch.setattr(_engine, "_BLOCK_FLOATS", 37)  # 256-row blocks
+    params = random_params(rng, 2, 3)
+    weights = np.ones(1000)
+    lazy, copied = (
+        loss_gradient(Z, y[rows], weights, params, Tanh(), patch_indices=OVERLAPPING)
+        for Z in (subset, X[rows])
+    )
+    assert lazy[0] == pytest.approx(copied[0], rel=1e-12)
+    for a, b in zip(lazy[1], copied[1], strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=0)
+    assert np.array_equal(
+        forward(subset, params, Tanh(), patch_indices=OVERLAPPING),
+        forward(X[rows], params, Tanh(), patch_indices=OVERLAPPING),
+    )
+
+
 def test_regular_patches_are_views_irregular_ones_contiguous_copies():
     X = np.arange(24.0).reshape(2, 12)
     tiling = np.arange(12).reshape(3, 4)
