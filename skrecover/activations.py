@@ -19,7 +19,8 @@ constants vanish identically decides which moment orders a method may use
 # SPDX-License-Identifier: BSD-3-Clause
 
 import inspect
-from functools import partial
+import math
+from functools import cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -453,14 +454,27 @@ class _PiecewisePolynomial(Activation):
             composed = np.zeros((len(sigma), degree + 1))
             for p, a in enumerate(piece):
                 for q in range(p + 1):
-                    composed[:, q] += (
-                        a * special.comb(p, q) * sigma**q * bias ** (p - q)
-                    )
-            for j, he_j in enumerate(_HERMITE_POWERS):
-                for q in range(degree + 1):
-                    for r, h in enumerate(he_j):
-                        constants[:, j] += composed[:, q] * h * moments[:, q + r]
+                    composed[:, q] += a * math.comb(p, q) * sigma**q * bias ** (p - q)
+            # sum_q sum_r composed_q h_jr E[z^(q + r) ...], as one contraction.
+            shifted = _shifted_hermite_powers(degree, n_terms)
+            products = (moments @ shifted.reshape(-1, n_terms).T).reshape(
+                len(sigma), degree + 1, MAX_ORDER + 1
+            )
+            constants += np.einsum("nq,nqj->nj", composed, products)
         return constants
+
+
+@cache
+def _shifted_hermite_powers(degree, n_terms):
+    """``S[q, j, q + r]`` = the coefficient of ``z^r`` in ``He_j(z)``, for
+    ``q <= degree``: the map from a polynomial's coefficients times ``He_j`` to
+    the powers of ``z`` it multiplies, shape (degree + 1, 5, n_terms)."""
+    shifted = np.zeros((degree + 1, MAX_ORDER + 1, n_terms))
+    for j, he_j in enumerate(_HERMITE_POWERS):
+        for q in range(degree + 1):
+            shifted[q, j, q : q + len(he_j)] = he_j
+    shifted.setflags(write=False)
+    return shifted
 
 
 def _upper_moments(threshold, n_terms):
@@ -484,10 +498,13 @@ def _upper_moments(threshold, n_terms):
     return moments
 
 
+@cache
 def _gaussian_moments(n_terms):
     """``E[z^m]`` for ``m < n_terms``: ``(m - 1)!!`` for even ``m``, else 0."""
     m = np.arange(n_terms)
-    return np.where(m % 2 == 0, special.factorial2(np.maximum(m - 1, 0)), 0.0)
+    moments = np.where(m % 2 == 0, special.factorial2(np.maximum(m - 1, 0)), 0.0)
+    moments.setflags(write=False)
+    return moments
 
 
 class ReLU(_PiecewisePolynomial):
