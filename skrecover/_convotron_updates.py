@@ -198,11 +198,11 @@ def convotron_field(
     offset = sums[2] / total if fit_intercept else -shift
     update = (sums[1] - offset * sums[3]) / total
     loss = 0.5 * (sums[0] / total - 2 * offset * sums[2] / total + offset**2)
-    drift = None
+    derivative = None
     if jacobian:
         cross, mean_gradient = sums[4] / total, sums[5] / total
         centre = sums[3] / total if fit_intercept else 0.0
-        drift = cross - np.outer(centre, mean_gradient)
+        derivative = cross - np.outer(centre, mean_gradient)
     monitored = []
     if monitors is not None:
         squared, residual = sums[-2:]
@@ -210,7 +210,9 @@ def convotron_field(
         monitored = list(
             0.5 * (squared / weight - 2 * offset * residual / weight + offset**2)
         )
-    return Field(max(float(loss), 0.0), update, monitored, float(shift + offset), drift)
+    return Field(
+        max(float(loss), 0.0), update, monitored, float(shift + offset), derivative
+    )
 
 
 def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
@@ -225,9 +227,8 @@ def solve_batch(X, y, weight, validation_weight, w0, problem, **options):
     ``log(1 / tol) / log(1 / (1 - c_alpha))``. A Newton step is taken while the
     previous step shortened the preconditioned step ``D^{-1} F`` and it is at most
     :data:`NEWTON_REACH` times longer than that step; otherwise the preconditioned
-    step. The
-    iteration ends after a Newton step shorter than ``tol * max(1, ||w||)``: the
-    next would move ``w`` by about its square.
+    step. The iteration ends after a Newton step shorter than
+    ``tol * max(1, ||w||)``: the next would move ``w`` by about its square.
     """
     monitors = () if validation_weight is None else (validation_weight,)
     intercepts = {}
