@@ -49,18 +49,13 @@ import os
 import time
 import warnings
 
-import numpy as np
 from _common import markdown, print_row, write_report
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.metrics import mean_squared_error
+from sklearn.base import clone
 from sklearn.neural_network import MLPRegressor
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from skrecover import MomentRecovery, TensorInitGD, TensorInitGDClassifier
-from skrecover.experiments import recovery_sweep
-from skrecover.metrics import as_network
+from skrecover.experiments import BestOfRestarts, recovery_sweep
 
 FULL = dict(
     fig1a=dict(
@@ -90,35 +85,6 @@ QUICK = dict(
     families=dict(n_samples=[10_000, 30_000], n_trials=2),
     baselines=dict(n_features=[5, 10], n_samples=[500, 2000], n_trials=2),
 )
-
-
-class BestOfRestarts(RegressorMixin, BaseEstimator):
-    """The fit with the lowest training loss among ``n_restarts`` random seeds
-    (as in examples/plot_baseline_sweep.py)."""
-
-    def __init__(self, estimator, n_restarts=5, random_state=None):
-        self.estimator = estimator
-        self.n_restarts = n_restarts
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_restarts)
-        models = [clone(self.estimator).set_params(random_state=s) for s in seeds]
-        self.training_losses_ = np.array(
-            [mean_squared_error(y, model.fit(X, y).predict(X)) for model in models]
-        )
-        self.best_estimator_ = models[int(np.argmin(self.training_losses_))]
-        return self
-
-    @property
-    def network_(self):
-        check_is_fitted(self, "best_estimator_")
-        return as_network(self.best_estimator_)
-
-    def predict(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(X)
 
 
 def sweep(label, estimator, timings, **params):

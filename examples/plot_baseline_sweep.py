@@ -20,65 +20,21 @@ MLP's weights as a network (:func:`~skrecover.metrics.as_network`).
 # Restarts as a meta-estimator
 # ----------------------------
 # :func:`~skrecover.experiments.recovery_sweep` fits any estimator whose class
-# has a ``network_`` attribute. ``BestOfRestarts`` fits ``n_restarts`` clones of
-# an estimator with different seeds, keeps the one with the lowest training
-# loss (mean squared error), and exposes its network as ``network_``. The sweep
-# gives it a seed of its own in every trial through ``random_state``.
+# has a ``network_`` attribute. :class:`~skrecover.experiments.BestOfRestarts`
+# fits ``n_restarts`` clones of an estimator with different seeds, keeps the one
+# with the lowest training loss (mean squared error), and exposes its network as
+# ``network_``. The sweep gives it a seed of its own in every trial through
+# ``random_state``.
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import mean_squared_error
 from sklearn.neural_network import MLPRegressor
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from skrecover import TensorInitGD
-from skrecover.experiments import recovery_sweep
+from skrecover.experiments import BestOfRestarts, recovery_sweep
 from skrecover.inspection import PhaseDiagramDisplay
-from skrecover.metrics import as_network
-
-
-class BestOfRestarts(RegressorMixin, BaseEstimator):
-    """The fit with the lowest training loss among ``n_restarts`` random seeds.
-
-    Parameters
-    ----------
-    estimator : regressor with a ``random_state`` parameter
-        Fitted ``n_restarts`` times, each clone with its own seed.
-    n_restarts : int, default=5
-    random_state : int, RandomState instance or None, default=None
-        Draws the seeds of the restarts.
-    """
-
-    def __init__(self, estimator, n_restarts=5, random_state=None):
-        self.estimator = estimator
-        self.n_restarts = n_restarts
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_restarts)
-        models = [clone(self.estimator).set_params(random_state=s) for s in seeds]
-        self.training_losses_ = np.array(
-            [mean_squared_error(y, model.fit(X, y).predict(X)) for model in models]
-        )
-        self.best_estimator_ = models[int(np.argmin(self.training_losses_))]
-        return self
-
-    @property
-    def network_(self):
-        """The kept model's one-hidden-layer network."""
-        check_is_fitted(self, "best_estimator_")
-        return as_network(self.best_estimator_)
-
-    def predict(self, X):
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.predict(X)
-
 
 # %%
 # The sweeps

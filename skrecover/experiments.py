@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import ParameterGrid
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils._optional_dependencies import check_pandas_support
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted
 
 from ._network import Network
 from .datasets import (
@@ -33,7 +35,7 @@ from .datasets import (
 )
 from .metrics import as_network, population_loss, recovery_error, recovery_success
 
-__all__ = ["recovery_sweep"]
+__all__ = ["BestOfRestarts", "recovery_sweep"]
 
 _TEACHERS = {
     "regression": make_teacher_regression,
@@ -457,3 +459,74 @@ def _grid_column(pd, values):
 
 def _name(function):
     return getattr(function, "__name__", repr(function))
+
+
+class BestOfRestarts(RegressorMixin, BaseEstimator):
+    """The fit with the lowest training loss among ``n_restarts`` random seeds.
+
+    The baseline a practitioner runs when one random start of a network gets
+    stuck: ``n_restarts`` clones of ``estimator``, each with its own
+    ``random_state``, keeping the one with the lowest training mean squared
+    error. Its ``network_`` is the kept model's network, so that it runs in
+    :func:`recovery_sweep` beside the recovery estimators.
+
+    Parameters
+    ----------
+    estimator : regressor with a ``random_state`` parameter
+        Fitted ``n_restarts`` times, each clone with its own seed; a
+        one-hidden-layer network (or an ``MLPRegressor`` with one hidden layer)
+        for ``network_``.
+    n_restarts : int, default=5
+        Number of random starts.
+    random_state : int, RandomState instance or None, default=None
+        Draws the seeds of the restarts.
+
+    Attributes
+    ----------
+    best_estimator_ : estimator
+        The restart with the lowest training loss.
+    training_losses_ : ndarray of shape (n_restarts,)
+        Training mean squared error of every restart.
+
+    Examples
+    --------
+    >>> from sklearn.neural_network import MLPRegressor
+    >>> from skrecover.datasets import make_teacher_regression
+    >>> from skrecover.experiments import BestOfRestarts
+    >>> X, y, teacher = make_teacher_regression(
+    ...     n_samples=500, n_features=4, n_hidden=2, random_state=0
+    ... )
+    >>> mlp = MLPRegressor(hidden_layer_sizes=(2,), solver="lbfgs", max_iter=50)
+    >>> model = BestOfRestarts(mlp, n_restarts=3, random_state=0).fit(X, y)
+    >>> model.training_losses_.shape
+    (3,)
+    >>> model.network_.hidden_weights.shape
+    (2, 4)
+    """
+
+    def __init__(self, estimator, n_restarts=5, random_state=None):
+        self.estimator = estimator
+        self.n_restarts = n_restarts
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit every restart and keep the one with the lowest training loss."""
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_restarts)
+        models = [clone(self.estimator).set_params(random_state=s) for s in seeds]
+        self.training_losses_ = np.array(
+            [mean_squared_error(y, model.fit(X, y).predict(X)) for model in models]
+        )
+        self.best_estimator_ = models[int(np.argmin(self.training_losses_))]
+        return self
+
+    @property
+    def network_(self):
+        """The kept model's one-hidden-layer network."""
+        check_is_fitted(self, "best_estimator_")
+        return as_network(self.best_estimator_)
+
+    def predict(self, X):
+        """Predictions of the kept model."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)

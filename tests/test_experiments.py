@@ -1,8 +1,11 @@
 import functools
+import warnings
 
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
 from skrecover import (
@@ -14,7 +17,7 @@ from skrecover import (
     experiments,
 )
 from skrecover.datasets import make_teacher_regression
-from skrecover.experiments import recovery_sweep
+from skrecover.experiments import BestOfRestarts, recovery_sweep
 from skrecover.metrics import as_network, function_error, recovery_error
 
 pd = pytest.importorskip("pandas")
@@ -473,3 +476,28 @@ def test_phase_diagram_of_a_real_sweep(pyplot, reference_sweep):
     assert display.table[0, 1] == 1.0
     labels = [t.get_text() for t in display.ax_.get_xticklabels()]
     assert labels == ["200", "2000"]
+
+
+def test_best_of_restarts_keeps_the_lowest_training_loss():
+    X, y, teacher = make_teacher_regression(
+        n_samples=400, n_features=4, n_hidden=3, random_state=2
+    )
+    mlp = MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BestOfRestarts(mlp, n_restarts=4, random_state=0).fit(X, y)
+        seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=4)
+        fits = [clone(mlp).set_params(random_state=s).fit(X, y) for s in seeds]
+        losses = [np.mean((fit.predict(X) - y) ** 2) for fit in fits]
+        results = recovery_sweep(
+            BestOfRestarts(mlp, n_restarts=2),
+            grid={"n_samples": [300]},
+            n_trials=1,
+            n_features=4,
+            n_hidden=3,
+            random_state=0,
+        )
+    assert np.allclose(model.training_losses_, losses, rtol=1e-12)
+    assert np.array_equal(model.predict(X), fits[int(np.argmin(losses))].predict(X))
+    assert model.network_.hidden_weights.shape == (3, 4)
+    assert np.isfinite(results.recovery_error).all()
