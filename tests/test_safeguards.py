@@ -117,13 +117,16 @@ def test_auto_units_add_or_report_an_ill_conditioned_unit(activation):
         condition_number=100,
         random_state=0,
     )
-    three = TensorInitGD(activation=activation, n_hidden=3, random_state=0)
+    # 50 iterations per stage are enough to tell 3 units from 4 (a tanh fit to
+    # max_iter takes 20 s here).
+    three = TensorInitGD(activation=activation, n_hidden=3, random_state=0, max_iter=50)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         three_r2 = three.fit(X, y).score(X, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = TensorInitGD(activation=activation, random_state=0).fit(X, y)
+        model = TensorInitGD(activation=activation, random_state=0, max_iter=50)
+        model.fit(X, y)
     dropped = [w for w in caught if "was probably dropped" in str(w.message)]
     stopped = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     if model.n_hidden_ > 3:

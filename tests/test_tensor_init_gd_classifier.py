@@ -42,11 +42,11 @@ def test_distance_to_the_teacher_shrinks_like_one_over_sqrt_n():
     ratios = []
     for seed in range(3):
         errors = []
-        for n in (40_000, 640_000):
+        for n in (25_000, 400_000):
             X, y, teacher = teacher_data(n, seed)
             model = TensorInitGDClassifier(3, random_state=0, max_iter=500)
             with warnings.catch_warnings():
-                # At n = 4e4 the third unit is at the noise level: expected.
+                # At n = 2.5e4 the third unit is at the noise level: expected.
                 warnings.simplefilter("ignore", InitializationWarning)
                 model.fit(X, y)
             errors.append(recovery_error(teacher, model, reduce="mean"))
