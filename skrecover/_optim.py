@@ -29,6 +29,7 @@ the estimator can warn. Epoch loops elsewhere record through the same
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import scipy
@@ -36,6 +37,7 @@ from scipy import optimize
 from scipy.sparse import linalg as sparse_linalg
 from threadpoolctl import ThreadpoolController
 
+from ._base import weighted_variance
 from ._engine import subset_rows, take_rows
 from ._network import forward, loss_gradient, squared_loss
 
@@ -523,6 +525,13 @@ def _hessian_product(fun, x, gradient, vector):
     return (fun(x + h * vector)[1] - gradient) / h
 
 
+@lru_cache(maxsize=1)
+def blas_controller():
+    """The process's :class:`~threadpoolctl.ThreadpoolController` (building one
+    scans the loaded libraries: about a millisecond)."""
+    return ThreadpoolController()
+
+
 def _scipy_blas_single_threaded():
     """Limit the BLAS that scipy bundles apart from numpy's to one thread.
 
@@ -532,7 +541,7 @@ def _scipy_blas_single_threaded():
     packages share one BLAS library, nothing is limited.
     """
     scipy_libraries = os.path.dirname(scipy.__file__) + ".libs"
-    controller = ThreadpoolController()
+    controller = blas_controller()
     own = [
         library.filepath
         for library in controller.lib_controllers
@@ -691,6 +700,13 @@ _WARM_UP_FACTOR = 4
 # of the loss's own sampling error, (n_params / m) times the loss (the excess loss
 # of a least-squares fit of n_params parameters to m noisy rows).
 _SAMPLING_FRACTION = 0.01
+# A warm start whose loss on all the rows is below this fraction of the start's
+# loss on the first subsample is kept without measuring the start's on all of them
+# (a factor the sampling error of that estimate does not reach).
+_CLEAR_IMPROVEMENT = 0.25
+# A squared loss below this fraction of the variance of the targets is an exact fit
+# (residuals 1e-10 of their spread: rounding, for float64 data).
+_EXACT_FIT = 1e-20
 
 
 def subsample_schedule(n_samples, n_params, random_state):
@@ -705,6 +721,13 @@ def subsample_schedule(n_samples, n_params, random_state):
         size *= _WARM_UP_FACTOR
     permutation = random_state.permutation(n_samples)
     return [np.sort(permutation[:size]) for size in sizes]
+
+
+def _fits_exactly(loss, y, sample_weight, loss_floor):
+    """Whether a squared loss is at the rounding level of the targets (or at the
+    caller's ``loss_floor``): an exact fit of noise-free data."""
+    level = _EXACT_FIT * weighted_variance(y, sample_weight)
+    return bool(loss <= max(level, loss_floor or 0.0))
 
 
 def choose_solver(sample_weight, n_params):
@@ -745,8 +768,9 @@ def train_network(
     first iterations of the squared loss run on nested random subsamples growing
     4-fold from 1/256 of the rows (at least 5 rows per parameter) to at most a half:
     a warm start that costs a fraction of full passes. Its result is kept only if
-    its loss on all the rows is below the start's, so that a subsample that
-    misleads (a noisy objective fitted on too few rows) costs its passes and
+    its loss on all the rows is below the start's (a quarter of the start's loss on
+    the first subsample, or else its loss on all the rows), so that a subsample
+    that misleads (a noisy objective fitted on too few rows) costs its passes and
     nothing else. L-BFGS fits the subsamples of fewer than 20 rows per parameter;
     on each larger one, and then on all the rows, subsampled Newton steps follow
     (the Gauss-Newton matrix of 20 rows per parameter drawn from the first of
@@ -795,12 +819,41 @@ def train_network(
     def sampling_tol(n_rows):
         return _SAMPLING_FRACTION * start.size / n_rows
 
+    curvature_rows = _CURVATURE_ROWS_PER_PARAMETER * start.size
+
+    def curvature_of(rows):
+        # The Gauss-Newton matrix of a bounded random subset of ``rows``, in memory
+        # wherever X is.
+        size = min(curvature_rows, len(rows))
+        chosen = np.sort(random_state.choice(rows, size, replace=False))
+        return gauss_newton(
+            take_rows(X, chosen),
+            take_rows(sample_weight, chosen),
+            packer,
+            activation,
+            patch_indices,
+        )
+
+    def loss_of(vector):
+        # The loss alone on all the rows: one forward pass, not a gradient's two
+        # (+inf where it overflows).
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = squared_loss(
+                X,
+                y,
+                sample_weight,
+                packer.unpack(vector),
+                activation,
+                patch_indices=patch_indices,
+            )
+        return value if np.isfinite(value) else np.inf
+
     # Bernoulli labels are too noisy for the subsamples: fitted on 1/64 of 1e5 rows,
     # sigmoid units saturate into steps that fit the subsample (norms 1e3-1e5).
     warm_up = loss == "squared" and solver == "lbfgs" and not validate
     curvature = None
     if warm_up and random_state is not None:
-        warm = start
+        warm, estimate, exact = start, None, False
         for rows in subsample_schedule(len(y), start.size, random_state):
             stage = minimize(
                 objective(rows),
@@ -811,30 +864,40 @@ def train_network(
                 **options,
             )
             warm, warm_iterations = stage.x, warm_iterations + stage.n_iter
-            size = _CURVATURE_ROWS_PER_PARAMETER * start.size
-            if curvature is None and len(rows) >= size:
-                # A bounded random subset, in memory wherever X is.
-                chosen = np.sort(random_state.choice(rows, size, replace=False))
-                curvature = gauss_newton(
-                    take_rows(X, chosen),
-                    take_rows(sample_weight, chosen),
-                    packer,
-                    activation,
-                    patch_indices,
+            # The start's loss on the first subsample: an unbiased estimate of
+            # its loss on all the rows.
+            estimate = stage.start_loss if estimate is None else estimate
+            if curvature is None and len(rows) >= curvature_rows:
+                curvature = curvature_of(rows)
+            best = min(stage.loss_curve, default=stage.start_loss)
+            exact = _fits_exactly(best, y[rows], sample_weight[rows], loss_floor)
+            if exact:
+                # Noise-free rows fitted to rounding: larger subsamples could only
+                # confirm it, a pass over their rows each; all the rows do.
+                break
+        if exact:
+            at_warm = loss_of(warm)
+            if _fits_exactly(at_warm, y, sample_weight, loss_floor):
+                result = OptimResult(
+                    x=warm,
+                    converged=True,
+                    n_iter=warm_iterations,
+                    loss_curve=[at_warm],
+                    solver=solver,
+                    start_loss=at_warm,
                 )
+                return packer.unpack(warm), result
+            if curvature is None:
+                curvature = curvature_of(np.arange(len(y)))
         if warm_iterations:
             at_warm = full(warm)
-            # The start's loss alone: one forward pass instead of a gradient's two.
-            with np.errstate(over="ignore", invalid="ignore"):
-                at_start = squared_loss(
-                    X,
-                    y,
-                    sample_weight,
-                    packer.unpack(start),
-                    activation,
-                    patch_indices=patch_indices,
-                )
-            if at_warm[0] < (at_start if np.isfinite(at_start) else np.inf):
+            if not at_warm[0] < _CLEAR_IMPROVEMENT * estimate:
+                # Not clearly better: the start's loss on all the rows decides (one
+                # forward pass instead of a gradient's two).
+                at_start = loss_of(start)
+                if not at_warm[0] < at_start:
+                    at_warm = None
+            if at_warm is not None:
                 start, initial = warm, at_warm
     result = minimize(
         full,

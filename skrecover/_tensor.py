@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg, optimize
-from threadpoolctl import threadpool_limits
+
+from ._optim import blas_controller
 
 # A refined decomposition is rejected as degenerate when two factors have a cosine
 # beyond this, or a weight exceeds this multiple of the tensor's norm.
@@ -90,7 +91,10 @@ def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
         return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
     # Jennrich needs an invertible slice: reduce to the rank-dimensional range.
     basis = np.linalg.svd(tensor.reshape(dim, -1), full_matrices=False)[0][:, :rank]
-    core = np.einsum("abc,ap,bq,cr->pqr", tensor, basis, basis, basis)
+    core = tensor
+    for _ in range(3):
+        # Each contraction moves the contracted mode to the back: T(B, B, B).
+        core = np.tensordot(core, basis, axes=(0, 0))
     best = None
     for _ in range(n_draws):
         factors = _jennrich_draw(core, random_state)
@@ -173,24 +177,32 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
     return refined._replace(weights=refined.weights * scale)
 
 
+def cp_loss_gradient(A, signs, tensor):
+    """``||sum_i e_i a_i^p - T||^2 / 2`` and its gradient in ``A`` (flattened).
+
+    With ``R = sum_j e_j a_j^p - T`` (``T`` symmetric), the gradient in ``a_i`` is
+    ``p e_i R(., a_i, ..., a_i) = p e_i (sum_j e_j a_j (a_j^T a_i)^(p-1) -
+    T(., a_i, ..., a_i))``: products with the unfolded tensor, no contraction of
+    ``p + 1`` operands.
+    """
+    order, (dim, rank) = tensor.ndim, A.shape
+    powers = _rank_one_terms(A, order - 1).reshape(rank, -1)
+    model = A @ (signs[:, np.newaxis] * (A.T @ A) ** (order - 1))
+    gradient = order * signs * (model - tensor.reshape(dim, -1) @ powers.T)
+    terms = powers[:, :, np.newaxis] * A.T[:, np.newaxis, :]
+    residual = signs @ terms.reshape(rank, -1) - tensor.ravel()
+    return 0.5 * (residual @ residual), gradient.ravel()
+
+
 def _refine_unit_norm(tensor, start, max_iter):
     """:func:`refine_symmetric_cp` of a tensor of unit norm; None if no better."""
     order = tensor.ndim
     dim, rank = start.factors.shape
     tensor = _symmetrize(tensor)
     signs = np.where(start.weights < 0, -1.0, 1.0)
-    contract = "".join("abcdefgh"[:order])
-    gradient_spec = (
-        f"s{contract[1:]}," + ",".join(f"{c}i" for c in contract[1:]) + "->si"
-    )
 
     def loss_gradient(flat):
-        A = flat.reshape(dim, rank)
-        residual = cp_reconstruct(A, signs, order) - tensor
-        gradient = (
-            order * signs * np.einsum(gradient_spec, residual, *([A] * (order - 1)))
-        )
-        return 0.5 * np.sum(residual * residual), gradient.ravel()
+        return cp_loss_gradient(flat.reshape(dim, rank), signs, tensor)
 
     def gauss_newton(flat):
         A = flat.reshape(dim, rank)
@@ -208,7 +220,7 @@ def _refine_unit_norm(tensor, start, max_iter):
 
     A0 = start.factors * np.abs(start.weights) ** (1.0 / order)
     # Threads only add overhead to the factorisations of these small matrices.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         result = optimize.minimize(
             loss_gradient,
             A0.ravel(),

@@ -299,3 +299,83 @@ def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     assert not _stalled([8.0, 4.0, 2.0, 1.0, 0.5])
     assert not _stalled([1.0, 0.9, 0.8])  # too few steps to judge
     assert _stalled([1.0, 0.9, 0.8, 0.7])
+
+
+def _teacher_fit(monkeypatch, X, y, teacher, schedule=None):
+    """train_network from a perturbed teacher on all of ``X``, counting the rows
+    each loss-and-gradient and each loss alone reads."""
+    from skrecover import _optim
+    from skrecover._network import NetworkParams
+    from skrecover.activations import get_activation
+
+    start = NetworkParams(
+        teacher.hidden_weights + 0.05 * np.random.RandomState(0).randn(3, 10),
+        teacher.output_weights[np.newaxis, :],
+        np.zeros(1),
+        None,
+    )
+    reads = {"gradient": [], "loss": []}
+    for name, kind in (("loss_gradient", "gradient"), ("squared_loss", "loss")):
+        original = getattr(_optim, name)
+
+        def counting(X, *args, read=reads[kind], original=original, **kwargs):
+            read.append(len(X))
+            return original(X, *args, **kwargs)
+
+        monkeypatch.setattr(_optim, name, counting)
+    if schedule is not None:
+        monkeypatch.setattr(_optim, "subsample_schedule", lambda *args: schedule)
+    params, result = _optim.train_network(
+        X,
+        y[:, np.newaxis],
+        np.ones(len(y)),
+        start,
+        get_activation("relu"),
+        free=["hidden_weights", "output_weights", "intercept"],
+        random_state=np.random.RandomState(0),
+    )
+    return params, result, reads
+
+
+def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
+    """Noise-free rows: the first subsample is fitted to rounding, the larger ones
+    are skipped, and one forward pass over all the rows confirms the fit (no
+    gradient on them); the teacher is recovered."""
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000, n_features=10, n_hidden=3, activation="relu", random_state=1
+    )
+    params, result, reads = _teacher_fit(monkeypatch, X, y, teacher)
+    assert reads["gradient"] and max(reads["gradient"]) < len(y) // 16
+    assert reads["loss"] == [len(y)]
+    assert result.converged and len(result.loss_curve) == 1
+    assert result.loss_curve[0] <= 1e-20 * np.var(y)
+    # ReLU units are recovered up to their positive scale, moved to the output.
+    norms = np.linalg.norm(params.hidden_weights, axis=1)
+    teacher_norms = np.linalg.norm(teacher.hidden_weights, axis=1)
+    cosines = (params.hidden_weights / norms[:, np.newaxis]) @ (
+        teacher.hidden_weights / teacher_norms[:, np.newaxis]
+    ).T
+    assert np.allclose(np.sort(cosines.max(axis=0)), 1, atol=1e-12)
+
+
+def test_an_exact_fit_of_a_subsample_that_the_other_rows_refute(monkeypatch):
+    """Rows outside the subsample carry noise: its exact fit is not exact on all
+    the rows, so descent goes on over all of them (with the curvature of a random
+    subset) to the minimum of their loss, as without the warm start."""
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000, n_features=10, n_hidden=3, activation="relu", random_state=1
+    )
+    schedule = [np.arange(0, 100_000, 100)]
+    noisy = y + 0.3 * np.random.RandomState(2).standard_normal(len(y))
+    noisy[schedule[0]] = y[schedule[0]]
+    _, result, reads = _teacher_fit(monkeypatch, X, noisy, teacher, schedule)
+    assert reads["gradient"].count(len(y)) >= 1
+    assert result.converged
+    fitted = min(result.loss_curve)
+    _, reference, _ = _teacher_fit(monkeypatch, X, noisy, teacher, [])
+    assert fitted <= min(reference.loss_curve) * (1 + 1e-5)
+    assert fitted > 1e-3

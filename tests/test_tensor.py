@@ -4,6 +4,7 @@ import pytest
 from skrecover._moments import hvec, unhvec
 from skrecover._tensor import (
     SymmetricCP,
+    cp_loss_gradient,
     cp_reconstruct,
     fit_cp_weights,
     refine_symmetric_cp,
@@ -31,6 +32,29 @@ def symmetric_noise(shape, seed):
     import itertools
 
     return sum(noise.transpose(p) for p in itertools.permutations(axes))
+
+
+@pytest.mark.parametrize("order, dim, rank", [(3, 6, 4), (4, 5, 3), (4, 8, 8)])
+def test_cp_loss_gradient_matches_the_residual_and_its_differences(order, dim, rank):
+    """The loss is half the squared residual of the signed rank-one terms; the
+    gradient (closed form) matches central differences of it."""
+    factors, weights, tensor = planted(rank, dim, order, order)
+    tensor = tensor + 0.1 * symmetric_noise((dim,) * order, order)
+    signs = np.sign(weights)
+    A = np.random.default_rng(dim).standard_normal((dim, rank))
+    loss, gradient = cp_loss_gradient(A, signs, tensor)
+    residual = cp_reconstruct(A, signs, order) - tensor
+    assert loss == pytest.approx(0.5 * np.sum(residual**2), rel=1e-12)
+    step, flat = 1e-6, A.ravel()
+    differences = [
+        (
+            cp_loss_gradient((flat + step * e).reshape(A.shape), signs, tensor)[0]
+            - cp_loss_gradient((flat - step * e).reshape(A.shape), signs, tensor)[0]
+        )
+        / (2 * step)
+        for e in np.eye(flat.size)
+    ]
+    assert np.allclose(gradient, differences, rtol=1e-6, atol=1e-6 * loss)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3, 5, 8])
