@@ -260,13 +260,16 @@ def p2_product(
     )
     n_patches = _n_patches(patch_indices)
 
+    stride = _noise_stride(len(X))
+
     def block(rows, weights, labels):
         weighted = weights * labels
         projected = rows if effective is None else rows @ effective
         total = rows.T @ (weighted[:, np.newaxis] * projected)
-        variance = 0.0
+        noise = (0.0, 0.0)
         if return_noise:
-            white = rows if whitening is None else rows @ whitening
+            some, s, t = _noise_samples(stride, n_patches, rows, weights, labels)
+            white = some if whitening is None else some @ whitening
             gram = _patch_gram(white, n_patches)
             # ||sum_l H_2(x_l)||_F^2 = sum_lm (x_l^T x_m)^2 - 2 r sum_l |x_l|^2 + r^2 d
             squared_norms = np.einsum("ill->i", gram)
@@ -275,11 +278,11 @@ def p2_product(
                 - 2 * n_patches * squared_norms
                 + n_patches**2 * rows.shape[1]
             ) / n_patches**2
-            variance = _per_sample(weighted * labels, n_patches).sum(1) @ hermite_norm
-        return total, weighted.sum(), variance
+            noise = _weighted_noise(s, t, n_patches, hermite_norm)
+        return total, weighted.sum(), np.array(noise)
 
     m = X.shape[1] if basis is None else basis.shape[1]
-    total, mean, variance = _reduce_patches(
+    total, mean, (variance, noise_weight) = _reduce_patches(
         block, X, y, sample_weight, patch_indices, width=m + 2 * n_patches
     )
     if whitening is not None:
@@ -287,7 +290,7 @@ def p2_product(
     identity = np.eye(total.shape[0]) if basis is None else basis
     product = total - mean * identity
     if return_noise:
-        return product, variance / product.shape[0] ** 2
+        return product, variance / noise_weight / product.shape[0] ** 2
     return product
 
 
@@ -329,33 +332,36 @@ def m3_sketch(
     inner = np.einsum("dp,dp->p", left, right)
     n_patches = _n_patches(patch_indices)
 
+    stride = _noise_stride(len(X))
+
     def block(rows, weights, labels):
         weighted = weights * labels
         along_left, along_right = rows @ project_left, rows @ project_right
         product = along_left * along_right
-        variance = 0.0
+        noise = (0.0, 0.0)
         if return_noise:
-            white = rows if whitening is None else rows @ whitening
-            norms = _sketch_summand_norms(
-                white, along_left, along_right, inner, n_patches
+            some, s, t, a, b = _noise_samples(
+                stride, n_patches, rows, weights, labels, along_left, along_right
             )
-            variance = _per_sample(weighted * labels, n_patches).sum(1) @ norms
+            white = some if whitening is None else some @ whitening
+            norms = _sketch_summand_norms(white, a, b, inner, n_patches)
+            noise = _weighted_noise(s, t, n_patches, norms)
         return (
             rows.T @ (weighted[:, np.newaxis] * product),
             rows.T @ weighted,
             weighted @ along_left,
             weighted @ along_right,
-            variance,
+            np.array(noise),
         )
 
-    cubic, first, left_mean, right_mean, variance = _reduce_patches(
+    cubic, first, left_mean, right_mean, (variance, noise_weight) = _reduce_patches(
         block, X, y, sample_weight, patch_indices, width=4 * left.shape[1]
     )
     if whitening is not None:
         cubic, first = whitening @ cubic, whitening @ first
     sketch = cubic - np.outer(first, inner) - left * right_mean - right * left_mean
     if return_noise:
-        return sketch, variance / (sketch.shape[0] * sketch.shape[1])
+        return sketch, variance / noise_weight / (sketch.shape[0] * sketch.shape[1])
     return sketch
 
 
@@ -380,6 +386,35 @@ def _sketch_summand_norms(rows, along_left, along_right, inner, n_patches):
         + 2 * sum_left * sum_right * inner
     )
     return squared.sum(axis=1) / n_patches**2
+
+
+# Entry variances (the noise levels of the moments) are means over samples of
+# per-sample terms: at most about this many samples, evenly spaced, estimate them
+# to a few percent.
+_NOISE_SAMPLES = 100_000
+
+
+def _noise_stride(n_samples):
+    """Every how many samples the entry variances are estimated on."""
+    return max(1, n_samples // _NOISE_SAMPLES)
+
+
+def _noise_samples(stride, n_patches, *arrays):
+    """The patch rows of every ``stride``-th sample of the block in each array."""
+    if stride == 1:
+        return arrays
+    return tuple(
+        _per_sample(array, n_patches)[::stride].reshape(-1, *array.shape[1:])
+        for array in arrays
+    )
+
+
+def _weighted_noise(weights, labels, n_patches, norms):
+    """``(sum_i s_i y_i^2 norms_i, sum_i s_i)`` over the block's samples (the
+    weights of their patch rows summed): the variance is the ratio of the totals."""
+    per_sample = _per_sample(weights, n_patches).sum(1)
+    squared = _per_sample(weights * labels * labels, n_patches).sum(1)
+    return squared @ norms, per_sample.sum()
 
 
 def _n_patches(patch_indices):

@@ -63,6 +63,7 @@ def tensor_initialization(
     known_output=False,
     n_cp_draws=50,
     moments="control_variates",
+    min_signal_to_noise=None,
     random_state,
 ):
     """Algorithm 1 of Zhong et al. (2017): weights from the moments of the data.
@@ -82,6 +83,11 @@ def tensor_initialization(
         Units with biases: see :func:`biased_tensor_initialization`.
     moments : {"control_variates", "paper"}, default="control_variates"
         The estimator of the moments: see :func:`moment_labels`.
+    min_signal_to_noise : float, default=None
+        When the weakest unit's moment stands less than this many times above its
+        sampling noise, stop once that is measured (the subspace step) and return
+        None for the parameters: a caller that will estimate the moments on more
+        rows skips the decomposition and the unit fits.
 
     Returns the initial :class:`~skrecover._network.NetworkParams` and a diagnostics
     :class:`~sklearn.utils.Bunch`.
@@ -96,6 +102,7 @@ def tensor_initialization(
             known_output=known_output,
             n_cp_draws=n_cp_draws,
             moments=moments,
+            min_signal_to_noise=min_signal_to_noise,
             random_state=random_state,
         )
     orders = activation.moment_orders
@@ -105,7 +112,11 @@ def tensor_initialization(
         sample, residual, orders, n_hidden, random_state, y_scale
     )
     k = basis.shape[1]
-    if not spectrum[0] > noise_level:
+    informative = spectrum[0] > noise_level
+    weak = _weak_moments(spectrum, noise_level, k, informative, min_signal_to_noise)
+    if weak is not None:
+        return None, weak
+    if not informative:
         return _uninformative_moments(
             sample,
             y,
@@ -214,6 +225,7 @@ def biased_tensor_initialization(
     known_output=False,
     n_cp_draws=50,
     moments="control_variates",
+    min_signal_to_noise=None,
     random_state,
 ):
     """The tensor initialisation of units with biases, ``phi(w^T x + b)``.
@@ -228,7 +240,8 @@ def biased_tensor_initialization(
     random vector (each scaled by its noise; the draw that explains both best is
     kept). Each unit's coefficients in the moments of orders 1 to 4 then give its
     norm, bias and output weight (:func:`~skrecover._magnitudes.fit_units`).
-    ``moments`` chooses the estimator of the moments (:func:`moment_labels`).
+    ``moments`` chooses the estimator of the moments (:func:`moment_labels`);
+    ``min_signal_to_noise`` is that of :func:`tensor_initialization`.
     """
     y_scale = np.sqrt(weighted_variance(y, sample.sample_weight))
     first, residual, drop_quadratic = moment_labels(sample, y, moments)
@@ -238,7 +251,11 @@ def biased_tensor_initialization(
     k = basis.shape[1]
     # The spectrum is the larger of two noise-normalised ones: the test of any
     # signal at all takes a margin (pure noise was seen to reach 1.35).
-    if not spectrum[0] > _NO_SIGNAL_MARGIN * noise_level:
+    informative = spectrum[0] > _NO_SIGNAL_MARGIN * noise_level
+    weak = _weak_moments(spectrum, noise_level, k, informative, min_signal_to_noise)
+    if weak is not None:
+        return None, weak
+    if not informative:
         return _uninformative_moments(
             sample,
             y,
@@ -668,6 +685,19 @@ def _choose_n_hidden(values, noise_level, cap):
     """
     above = int(np.sum(values[:cap] > noise_level))
     return above if above else min(2, cap)
+
+
+def _weak_moments(spectrum, noise_level, k, informative, min_signal_to_noise):
+    """The diagnostics of moments whose signal-to-noise ratio (of the weakest of
+    ``k`` units, or of the strongest when none is ``informative``, as the finished
+    initialisation reports it) is below ``min_signal_to_noise``; else None."""
+    if min_signal_to_noise is None:
+        return None
+    eigenvalue = spectrum[k - 1] if informative else spectrum[0]
+    ratio = _signal_to_noise(eigenvalue, noise_level)
+    if ratio >= min_signal_to_noise:
+        return None
+    return Bunch(signal_to_noise=ratio, messages=[])
 
 
 def _signal_to_noise(eigenvalue, noise_level):

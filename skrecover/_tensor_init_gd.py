@@ -174,8 +174,15 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
                 # Only the regressor (one output) centres its targets.
                 label_offset=data.scaling.y_offset[0] / data.scaling.y_scale,
             )
+            # Below the full sample, moments too weak stop before their
+            # decomposition: they are estimated again on more rows.
             params, diagnostics = self._initial_network(
-                sample, targets, activation, state.random_state, self.n_hidden
+                sample,
+                targets,
+                activation,
+                state.random_state,
+                self.n_hidden,
+                min_signal_to_noise=_MOMENT_SNR if size < n_samples else None,
             )
             if size == n_samples:
                 break
@@ -435,12 +442,23 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         return patch_indices
 
     def _initialise_problem(
-        self, sample, y, activation, random_state, known_output, n_hidden
+        self,
+        sample,
+        y,
+        activation,
+        random_state,
+        known_output,
+        n_hidden,
+        min_signal_to_noise=None,
     ):
-        """The initialisation of one network (one output) by ``init``."""
-        initialise = (
-            tensor_initialization if self.init == "tensor" else random_initialization
-        )
+        """The initialisation of one network (one output) by ``init``; with
+        ``min_signal_to_noise``, None for the parameters of moments too weak
+        (see :func:`~skrecover._tensor_init.tensor_initialization`)."""
+        initialise = random_initialization
+        options = {}
+        if self.init == "tensor":
+            initialise = tensor_initialization
+            options["min_signal_to_noise"] = min_signal_to_noise
         return initialise(
             sample,
             y,
@@ -452,6 +470,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             n_cp_draws=self.n_cp_draws,
             moments=self.moments,
             random_state=random_state,
+            **options,
         )
 
 
@@ -813,9 +832,17 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
             free.append("intercept")
         return free
 
-    def _initial_network(self, sample, Y, activation, random_state, n_hidden):
+    def _initial_network(
+        self, sample, Y, activation, random_state, n_hidden, min_signal_to_noise=None
+    ):
         return self._initialise_problem(
-            sample, Y[:, 0], activation, random_state, False, n_hidden
+            sample,
+            Y[:, 0],
+            activation,
+            random_state,
+            False,
+            n_hidden,
+            min_signal_to_noise,
         )
 
     def _leftover_unit(self, state, model):

@@ -274,9 +274,12 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     def _free_parameters(self, activation):
         return ["hidden_weights", *self._bias_parameters()]
 
-    def _initial_network(self, sample, Y, activation, random_state, n_hidden):
+    def _initial_network(
+        self, sample, Y, activation, random_state, n_hidden, min_signal_to_noise=None
+    ):
         """One network per binary problem, initialised in parallel, then joined
-        into one network with an output per problem."""
+        into one network with an output per problem (None if any problem's moments
+        are too weak for ``min_signal_to_noise``)."""
         seeds = random_state.randint(np.iinfo(np.int32).max, size=Y.shape[1])
         problems = Parallel(n_jobs=self.n_jobs)(
             delayed(self._initialise_problem)(
@@ -286,10 +289,12 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
                 np.random.RandomState(seeds[o]),
                 True,
                 n_hidden,
+                min_signal_to_noise,
             )
             for o in range(Y.shape[1])
         )
-        params = _join_problems([params for params, _ in problems])
+        parts = [params for params, _ in problems]
+        params = None if any(p is None for p in parts) else _join_problems(parts)
         diagnostics = Bunch(
             problems=[diagnostics for _, diagnostics in problems],
             messages=[m for _, diagnostics in problems for m in diagnostics.messages],

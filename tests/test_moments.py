@@ -222,10 +222,13 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
     assert np.abs(uniform["direction_skewness"]).max() > 1
 
 
+@pytest.mark.parametrize("stride", [1, 3])
 @pytest.mark.parametrize("patch_indices", [None, np.arange(6).reshape(2, 3)])
-def test_noise_levels_are_per_sample_variances(patch_indices):
+def test_noise_levels_are_per_sample_variances(monkeypatch, patch_indices, stride):
     """The entry variance is the mean over entries of E[||c_i||^2] / n_entries, with
-    c_i the contribution of sample i (averaged over its patches)."""
+    c_i the contribution of sample i (averaged over its patches); on data of more
+    than ``_NOISE_SAMPLES`` samples, the mean over every ``stride``-th sample."""
+    monkeypatch.setattr(_moments, "_NOISE_SAMPLES", 30 // stride)
     rng = np.random.default_rng(9)
     X = rng.standard_normal((30, 6))
     y = rng.standard_normal(30)
@@ -280,7 +283,9 @@ def test_noise_levels_are_per_sample_variances(patch_indices):
         contributions = [contribution(x, label) for x, label in zip(X, y, strict=True)]
         expected_moment = np.average(contributions, axis=0, weights=weights)
         squared = [np.sum(c * c) for c in contributions]
-        expected_variance = np.average(squared, weights=weights) / moment.size
+        expected_variance = (
+            np.average(squared[::stride], weights=weights[::stride]) / moment.size
+        )
         assert np.allclose(moment, expected_moment)
         assert variance == pytest.approx(expected_variance)
 

@@ -461,3 +461,37 @@ def test_float32_fit_stops_at_its_rounding_level(monkeypatch):
         assert rows.count(len(y)) <= 3
     assert recovery_error(teacher, fits[np.float32]) < 1e-3
     assert abs(fits[np.float32].score(X, y) - fits[np.float64].score(X, y)) < 1e-5
+
+
+@pytest.mark.parametrize("fit_hidden_bias", [False, True])
+def test_moments_too_weak_stop_before_their_decomposition(fit_hidden_bias):
+    """With ``min_signal_to_noise`` above the measured ratio the initialisation
+    returns no parameters and that ratio; below it, the initialisation it would
+    have returned anyway."""
+    from skrecover._moments import MomentSample
+    from skrecover._tensor_init import tensor_initialization
+    from skrecover.activations import get_activation
+
+    X, y, _ = make_teacher_regression(
+        n_samples=5_000, n_features=8, n_hidden=3, noise=0.5, random_state=0
+    )
+    sample = MomentSample(X, np.ones(len(y)))
+
+    def initialise(**options):
+        return tensor_initialization(
+            sample,
+            y - y.mean(),
+            get_activation("squared_relu"),
+            3,
+            fit_hidden_bias=fit_hidden_bias,
+            random_state=np.random.RandomState(0),
+            **options,
+        )
+
+    params, diagnostics = initialise()
+    ratio = diagnostics.signal_to_noise
+    weak, measured = initialise(min_signal_to_noise=1.01 * ratio)
+    assert weak is None and measured.signal_to_noise == pytest.approx(ratio)
+    strong, _ = initialise(min_signal_to_noise=0.99 * ratio)
+    np.testing.assert_array_equal(strong.hidden_weights, params.hidden_weights)
+    np.testing.assert_array_equal(strong.output_weights, params.output_weights)
