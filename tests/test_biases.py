@@ -22,8 +22,9 @@ from skrecover import (
     PracticalSizeGDClassifier,
     TensorInitGD,
     TensorInitGDClassifier,
+    _magnitudes,
 )
-from skrecover._magnitudes import fit_units
+from skrecover._magnitudes import fit_intercept_and_flips, fit_units
 from skrecover.activations import get_activation
 from skrecover.datasets import (
     make_teacher_classification,
@@ -122,6 +123,27 @@ def test_unit_fits_recover_the_unit_from_exact_coefficients(name):
         fitted = units.output[i] * activation(units.scale[i] * z + units.bias[i])
         # Orders >= 1 do not see a constant: sigmoid(-t) = 1 - sigmoid(t).
         assert np.ptp(fitted - truth) < 1e-6 * np.ptp(truth)
+
+
+def test_a_starts_intercept_is_the_mean_residual_of_evenly_spaced_rows(monkeypatch):
+    """The intercept of a start is mean(y) minus the network's mean output, the
+    latter over every ``stride``-th row once there are more than ``_MEAN_ROWS``."""
+    from skrecover._moments import MomentSample
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=3_000, n_features=5, n_hidden=2, hidden_biases=1.0, random_state=0
+    )
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    sample = MomentSample(X, weights)
+    activation, params = teacher.activation, teacher.params
+    output = teacher.predict(X) - teacher.intercept
+    for rows, stride in ((1_000_000, 1), (1_000, 3)):
+        monkeypatch.setattr(_magnitudes, "_MEAN_ROWS", rows)
+        fitted = fit_intercept_and_flips(sample, y + 2.0, params, activation, True)
+        expected = np.average(y + 2.0, weights=weights) - np.average(
+            output[::stride], weights=weights[::stride]
+        )
+        assert fitted.intercept[0] == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
