@@ -25,7 +25,8 @@ from ._magnitudes import (
     n_patches,
     output_sd,
 )
-from ._network import NetworkParams, hidden_features, loss_gradient
+from ._moments import MomentSample
+from ._network import NetworkParams, hidden_features, loss_gradient, squared_loss
 from ._tensor import _rank_one_terms, fit_cp_weights, refine_symmetric_cp, symmetric_cp
 
 # Candidate initialisations are compared on at most this many rows.
@@ -288,7 +289,7 @@ def biased_tensor_initialization(
             moments[2], moments[3], noise_energy, k, random_state, n_cp_draws
         ),
     ]
-    rows = _loss_rows(sample, random_state)
+    scored, scored_y = _loss_sample(sample, y, random_state)
     starts = []
     for decomposition in candidates:
         factors = decomposition.factors / np.linalg.norm(decomposition.factors, axis=0)
@@ -310,16 +311,23 @@ def biased_tensor_initialization(
             # On data far from the model, moment magnitudes can be absurd while the
             # directions still help: the same units with least-squares outputs.
             params = least_squares_outputs(
-                sample, y, params, activation, fit_intercept, rows
+                scored, scored_y, params, activation, fit_intercept
             )
             starts.append(("moment directions", params, units, decomposition))
     trend = fallback_initialization(
-        sample, y, activation, k, first, fit_intercept, known_output, random_state, rows
+        scored,
+        scored_y,
+        activation,
+        k,
+        first,
+        fit_intercept,
+        known_output,
+        random_state,
     )
     trend = trend._replace(hidden_biases=np.zeros(k))
     starts.append(("linear trend", trend, units, decomposition))
     losses = [
-        _sample_loss(sample, y, start[1], activation, known_output, rows)
+        _sample_loss(scored, scored_y, start[1], activation, known_output)
         for start in starts
     ]
     best = starts[int(np.argmin(losses))]
@@ -384,28 +392,47 @@ def _noise_energy(sample, residual, halves, k):
     return [k**j * special.factorial(j) * variance / sample.n_effective for j in (3, 4)]
 
 
-def _loss_rows(sample, random_state):
-    """Rows on which candidate initialisations are compared: all of them, or a
-    random subsample of ``_LOSS_ROWS``."""
+def _loss_sample(sample, y, random_state):
+    """The rows on which candidate initialisations are fitted and compared, and
+    their targets: all of them, or (gathered once, in memory) a random subsample
+    of ``_LOSS_ROWS``."""
     n_samples = len(sample.X)
     if n_samples <= _LOSS_ROWS:
-        return slice(None)
-    return np.sort(random_state.choice(n_samples, _LOSS_ROWS, replace=False))
-
-
-def _sample_loss(sample, y, params, activation, known_output, rows):
-    """The training loss of ``params`` on ``rows``: squared, or the cross-entropy
-    of the classifier's mean of probabilities."""
-    X, weights = sample.X[rows], sample.sample_weight[rows]
-    targets = np.asarray(y, dtype=float)[rows][:, np.newaxis]
-    loss = "cross_entropy" if known_output else "squared"
-    return loss_gradient(
+        return sample, y
+    rows = np.sort(random_state.choice(n_samples, _LOSS_ROWS, replace=False))
+    X, weights, targets = (
+        take_rows(a, rows) for a in (sample.X, sample.sample_weight, y)
+    )
+    subset = MomentSample(
         X,
-        targets,
         weights,
+        whitening=sample.whitening,
+        patch_indices=sample.patch_indices,
+        label_offset=sample.label_offset,
+    )
+    return subset, targets
+
+
+def _sample_loss(sample, y, params, activation, known_output):
+    """The training loss of ``params``: squared (one forward pass), or the
+    cross-entropy of the classifier's mean of probabilities."""
+    targets = np.asarray(y, dtype=float)[:, np.newaxis]
+    if not known_output:
+        return squared_loss(
+            sample.X,
+            targets,
+            sample.sample_weight,
+            params,
+            activation,
+            patch_indices=sample.patch_indices,
+        )
+    return loss_gradient(
+        sample.X,
+        targets,
+        sample.sample_weight,
         params,
         activation,
-        loss=loss,
+        loss="cross_entropy",
         patch_indices=sample.patch_indices,
     )[0]
 
@@ -776,7 +803,6 @@ def fallback_initialization(
     fit_intercept,
     known_output,
     random_state,
-    rows=None,
 ):
     """Initialisation when the moments carry no information about the units.
 
@@ -797,15 +823,13 @@ def fallback_initialization(
         output = np.full(n_hidden, 1.0 / (n_hidden * n_patches(sample)))
         return NetworkParams(hidden, output[np.newaxis, :], np.zeros(1))
     params = NetworkParams(hidden, np.ones((1, n_hidden)), np.zeros(1))
-    return least_squares_outputs(sample, y, params, activation, fit_intercept, rows)
+    return least_squares_outputs(sample, y, params, activation, fit_intercept)
 
 
-def least_squares_outputs(sample, y, params, activation, fit_intercept, rows=None):
+def least_squares_outputs(sample, y, params, activation, fit_intercept):
     """``params`` with the output weights (and intercept) that fit ``y`` best, by
-    weighted least squares on the hidden features of ``rows`` (default all)."""
+    weighted least squares on the hidden features of the sample's rows."""
     X, weights = sample.X, sample.sample_weight
-    if rows is not None:  # a subsample, in memory
-        X, weights, y = (take_rows(a, rows) for a in (X, weights, y))
     features = hidden_features(
         X,
         params.hidden_weights,
