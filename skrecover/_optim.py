@@ -723,11 +723,11 @@ def subsample_schedule(n_samples, n_params, random_state):
     return [np.sort(permutation[:size]) for size in sizes]
 
 
-def _fits_exactly(loss, y, sample_weight, loss_floor):
-    """Whether a squared loss is at the rounding level of the targets (or at the
-    caller's ``loss_floor``): an exact fit of noise-free data."""
-    level = _EXACT_FIT * weighted_variance(y, sample_weight)
-    return bool(loss <= max(level, loss_floor or 0.0))
+def _fits_exactly(loss, y, sample_weight):
+    """Whether a squared loss is at the rounding level of float64 targets: an
+    exact fit of noise-free data. (Rounding noise above it, of float32 inputs
+    say, is fitted on a few rows per parameter below its level on all rows.)"""
+    return bool(loss <= _EXACT_FIT * weighted_variance(y, sample_weight))
 
 
 def choose_solver(sample_weight, n_params):
@@ -853,7 +853,7 @@ def train_network(
     warm_up = loss == "squared" and solver == "lbfgs" and not validate
     curvature = None
     if warm_up and random_state is not None:
-        warm, estimate, exact = start, None, False
+        warm, estimate, checked = start, None, False
         for rows in subsample_schedule(len(y), start.size, random_state):
             stage = minimize(
                 objective(rows),
@@ -870,25 +870,21 @@ def train_network(
             if curvature is None and len(rows) >= curvature_rows:
                 curvature = curvature_of(rows)
             best = min(stage.loss_curve, default=stage.start_loss)
-            exact = _fits_exactly(best, y[rows], sample_weight[rows], loss_floor)
-            if exact:
-                # Noise-free rows fitted to rounding: larger subsamples could only
-                # confirm it, a pass over their rows each; all the rows do.
-                break
-        if exact:
-            at_warm = loss_of(warm)
-            if _fits_exactly(at_warm, y, sample_weight, loss_floor):
-                result = OptimResult(
-                    x=warm,
-                    converged=True,
-                    n_iter=warm_iterations,
-                    loss_curve=[at_warm],
-                    solver=solver,
-                    start_loss=at_warm,
-                )
-                return packer.unpack(warm), result
-            if curvature is None:
-                curvature = curvature_of(np.arange(len(y)))
+            if not checked and _fits_exactly(best, y[rows], sample_weight[rows]):
+                # Noise-free rows fitted to rounding: the larger subsamples could
+                # only confirm it, a pass over their rows each; one loss over all
+                # the rows does.
+                checked, at_warm = True, loss_of(warm)
+                if _fits_exactly(at_warm, y, sample_weight):
+                    result = OptimResult(
+                        x=warm,
+                        converged=True,
+                        n_iter=warm_iterations,
+                        loss_curve=[at_warm],
+                        solver=solver,
+                        start_loss=at_warm,
+                    )
+                    return packer.unpack(warm), result
         if warm_iterations:
             at_warm = full(warm)
             if not at_warm[0] < _CLEAR_IMPROVEMENT * estimate:

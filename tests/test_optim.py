@@ -362,8 +362,8 @@ def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
 
 def test_an_exact_fit_of_a_subsample_that_the_other_rows_refute(monkeypatch):
     """Rows outside the subsample carry noise: its exact fit is not exact on all
-    the rows, so descent goes on over all of them (with the curvature of a random
-    subset) to the minimum of their loss, as without the warm start."""
+    the rows, so descent goes on over all of them to the minimum of their loss,
+    as without the warm start."""
     from skrecover.datasets import make_teacher_regression
 
     X, y, teacher = make_teacher_regression(
