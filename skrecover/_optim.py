@@ -723,11 +723,11 @@ def subsample_schedule(n_samples, n_params, random_state):
     return [np.sort(permutation[:size]) for size in sizes]
 
 
-def _fits_exactly(loss, y, sample_weight):
-    """Whether a squared loss is at the rounding level of float64 targets: an
-    exact fit of noise-free data. (Rounding noise above it, of float32 inputs
-    say, is fitted on a few rows per parameter below its level on all rows.)"""
-    return bool(loss <= _EXACT_FIT * weighted_variance(y, sample_weight))
+def _fits_exactly(loss, y, sample_weight, floor=None):
+    """Whether a squared loss is at the rounding level of float64 targets, or at
+    most ``floor``: an exact fit of noise-free data."""
+    level = _EXACT_FIT * weighted_variance(y, sample_weight)
+    return bool(loss <= max(level, floor or 0.0))
 
 
 def choose_solver(sample_weight, n_params):
@@ -870,12 +870,18 @@ def train_network(
             if curvature is None and len(rows) >= curvature_rows:
                 curvature = curvature_of(rows)
             best = min(stage.loss_curve, default=stage.start_loss)
-            if not checked and _fits_exactly(best, y[rows], sample_weight[rows]):
+            # Rounding noise (of float32 inputs, say) fitted on a few rows per
+            # parameter falls below its level on all the rows: the caller's floor
+            # counts from 20 rows per parameter, with a margin of 2.
+            floor = None
+            if loss_floor is not None and len(rows) >= curvature_rows:
+                floor = loss_floor / 2
+            if not checked and _fits_exactly(best, y[rows], sample_weight[rows], floor):
                 # Noise-free rows fitted to rounding: the larger subsamples could
                 # only confirm it, a pass over their rows each; one loss over all
                 # the rows does.
                 checked, at_warm = True, loss_of(warm)
-                if _fits_exactly(at_warm, y, sample_weight):
+                if _fits_exactly(at_warm, y, sample_weight, loss_floor):
                     result = OptimResult(
                         x=warm,
                         converged=True,

@@ -301,7 +301,7 @@ def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     assert _stalled([1.0, 0.9, 0.8, 0.7])
 
 
-def _teacher_fit(monkeypatch, X, y, teacher, schedule=None):
+def _teacher_fit(monkeypatch, X, y, teacher, schedule=None, **options):
     """train_network from a perturbed teacher on all of ``X``, counting the rows
     each loss-and-gradient and each loss alone reads."""
     from skrecover import _optim
@@ -333,6 +333,7 @@ def _teacher_fit(monkeypatch, X, y, teacher, schedule=None):
         get_activation("relu"),
         free=["hidden_weights", "output_weights", "intercept"],
         random_state=np.random.RandomState(0),
+        **options,
     )
     return params, result, reads
 
@@ -358,6 +359,26 @@ def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
         teacher.hidden_weights / teacher_norms[:, np.newaxis]
     ).T
     assert np.allclose(np.sort(cosines.max(axis=0)), 1, atol=1e-12)
+
+
+def test_float32_inputs_fitted_to_their_rounding_floor_on_a_subsample(monkeypatch):
+    """float32 inputs: a fit below half the caller's floor on a subsample of 20
+    rows per parameter or more is confirmed by one loss over all the rows (the
+    smallest subsample, which fits their rounding noise below its level, is not
+    trusted)."""
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000, n_features=10, n_hidden=3, activation="relu", random_state=1
+    )
+    floor = (10 * np.finfo(np.float32).eps) ** 2 * np.mean(y**2)
+    _, result, reads = _teacher_fit(
+        monkeypatch, X.astype(np.float32), y, teacher, loss_floor=floor
+    )
+    assert reads["loss"] == [len(y)]
+    assert max(reads["gradient"]) < len(y) // 2
+    assert result.converged and result.loss_curve == [result.start_loss]
+    assert result.start_loss <= floor
 
 
 def test_an_exact_fit_of_a_subsample_that_the_other_rows_refute(monkeypatch):
