@@ -220,48 +220,71 @@ def test_newton_steps_cut_the_gradient_by_cg_tolerance_on_a_quadratic():
     assert fun(result.x)[0] <= fun(solution)[0] * (1 + 1e-11)
 
 
+def _teacher_fit(
+    monkeypatch, X, y, teacher, schedule=None, spread=0.05, random_state=0, **options
+):
+    """train_network from a perturbed teacher on all of ``X``, counting the rows
+    each loss-and-gradient and each loss alone reads."""
+    from skrecover import _network, _optim
+    from skrecover._network import NetworkParams
+    from skrecover.activations import get_activation
+
+    start = NetworkParams(
+        teacher.hidden_weights + spread * np.random.RandomState(0).randn(3, 10),
+        teacher.output_weights[np.newaxis, :],
+        np.zeros(1),
+        None,
+    )
+    reads = {"gradient": [], "loss": []}
+    for name, kind in (("loss_gradient", "gradient"), ("squared_loss", "loss")):
+        original = getattr(_network, name)
+
+        def counting(X, *args, read=reads[kind], original=original, **kwargs):
+            read.append(len(X))
+            return original(X, *args, **kwargs)
+
+        monkeypatch.setattr(_optim, name, counting)
+    if schedule is not None:
+        monkeypatch.setattr(_optim, "subsample_schedule", lambda *args: schedule)
+    params, result = _optim.train_network(
+        X,
+        y[:, np.newaxis],
+        np.ones(len(y)),
+        start,
+        get_activation("relu"),
+        free=["hidden_weights", "output_weights", "intercept"],
+        random_state=None
+        if random_state is None
+        else np.random.RandomState(random_state),
+        **options,
+    )
+    return params, result, reads
+
+
 def test_subsampled_newton_phase_on_noisy_large_data(monkeypatch):
     """On 200 000 noisy rows, after the subsample warm start, subsampled Newton
     steps reach the training loss of L-BFGS on all rows (within its tol) in a few
     passes over all rows, where L-BFGS from the same start makes about 30."""
-    from skrecover import _optim
-    from skrecover._network import NetworkParams
-    from skrecover.activations import get_activation
     from skrecover.datasets import make_teacher_regression
 
     X, y, teacher = make_teacher_regression(
         n_samples=200_000, n_features=10, n_hidden=3, noise=0.3, random_state=0
     )
-    start = NetworkParams(
-        teacher.hidden_weights + 0.3 * np.random.RandomState(0).randn(3, 10),
-        teacher.output_weights[np.newaxis, :],
-        np.zeros(1),
-        None,
-    )
     passes, losses = [], []
-    original = _optim.loss_gradient
-    for random_state in (None, np.random.RandomState(0)):
-        rows = []
-
-        def counting(X, *args, read=rows, **kwargs):
-            read.append(len(X))
-            return original(X, *args, **kwargs)
-
-        monkeypatch.setattr(_optim, "loss_gradient", counting)
-        _, result = _optim.train_network(
+    for random_state in (None, 0):
+        _, result, reads = _teacher_fit(
+            monkeypatch,
             X,
-            y[:, np.newaxis],
-            np.ones(len(y)),
-            start,
-            get_activation("relu"),
-            free=["hidden_weights", "output_weights", "intercept"],
+            y,
+            teacher,
+            spread=0.3,
+            random_state=random_state,
             tol=1e-5,
             n_iter_no_change=5,
-            random_state=random_state,
         )
         assert result.converged
         losses.append(min(result.loss_curve))
-        passes.append(rows.count(len(y)))
+        passes.append(reads["gradient"].count(len(y)))
     assert passes[0] >= 20 and passes[1] <= 6
     assert losses[1] <= losses[0] * (1 + 1e-5)
 
@@ -299,43 +322,6 @@ def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     assert not _stalled([8.0, 4.0, 2.0, 1.0, 0.5])
     assert not _stalled([1.0, 0.9, 0.8])  # too few steps to judge
     assert _stalled([1.0, 0.9, 0.8, 0.7])
-
-
-def _teacher_fit(monkeypatch, X, y, teacher, schedule=None, **options):
-    """train_network from a perturbed teacher on all of ``X``, counting the rows
-    each loss-and-gradient and each loss alone reads."""
-    from skrecover import _optim
-    from skrecover._network import NetworkParams
-    from skrecover.activations import get_activation
-
-    start = NetworkParams(
-        teacher.hidden_weights + 0.05 * np.random.RandomState(0).randn(3, 10),
-        teacher.output_weights[np.newaxis, :],
-        np.zeros(1),
-        None,
-    )
-    reads = {"gradient": [], "loss": []}
-    for name, kind in (("loss_gradient", "gradient"), ("squared_loss", "loss")):
-        original = getattr(_optim, name)
-
-        def counting(X, *args, read=reads[kind], original=original, **kwargs):
-            read.append(len(X))
-            return original(X, *args, **kwargs)
-
-        monkeypatch.setattr(_optim, name, counting)
-    if schedule is not None:
-        monkeypatch.setattr(_optim, "subsample_schedule", lambda *args: schedule)
-    params, result = _optim.train_network(
-        X,
-        y[:, np.newaxis],
-        np.ones(len(y)),
-        start,
-        get_activation("relu"),
-        free=["hidden_weights", "output_weights", "intercept"],
-        random_state=np.random.RandomState(0),
-        **options,
-    )
-    return params, result, reads
 
 
 def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
