@@ -347,6 +347,29 @@ def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
     assert np.allclose(np.sort(cosines.max(axis=0)), 1, atol=1e-12)
 
 
+def test_a_warm_start_far_below_the_starts_estimate_needs_no_start_loss(monkeypatch):
+    """Noisy rows: the warm start's loss over all the rows is far below the start's
+    loss on the first subsample, so the start's loss over all the rows is not
+    measured (one pass saved), and the fit ends where measuring it ends."""
+    from skrecover import _optim
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000,
+        n_features=10,
+        n_hidden=3,
+        activation="relu",
+        noise=0.3,
+        random_state=1,
+    )
+    _, result, reads = _teacher_fit(monkeypatch, X, y, teacher, spread=0.3)
+    assert reads["loss"] == []
+    monkeypatch.setattr(_optim, "_CLEAR_IMPROVEMENT", 0.0)
+    _, measured, reads = _teacher_fit(monkeypatch, X, y, teacher, spread=0.3)
+    assert reads["loss"] == [len(y)]
+    assert result.loss_curve == measured.loss_curve
+
+
 def test_float32_inputs_fitted_to_their_rounding_floor_on_a_subsample(monkeypatch):
     """float32 inputs: a fit below half the caller's floor on a subsample of 20
     rows per parameter or more is confirmed by one loss over all the rows (the
