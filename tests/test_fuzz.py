@@ -58,7 +58,7 @@ def datasets(draw, classifier):
 
 @pytest.mark.parametrize("Estimator", all_estimators(), ids=lambda e: e.__name__)
 @settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
