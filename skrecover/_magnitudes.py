@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
 from sklearn.utils import Bunch
 
 from ._engine import subset_rows
@@ -76,12 +76,14 @@ def fit_units(coefficients, errors, activation, output=None):
     units : UnitFit
     """
     weights = 1.0 / np.maximum(errors, np.finfo(float).tiny) ** 2
-    fit = _fit_homogeneous if activation.degree else _fit_smooth
-    rows = [
-        fit(c, w, activation, None if output is None else output[i])
-        for i, (c, w) in enumerate(zip(coefficients, weights, strict=True))
-    ]
-    scale, bias, out, chi2 = (np.array(values) for values in zip(*rows, strict=True))
+    if activation.degree:
+        rows = [
+            _fit_homogeneous(c, w, activation, None if output is None else output[i])
+            for i, (c, w) in enumerate(zip(coefficients, weights, strict=True))
+        ]
+        scale, bias, out, chi2 = (np.array(v) for v in zip(*rows, strict=True))
+    else:
+        scale, bias, out, chi2 = _fit_smooth(coefficients, weights, activation, output)
     return UnitFit(scale, bias, out, chi2 / len(_ORDERS))
 
 
@@ -92,14 +94,16 @@ def _orientations(c):
 
 def _profile(constants, c, w, fixed):
     """Best output scale for each row of ``constants`` (or the fixed one) and the
-    weighted residual it leaves, vectorised over the rows."""
+    weighted residual it leaves, vectorised over the rows (``c`` and ``w``: one
+    unit's, or one row per row of ``constants``)."""
+    constants = np.atleast_2d(constants)
     if fixed is None:
-        numerator = constants @ (w * c)
-        denominator = np.maximum((constants**2) @ w, np.finfo(float).tiny)
+        numerator = (constants * (w * c)).sum(axis=-1)
+        denominator = np.maximum((constants**2 * w).sum(axis=-1), np.finfo(float).tiny)
         scale = numerator / denominator
     else:
-        scale = np.full(len(constants), fixed)
-    residual = ((c - scale[:, np.newaxis] * constants) ** 2) @ w
+        scale = np.zeros(len(constants)) + fixed
+    residual = ((c - scale[:, np.newaxis] * constants) ** 2 * w).sum(axis=-1)
     return scale, residual
 
 
@@ -152,48 +156,99 @@ def _homogeneous_unit(amplitude, t, q, output, orientation, residual):
     return orientation * s, t * s, float(v) if v else 1.0, float(residual)
 
 
-def _fit_smooth(c, w, activation, output):
-    """A search over the ``(s, b)`` grid for each orientation, ``v`` in closed
-    form (or fixed), refined by least squares on the exact constants."""
+def _fit_smooth(coefficients, weights, activation, output):
+    """A search over the ``(s, b)`` grid for each unit and orientation, ``v`` in
+    closed form (or fixed), then one joint least-squares refinement of all units on
+    the exact constants."""
     table = _smooth_table(activation)
+    fixed = [None] * len(coefficients) if output is None else output
+    starts = [
+        _grid_start(table, c, w, v)
+        for c, w, v in zip(coefficients, weights, fixed, strict=True)
+    ]
+    orientation, oriented, index = (
+        np.array(values) for values in zip(*starts, strict=True)
+    )
+    s = _S_GRID[index // len(_B_GRID)]
+    b = _B_GRID[index % len(_B_GRID)]
+    # A saturated (or vanishing) unit: its optimum is flat, keep the grid's.
+    free = (s != _S_GRID[0]) & (s != _S_GRID[-1])
+    if free.any():
+        s[free], b[free] = _refine_smooth(
+            s[free],
+            b[free],
+            oriented[free],
+            weights[free],
+            None if output is None else output[free],
+            activation,
+        )
+    constants = activation.biased_hermite_constants(s, b)[:, 1:]
+    v, residual = _profile(constants, oriented, weights, output)
+    return orientation * s, b, v, residual
+
+
+def _grid_start(table, c, w, output):
+    """The orientation, the oriented coefficients and the grid row that fit best."""
     best = None
     for orientation, oriented in _orientations(c):
-        _, residual = _profile(table, oriented, w, output)
+        residual = _profile(table, oriented, w, output)[1]
         index = int(np.argmin(residual))
         if best is None or residual[index] < best[0]:
             best = (residual[index], orientation, oriented, index)
-    residual, orientation, oriented, index = best
-    s0, b0 = _S_GRID[index // len(_B_GRID)], _B_GRID[index % len(_B_GRID)]
-    if s0 in (_S_GRID[0], _S_GRID[-1]):
-        # A saturated (or vanishing) unit: its optimum is flat, keep the grid's.
-        v = _profile(table[index : index + 1], oriented, w, output)[0][0]
-        return orientation * s0, b0, float(v), float(residual)
-    root = np.sqrt(w)
+    return best[1:]
 
-    def residuals(point):
-        constants = activation.biased_hermite_constants(np.exp(point[0]), point[1])
-        scale, _ = _profile(constants[1:][np.newaxis], oriented, w, output)
-        return root * (oriented - scale[0] * constants[1:])
 
-    bounds = (
-        [np.log(_S_GRID[0]), 1.5 * _B_GRID[0]],
-        [np.log(_S_GRID[-1]), 1.5 * _B_GRID[-1]],
-    )
+def _refine_smooth(s, b, oriented, weights, output, activation):
+    """Least squares on ``(log s_i, b_i)`` of all units at once (a block-diagonal
+    Jacobian from Stein's slopes), ``v_i`` profiled out (or fixed)."""
+    n_units = len(s)
+    root = np.sqrt(weights)
+    memo = {}
+
+    def residuals_and_jacobian(x):
+        key = x.tobytes()
+        if key not in memo:
+            memo.clear()
+            memo[key] = _projected_residuals(
+                x.reshape(n_units, 2), oriented, weights, root, output, activation
+            )
+        return memo[key]
+
+    lower = np.tile([np.log(_S_GRID[0]), 1.5 * _B_GRID[0]], n_units)
+    upper = np.tile([np.log(_S_GRID[-1]), 1.5 * _B_GRID[-1]], n_units)
     # Tight tolerances: the optimum, not where the iterations happen to stop, so
     # that equivalent data (weights as repetitions) give the same units.
     result = optimize.least_squares(
-        residuals,
-        [np.log(s0), b0],
-        bounds=bounds,
-        x_scale=[0.1, 0.1],
+        lambda x: residuals_and_jacobian(x)[0],
+        np.column_stack([np.log(s), b]).ravel(),
+        jac=lambda x: residuals_and_jacobian(x)[1],
+        bounds=(lower, upper),
+        x_scale=np.full(2 * n_units, 0.1),
         ftol=1e-15,
         xtol=1e-15,
         gtol=1e-15,
     )
-    s, b = np.exp(result.x[0]), result.x[1]
-    constants = activation.biased_hermite_constants(s, b)[1:][np.newaxis]
-    v = _profile(constants, oriented, w, output)[0][0]
-    return orientation * s, b, float(v), float(2 * result.cost)
+    log_s, b = result.x.reshape(n_units, 2).T
+    return np.exp(log_s), b
+
+
+def _projected_residuals(point, oriented, weights, root, output, activation):
+    """``sqrt(w) (c - v m(s, b))`` of every unit, and its Jacobian in ``(log s, b)``."""
+    constants, by_log_s, by_b = activation._biased_constants_and_slopes(
+        np.exp(point[:, 0]), point[:, 1]
+    )
+    v, _ = _profile(constants, oriented, weights, output)
+    gap = oriented - v[:, np.newaxis] * constants
+    slopes = np.stack([by_log_s, by_b], axis=-1)
+    fitted = v[:, np.newaxis, np.newaxis] * slopes
+    if output is None:
+        # Variable projection: v = <m, c>_w / <m, m>_w moves with (s, b).
+        norm = np.maximum((weights * constants**2).sum(axis=1), np.finfo(float).tiny)
+        by_v = np.einsum("uj,ujp->up", weights * gap, slopes)
+        by_v -= v[:, np.newaxis] * np.einsum("uj,ujp->up", weights * constants, slopes)
+        fitted += constants[:, :, np.newaxis] * (by_v / norm[:, np.newaxis])[:, None]
+    jacobian = linalg.block_diag(*(-root[:, :, np.newaxis] * fitted))
+    return (root * gap).ravel(), jacobian
 
 
 @lru_cache(maxsize=16)

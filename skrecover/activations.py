@@ -41,8 +41,10 @@ __all__ = [
 ]
 
 MAX_ORDER = 4
-# Power-series coefficients of He_0, ..., He_MAX_ORDER.
-_HERMITE_POWERS = [hermite_e.herme2poly(row) for row in np.eye(MAX_ORDER + 1)]
+# Orders up to MAX_ORDER + 2 give the slopes of m_1..m_4 in (sigma, b) by Stein.
+_SLOPE_ORDER = MAX_ORDER + 2
+# Power-series coefficients of He_0, ..., He_{_SLOPE_ORDER}.
+_HERMITE_POWERS = [hermite_e.herme2poly(row) for row in np.eye(_SLOPE_ORDER + 1)]
 # Relative size below which a Hermite constant counts as identically zero.
 _ZERO_TOL = 1e-9
 # Beyond |z| = 14 the Gaussian density is below 1e-42: the tails do not count.
@@ -249,15 +251,20 @@ class Activation:
         sigma = np.asarray(sigma, dtype=float)
         if np.any(sigma < 0):
             raise ValueError("sigma must be non-negative.")
-        flat = np.atleast_1d(sigma).ravel()
+        constants = self._hermite_constants(np.atleast_1d(sigma).ravel())
+        return constants.reshape(sigma.shape + (MAX_ORDER + 1,))
+
+    def _hermite_constants(self, sigma):
+        """``m_j(sigma)`` for a flat array ``sigma >= 0``, shape (n, 5): adaptive
+        quadrature, split at the origin."""
 
         def integrand(z):
-            return np.outer(self(flat * z), _hermite_vander(z)) * _gaussian_pdf(z)
+            return np.outer(self(sigma * z), _hermite_vander(z)) * _gaussian_pdf(z)
 
         options = {"epsabs": 1e-14, "epsrel": 1e-12}
         negative, _ = integrate.quad_vec(integrand, -_Z_MAX, 0.0, **options)
         positive, _ = integrate.quad_vec(integrand, 0.0, _Z_MAX, **options)
-        return (negative + positive).reshape(sigma.shape + (MAX_ORDER + 1,))
+        return negative + positive
 
     def biased_hermite_constants(self, sigma, bias):
         """Gaussian Hermite constants of a unit with a bias, ``m_j(sigma, b)``.
@@ -297,8 +304,32 @@ class Activation:
         constants *= signs ** np.arange(MAX_ORDER + 1)
         return constants.reshape(sigma.shape + (MAX_ORDER + 1,))
 
-    def _biased_constants(self, sigma, bias):
-        """``m_j(sigma, b)`` for ``sigma >= 0``, flat arrays, shape (n, 5).
+    def _biased_constants_and_slopes(self, sigma, bias):
+        """``m_j(sigma, b)``, ``j = 1..4``, and their slopes in ``log sigma`` and ``b``.
+
+        By Stein's lemma, ``d m_j / d b = m_{j+1} / sigma`` and
+        ``d m_j / d log(sigma) = m_{j+2} + j m_j``.
+
+        Parameters
+        ----------
+        sigma : ndarray of shape (n,)
+            Positive norms.
+        bias : ndarray of shape (n,)
+
+        Returns
+        -------
+        constants, by_log_sigma, by_bias : ndarrays of shape (n, 4)
+        """
+        m = self._biased_constants(sigma, bias, order=_SLOPE_ORDER)
+        orders = np.arange(1, MAX_ORDER + 1)
+        constants = m[:, 1 : MAX_ORDER + 1]
+        by_log_sigma = m[:, 3:] + orders * constants
+        by_bias = m[:, 2 : MAX_ORDER + 2] / sigma[:, np.newaxis]
+        return constants, by_log_sigma, by_bias
+
+    def _biased_constants(self, sigma, bias, order=MAX_ORDER):
+        """``m_j(sigma, b)``, ``j <= order``, for ``sigma >= 0``, flat arrays, shape
+        (n, order + 1).
 
         With ``t = b / sigma`` and ``u = z + t``, ``m_j = int phi(sigma u)
         He_j(u - t) pdf(u - t) du``: the kink (or the steepest part) of ``phi`` is at
@@ -312,7 +343,7 @@ class Activation:
         def integrand(u):
             z = u - shift
             values = self(scale * u)[:, np.newaxis] * _gaussian_pdf(z)[:, np.newaxis]
-            return values * hermite_e.hermevander(z, MAX_ORDER)
+            return values * hermite_e.hermevander(z, order)
 
         options = {"epsabs": 1e-14, "epsrel": 1e-12}
         negative, _ = integrate.quad_vec(integrand, -reach, 0.0, **options)
@@ -417,10 +448,9 @@ class _PiecewisePolynomial(Activation):
     def _param_value(self, name):
         return getattr(self, name)
 
-    def hermite_constants(self, sigma=1.0):
-        sigma = np.asarray(sigma, dtype=float)
-        if np.any(sigma < 0):
-            raise ValueError("sigma must be non-negative.")
+    def _hermite_constants(self, sigma):
+        """Closed form: ``m_j(sigma) = sigma^q m_j(1)``, with ``m_j(1)`` from the
+        half-line Gaussian moments of each piece."""
         positive, negative = self._pieces()
         at_one = np.zeros(MAX_ORDER + 1)
         for j in range(MAX_ORDER + 1):
@@ -432,14 +462,14 @@ class _PiecewisePolynomial(Activation):
                 at_one[j] += np.sum(product * side**powers * _half_moments(powers))
         return np.multiply.outer(sigma**self.degree, at_one)
 
-    def _biased_constants(self, sigma, bias):
+    def _biased_constants(self, sigma, bias, order=MAX_ORDER):
         """Closed forms: with ``z_0 = -b / sigma`` the unit is on its positive piece
         for ``z > z_0``, and ``phi(sigma z + b) He_j(z)`` is a polynomial in ``z`` on
         each side, integrated with the truncated Gaussian moments
         ``E[z^m 1{z > z_0}]`` (exact, also at the kink)."""
         positive, negative = self._pieces()
         degree = max(len(positive), len(negative)) - 1
-        n_terms = degree + MAX_ORDER + 1
+        n_terms = degree + order + 1
         constant = sigma == 0
         scale = np.where(constant, 1.0, sigma)
         threshold = np.where(
@@ -447,7 +477,7 @@ class _PiecewisePolynomial(Activation):
         )
         above = _upper_moments(threshold, n_terms)
         below = _gaussian_moments(n_terms) - above
-        constants = np.zeros((len(sigma), MAX_ORDER + 1))
+        constants = np.zeros((len(sigma), order + 1))
         for piece, moments in ((positive, above), (negative, below)):
             # piece(sigma z + b) as a polynomial in z, per unit: coefficient q
             # of z^q is sum_p a_p C(p, q) sigma^q b^(p - q).
@@ -456,21 +486,21 @@ class _PiecewisePolynomial(Activation):
                 for q in range(p + 1):
                     composed[:, q] += a * math.comb(p, q) * sigma**q * bias ** (p - q)
             # sum_q sum_r composed_q h_jr E[z^(q + r) ...], as one contraction.
-            shifted = _shifted_hermite_powers(degree, n_terms)
+            shifted = _shifted_hermite_powers(degree, order, n_terms)
             products = (moments @ shifted.reshape(-1, n_terms).T).reshape(
-                len(sigma), degree + 1, MAX_ORDER + 1
+                len(sigma), degree + 1, order + 1
             )
             constants += np.einsum("nq,nqj->nj", composed, products)
         return constants
 
 
 @cache
-def _shifted_hermite_powers(degree, n_terms):
+def _shifted_hermite_powers(degree, order, n_terms):
     """``S[q, j, q + r]`` = the coefficient of ``z^r`` in ``He_j(z)``, for
     ``q <= degree``: the map from a polynomial's coefficients times ``He_j`` to
-    the powers of ``z`` it multiplies, shape (degree + 1, 5, n_terms)."""
-    shifted = np.zeros((degree + 1, MAX_ORDER + 1, n_terms))
-    for j, he_j in enumerate(_HERMITE_POWERS):
+    the powers of ``z`` it multiplies, shape (degree + 1, order + 1, n_terms)."""
+    shifted = np.zeros((degree + 1, order + 1, n_terms))
+    for j, he_j in enumerate(_HERMITE_POWERS[: order + 1]):
         for q in range(degree + 1):
             shifted[q, j, q : q + len(he_j)] = he_j
     shifted.setflags(write=False)
@@ -608,11 +638,14 @@ class _Smooth(Activation):
     def derivative(self, z):
         return self.value_and_derivative(z)[1]
 
-    def _biased_constants(self, sigma, bias):
+    def _hermite_constants(self, sigma):
+        return self._biased_constants(sigma, np.zeros_like(sigma))
+
+    def _biased_constants(self, sigma, bias, order=MAX_ORDER):
         """The trapezoid rule on a fine grid: exact to about 1e-14 for these
         analytic activations, and fast on many units at once."""
-        weights = _TRAPEZOID_HERMITE
-        constants = np.empty((len(sigma), MAX_ORDER + 1))
+        weights = _TRAPEZOID_HERMITE[:, : order + 1]
+        constants = np.empty((len(sigma), order + 1))
         for start in range(0, len(sigma), _TRAPEZOID_BLOCK):
             block = slice(start, start + _TRAPEZOID_BLOCK)
             pre = np.multiply.outer(sigma[block], _TRAPEZOID_NODES)
@@ -808,10 +841,10 @@ def _half_moments(powers):
 
 
 # The trapezoid rule for Gaussian integrals of analytic functions: nodes on [-14, 14]
-# and the weights pdf(z) h He_j(z), as a (n_nodes, 5) matrix.
+# and the weights pdf(z) h He_j(z), j <= 6, as a (n_nodes, 7) matrix.
 _TRAPEZOID_NODES = np.linspace(-_Z_MAX, _Z_MAX, 2801)
 _TRAPEZOID_HERMITE = (
-    hermite_e.hermevander(_TRAPEZOID_NODES, MAX_ORDER)
+    hermite_e.hermevander(_TRAPEZOID_NODES, _SLOPE_ORDER)
     * (_gaussian_pdf(_TRAPEZOID_NODES) * (_TRAPEZOID_NODES[1] - _TRAPEZOID_NODES[0]))[
         :, np.newaxis
     ]

@@ -71,6 +71,28 @@ def test_relu_family_closed_forms():
 
 
 @pytest.mark.parametrize(
+    "activation",
+    [*ALL, Activation(np.tanh, lambda z: 1 - np.tanh(z) ** 2, name="my_tanh")],
+    ids=repr,
+)
+def test_biased_constant_slopes_match_finite_differences(activation):
+    """Stein's slopes of ``m_1..m_4`` in ``log sigma`` and ``b``."""
+    sigma, bias, h = np.array([0.3, 1.0, 2.5]), np.array([-0.7, 0.2, 1.5]), 1e-6
+    constants, by_log_sigma, by_bias = activation._biased_constants_and_slopes(
+        sigma, bias
+    )
+
+    def m(s, b):
+        return activation.biased_hermite_constants(s, b)[:, 1:]
+
+    assert np.allclose(constants, m(sigma, bias), rtol=1e-12, atol=1e-14)
+    numeric = (m(sigma * np.exp(h), bias) - m(sigma * np.exp(-h), bias)) / (2 * h)
+    assert np.allclose(by_log_sigma, numeric, rtol=1e-7, atol=1e-8)
+    numeric = (m(sigma, bias + h) - m(sigma, bias - h)) / (2 * h)
+    assert np.allclose(by_bias, numeric, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize(
     "activation", [ReLU(), LeakyReLU(0.1), SquaredReLU()], ids=repr
 )
 def test_closed_forms_agree_with_quadrature_and_homogeneity(activation):

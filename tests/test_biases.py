@@ -125,6 +125,57 @@ def test_unit_fits_recover_the_unit_from_exact_coefficients(name):
         assert np.ptp(fitted - truth) < 1e-6 * np.ptp(truth)
 
 
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("output", [None, "known"])
+def test_joint_unit_refinement_is_each_units_own_fit(name, output):
+    """All units are refined in one least-squares problem: its optimum is every
+    unit's own (noisy coefficients, unequal errors, known or free outputs)."""
+    activation = get_activation(name)
+    rng = np.random.default_rng(1)
+    k = 5
+    scale = rng.uniform(0.5, 2.5, k) * rng.choice([-1, 1], k)
+    bias = rng.uniform(-1.5, 1.5, k)
+    weights = rng.uniform(0.5, 2.0, k)
+    errors = rng.uniform(1e-3, 1e-2, (k, 4))
+    coefficients = weights[:, None] * activation.biased_hermite_constants(scale, bias)[
+        :, 1:
+    ] + errors * rng.standard_normal((k, 4))
+    known = None if output is None else weights
+    joint = fit_units(coefficients, errors, activation, known)
+    for i in range(k):
+        alone = fit_units(
+            coefficients[i : i + 1],
+            errors[i : i + 1],
+            activation,
+            None if known is None else known[i : i + 1],
+        )
+        for field in joint._fields:
+            assert np.allclose(
+                getattr(joint, field)[i], getattr(alone, field)[0], rtol=1e-7, atol=1e-9
+            ), field
+
+
+@pytest.mark.parametrize("output", [None, np.array([0.7, -1.3, 2.0])])
+def test_unit_refinement_jacobian_matches_finite_differences(output):
+    """The variable-projection Jacobian, ``v`` profiled out or fixed."""
+    from skrecover._magnitudes import _projected_residuals
+
+    activation = get_activation("tanh")
+    rng = np.random.default_rng(2)
+    point = np.column_stack([rng.uniform(-1, 1, 3), rng.uniform(-2, 2, 3)])
+    oriented, weights = rng.standard_normal((3, 4)), rng.uniform(0.5, 3.0, (3, 4))
+    args = (oriented, weights, np.sqrt(weights), output, activation)
+    _, jacobian = _projected_residuals(point, *args)
+    h, numeric = 1e-6, np.empty_like(jacobian)
+    for p in range(point.size):
+        step = np.zeros(point.size)
+        step[p] = h
+        plus = _projected_residuals(point + step.reshape(3, 2), *args)[0]
+        minus = _projected_residuals(point - step.reshape(3, 2), *args)[0]
+        numeric[:, p] = (plus - minus) / (2 * h)
+    assert np.allclose(jacobian, numeric, rtol=1e-6, atol=1e-8)
+
+
 def test_a_starts_intercept_is_the_mean_residual_of_evenly_spaced_rows(monkeypatch):
     """The intercept of a start is mean(y) minus the network's mean output, the
     latter over every ``stride``-th row once there are more than ``_MEAN_ROWS``."""
