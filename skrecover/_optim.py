@@ -39,7 +39,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._base import weighted_variance
 from ._engine import subset_rows, take_rows
-from ._network import forward, loss_gradient, squared_loss
+from ._network import forward, loss_gradient, row_gradients, squared_loss
 
 _POWER_ITERATIONS = 10
 # Relative size of the finite-difference step of a Hessian-vector product.
@@ -48,6 +48,10 @@ _DIFFERENCE_STEP = 1e-6
 # after this many Hessian-vector products.
 _CG_RTOL = 0.1
 _CG_MAXITER = 50
+# Up to this many trained parameters, the Gauss-Newton matrix is formed from the
+# rows' Jacobian (2 m p^2 flops) and its damped systems solved exactly, instead of
+# by CG products (a forward pass and a gradient on the m rows each).
+_DENSE_CURVATURE_PARAMS = 256
 # Levenberg-Marquardt damping of the Newton steps: the first, relative to the
 # curvature along the gradient, and how many solves a step may take.
 _DAMPING_START = 1e-2
@@ -425,9 +429,13 @@ def _stalled(predicted):
 
 
 def _damped_newton_step(hessian, gradient, damping):
-    """The CG solution ``d`` of ``(H + damping I) d = -g``, the slope ``g^T d``
-    (``+inf`` when CG broke down: a curvature that vanishes along a search
-    direction ends it in a division by zero), and whether CG met its tolerance."""
+    """The CG solution ``d`` of ``(H + damping I) d = -g`` (exact for a
+    :class:`DenseCurvature`), the slope ``g^T d`` (``+inf`` when CG broke down: a
+    curvature that vanishes along a search direction ends it in a division by
+    zero), and whether CG met its tolerance."""
+    if isinstance(hessian, DenseCurvature):
+        step = hessian.solve(-gradient, damping)
+        return step, gradient @ step, True
     operator = sparse_linalg.LinearOperator(
         hessian.shape, matvec=lambda v: hessian @ v + damping * v, dtype=float
     )
@@ -439,6 +447,31 @@ def _damped_newton_step(hessian, gradient, damping):
     if not np.all(np.isfinite(step)) or not np.isfinite(slope):
         return np.zeros_like(gradient), np.inf, False
     return step, slope, info == 0
+
+
+class DenseCurvature:
+    """A small positive semi-definite curvature matrix, eigendecomposed once so
+    that every damped system ``(H + lambda I) d = r`` is solved exactly."""
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+        self.shape = matrix.shape
+        values, self.vectors = scipy.linalg.eigh(matrix)
+        self.values = np.maximum(values, 0.0)
+        # Below this the matrix is singular (a unit's free directions, say): the
+        # minimum-norm solution leaves them alone, as CG from zero does.
+        self.null = len(values) * np.finfo(float).eps * max(values.max(), 0.0)
+
+    def __matmul__(self, vector):
+        return self.matrix @ vector
+
+    def solve(self, rhs, damping):
+        """The minimum-norm solution of ``(H + damping I) d = rhs``."""
+        shifted = self.values + damping
+        kept = shifted > self.null
+        coefficients = self.vectors.T @ rhs
+        coefficients = np.where(kept, coefficients / np.where(kept, shifted, 1.0), 0.0)
+        return self.vectors @ coefficients
 
 
 def _curvature_along(hessian, vector):
@@ -467,7 +500,9 @@ def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
     forward pass and one gradient on the rows. Unlike the Hessian the matrix is
     positive semi-definite everywhere, and needs no second derivative of the
     activation (ReLU has none; differences of its gradient across the kinks are
-    noise).
+    noise). With at most ``_DENSE_CURVATURE_PARAMS`` trained parameters and one
+    output the matrix is formed instead, from the rows' Jacobian, as a
+    :class:`DenseCurvature`.
     """
     eps = np.finfo(np.result_type(X.dtype, np.float32)).eps
     relative_step = max(_DIFFERENCE_STEP, np.sqrt(eps))
@@ -479,6 +514,15 @@ def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
 
     def curvature(x):
         params, at_x = packer.unpack(x), outputs(x)
+        if x.size <= _DENSE_CURVATURE_PARAMS and at_x.shape[1] == 1:
+            # Residuals of 1: each row's loss gradient is its row of J.
+            jacobian = packer.pack_rows(
+                row_gradients(
+                    X, at_x - 1.0, params, activation, patch_indices=patch_indices
+                )
+            )
+            weighted = jacobian * (sample_weight / sample_weight.sum())[:, np.newaxis]
+            return DenseCurvature(jacobian.T @ weighted)
 
         def matvec(vector):
             norm = np.linalg.norm(vector)
@@ -855,6 +899,8 @@ def train_network(
     if warm_up and random_state is not None:
         warm, estimate, checked = start, None, False
         for rows in subsample_schedule(len(y), start.size, random_state):
+            if curvature is None and len(rows) >= curvature_rows:
+                curvature = curvature_of(rows)
             stage = minimize(
                 objective(rows),
                 warm,
@@ -867,8 +913,6 @@ def train_network(
             # The start's loss on the first subsample: an unbiased estimate of
             # its loss on all the rows.
             estimate = stage.start_loss if estimate is None else estimate
-            if curvature is None and len(rows) >= curvature_rows:
-                curvature = curvature_of(rows)
             best = min(stage.loss_curve, default=stage.start_loss)
             # Rounding noise (of float32 inputs, say) fitted on a few rows per
             # parameter falls below its level on all the rows: the caller's floor

@@ -222,6 +222,19 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
     assert np.abs(uniform["direction_skewness"]).max() > 1
 
 
+@pytest.mark.parametrize("n_features", [8, 90])
+def test_top_correlation_eigenvalue_exact_or_by_power_iteration(n_features):
+    """Formed for few features, by power iteration for many: both the largest
+    eigenvalue of ``E[s s^T]`` (a correlated pair of features)."""
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((3000, n_features))
+    rows[:, 1] += 0.8 * rows[:, 0]
+    weights = rng.uniform(0.5, 1.5, 3000)
+    weights /= weights.sum()
+    exact = np.linalg.eigvalsh(rows.T @ (weights[:, None] * rows))[-1]
+    assert np.isclose(_assumptions._top_eigenvalue(rows, weights), exact, rtol=1e-3)
+
+
 @pytest.mark.parametrize("stride", [1, 3])
 @pytest.mark.parametrize("patch_indices", [None, np.arange(6).reshape(2, 3)])
 def test_noise_levels_are_per_sample_variances(monkeypatch, patch_indices, stride):

@@ -156,12 +156,17 @@ def test_hessian_vector_products_match_the_exact_hessian():
     assert np.array_equal(hessian @ np.zeros(5), np.zeros(5))
 
 
-def test_gauss_newton_products_match_the_jacobian():
+@pytest.mark.parametrize("dense", [True, False])
+def test_gauss_newton_products_match_the_jacobian(dense, monkeypatch):
     """Products with the Gauss-Newton matrix of a small network against
     ``J^T S J v / sum(S)`` from its Jacobian by central differences of the outputs,
-    for relu (kinks) and tanh, with a free subset of the parameters."""
+    for relu (kinks) and tanh, with a free subset of the parameters: formed from
+    the rows' Jacobian (few parameters) or as products by differences."""
+    from skrecover import _optim
     from skrecover._network import NetworkParams, forward
-    from skrecover._optim import ParameterPacker, gauss_newton
+    from skrecover._optim import DenseCurvature, ParameterPacker, gauss_newton
+
+    monkeypatch.setattr(_optim, "_DENSE_CURVATURE_PARAMS", 256 if dense else 0)
     from skrecover.activations import get_activation
 
     rng = np.random.default_rng(0)
@@ -186,9 +191,28 @@ def test_gauss_newton_products_match_the_jacobian():
         )
         exact = jacobian.T @ (jacobian * weights[:, np.newaxis]) / weights.sum()
         operator = gauss_newton(X, weights, packer, activation)(x)
+        assert isinstance(operator, DenseCurvature) == dense
         for v in rng.standard_normal((3, x.size)):
             assert np.allclose(operator @ v, exact @ v, rtol=1e-4, atol=1e-7)
         assert np.all(np.linalg.eigvalsh(exact) > -1e-10)
+
+
+def test_dense_curvature_solves_damped_systems_with_minimum_norm():
+    """Exact solves of ``(H + lambda I) d = r``; on the null space of a singular
+    ``H`` without damping, the minimum-norm solution (as CG from zero)."""
+    from skrecover._optim import DenseCurvature
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    values = np.array([0.0, 0.0, 1e-3, 0.5, 2.0, 7.0])
+    matrix = (basis * values) @ basis.T
+    curvature, rhs = DenseCurvature(matrix), rng.standard_normal(6)
+    for damping in (0.3, 1e-4):
+        step = curvature.solve(rhs, damping)
+        assert np.allclose((matrix + damping * np.eye(6)) @ step, rhs)
+    step = curvature.solve(rhs, 0.0)
+    assert np.allclose(step, np.linalg.pinv(matrix, rcond=1e-12) @ rhs)
+    assert np.allclose(curvature @ rhs, matrix @ rhs)
 
 
 def test_newton_steps_hand_over_to_lbfgs_where_curvature_is_negative():
