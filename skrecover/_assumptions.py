@@ -15,7 +15,6 @@ inputs.
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg
 from sklearn.utils import Bunch
 
 from ._engine import take_rows
@@ -115,7 +114,7 @@ def _top_eigenvalue(standard, weights, n_iter=30, rtol=1e-4):
     n_features = standard.shape[1]
     if n_features <= _GRAM_FEATURES:
         gram = standard.T @ (weights[:, np.newaxis] * standard)
-        return float(linalg.eigvalsh(gram, subset_by_index=[n_features - 1] * 2)[0])
+        return float(np.linalg.eigvalsh(gram)[-1])
     vector = np.ones(n_features) / np.sqrt(n_features)
     value = 0.0
     for _ in range(n_iter):

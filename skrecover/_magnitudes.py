@@ -27,6 +27,7 @@ from sklearn.utils import Bunch
 
 from ._engine import subset_rows
 from ._network import forward
+from ._optim import scipy_blas_single_threaded
 
 # Grids of t = b / s (homogeneous activations), and of norms and biases (others).
 # Beyond |t| = 3 a ReLU unit is on (or off) for all but 0.1% of Gaussian inputs:
@@ -218,16 +219,17 @@ def _refine_smooth(s, b, oriented, weights, output, activation):
     upper = np.tile([np.log(_S_GRID[-1]), 1.5 * _B_GRID[-1]], n_units)
     # Tight tolerances: the optimum, not where the iterations happen to stop, so
     # that equivalent data (weights as repetitions) give the same units.
-    result = optimize.least_squares(
-        lambda x: residuals_and_jacobian(x)[0],
-        np.column_stack([np.log(s), b]).ravel(),
-        jac=lambda x: residuals_and_jacobian(x)[1],
-        bounds=(lower, upper),
-        x_scale=np.full(2 * n_units, 0.1),
-        ftol=1e-15,
-        xtol=1e-15,
-        gtol=1e-15,
-    )
+    with scipy_blas_single_threaded():
+        result = optimize.least_squares(
+            lambda x: residuals_and_jacobian(x)[0],
+            np.column_stack([np.log(s), b]).ravel(),
+            jac=lambda x: residuals_and_jacobian(x)[1],
+            bounds=(lower, upper),
+            x_scale=np.full(2 * n_units, 0.1),
+            ftol=1e-15,
+            xtol=1e-15,
+            gtol=1e-15,
+        )
     log_s, b = result.x.reshape(n_units, 2).T
     return np.exp(log_s), b
 

@@ -335,7 +335,7 @@ def _run_lbfgs(fun, x0, first, max_iter, monitor):
         if monitor.record(x, intermediate_result.fun, validation_loss):
             raise StopIteration
 
-    with _scipy_blas_single_threaded():
+    with scipy_blas_single_threaded():
         result = optimize.minimize(
             loss_gradient,
             x0,
@@ -456,7 +456,9 @@ class DenseCurvature:
     def __init__(self, matrix):
         self.matrix = matrix
         self.shape = matrix.shape
-        values, self.vectors = scipy.linalg.eigh(matrix)
+        # numpy's LAPACK: scipy's bundled BLAS would spin threads that then slow
+        # numpy's (see scipy_blas_single_threaded).
+        values, self.vectors = np.linalg.eigh(matrix)
         self.values = np.maximum(values, 0.0)
         # Below this the matrix is singular (a unit's free directions, say): the
         # minimum-norm solution leaves them alone, as CG from zero does.
@@ -576,7 +578,7 @@ def blas_controller():
     return ThreadpoolController()
 
 
-def _scipy_blas_single_threaded():
+def scipy_blas_single_threaded():
     """Limit the BLAS that scipy bundles apart from numpy's to one thread.
 
     Wheels of numpy and scipy each ship an OpenBLAS. L-BFGS-B calls scipy's on tiny
@@ -898,8 +900,11 @@ def train_network(
     curvature = None
     if warm_up and random_state is not None:
         warm, estimate, checked = start, None, False
+        settled_curvature = False
         for rows in subsample_schedule(len(y), start.size, random_state):
-            if curvature is None and len(rows) >= curvature_rows:
+            if len(rows) >= curvature_rows and not settled_curvature:
+                curvature, settled_curvature = curvature_of(rows), True
+            elif curvature is None and start.size <= _DENSE_CURVATURE_PARAMS:
                 curvature = curvature_of(rows)
             stage = minimize(
                 objective(rows),

@@ -15,7 +15,7 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import optimize
 
 from ._optim import blas_controller
 
@@ -124,9 +124,9 @@ def _jennrich_draw(core, random_state):
     slice_b = np.tensordot(core, b, axes=(2, 0))
     try:
         # slice_a slice_b^{-1} = U diag(.) U^{-1}; solve with the transposes.
-        pencil = linalg.solve(slice_b, slice_a, assume_a="sym").T
-        eigenvalues, vectors = linalg.eig(pencil)
-    except (linalg.LinAlgError, ValueError):
+        pencil = np.linalg.solve(slice_b, slice_a).T
+        eigenvalues, vectors = np.linalg.eig(pencil)
+    except (np.linalg.LinAlgError, ValueError):
         return None
     eigenvectors = vectors.real.copy()
     complex_pair = eigenvalues.imag > 0
