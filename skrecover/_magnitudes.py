@@ -77,14 +77,8 @@ def fit_units(coefficients, errors, activation, output=None):
     units : UnitFit
     """
     weights = 1.0 / np.maximum(errors, np.finfo(float).tiny) ** 2
-    if activation.degree:
-        rows = [
-            _fit_homogeneous(c, w, activation, None if output is None else output[i])
-            for i, (c, w) in enumerate(zip(coefficients, weights, strict=True))
-        ]
-        scale, bias, out, chi2 = (np.array(v) for v in zip(*rows, strict=True))
-    else:
-        scale, bias, out, chi2 = _fit_smooth(coefficients, weights, activation, output)
+    fit = _fit_homogeneous if activation.degree else _fit_smooth
+    scale, bias, out, chi2 = fit(coefficients, weights, activation, output)
     return UnitFit(scale, bias, out, chi2 / len(_ORDERS))
 
 
@@ -108,44 +102,49 @@ def _profile(constants, c, w, fixed):
     return scale, residual
 
 
-def _fit_homogeneous(c, w, activation, output):
-    """``c_j = A g_j(t)`` with ``A = v s^q``: a search over ``t`` for each
+def _fit_homogeneous(coefficients, weights, activation, output):
+    """``c_j = A g_j(t)`` with ``A = v s^q``: a search over ``t`` for each unit and
     orientation, ``A`` in closed form (of the output weight's sign if it is known),
-    refined by a bounded scalar minimisation."""
-    q = activation.degree
+    then one joint least-squares refinement of the units' ``t`` between the grid
+    neighbours of their best point."""
     table = _homogeneous_table(activation)
-    best = None
-    for orientation, oriented in _orientations(c):
-        amplitude, residual = _profile(table, oriented, w, None)
-        if output is not None:
-            # A = output s^q must have the sign of the known output weight.
-            amplitude = np.where(amplitude * output > 0, amplitude, 0.0)
-            residual = ((oriented - amplitude[:, None] * table) ** 2) @ w
-        index = int(np.argmin(residual))
-        if best is None or residual[index] < best[0]:
-            best = (residual[index], orientation, oriented, index)
-    residual, orientation, oriented, index = best
-    if index in (0, len(_T_GRID) - 1):
-        # A unit always on or always off: t is not identified, keep the grid's.
-        amplitude = _profile(table[index : index + 1], oriented, w, None)[0][0]
-        return _homogeneous_unit(
-            amplitude, _T_GRID[index], q, output, orientation, residual
+    starts = [
+        _grid_start(table, c, w, None if output is None else output[i], True)
+        for i, (c, w) in enumerate(zip(coefficients, weights, strict=True))
+    ]
+    orientation, oriented, index = (np.array(v) for v in zip(*starts, strict=True))
+    t = _T_GRID[index]
+    # A unit always on or always off: t is not identified, keep the grid's.
+    free = (index != 0) & (index != len(_T_GRID) - 1)
+    if free.any():
+        neighbours = _T_GRID[index[free] - 1], _T_GRID[index[free] + 1]
+        t[free] = _refine_units(
+            t[free, np.newaxis],
+            *(bound[:, np.newaxis] for bound in neighbours),
+            oriented[free],
+            weights[free],
+            None,
+            activation,
+        )[:, 0]
+    constants = activation.biased_hermite_constants(1.0, t)[:, 1:]
+    amplitude, residual = _profile(constants, oriented, weights, None)
+    if output is not None:
+        # A = output s^q must have the sign of the known output weight.
+        wrong = amplitude * output <= 0
+        amplitude[wrong] = 0.0
+        residual[wrong] = (oriented[wrong] ** 2 * weights[wrong]).sum(axis=1)
+    rows = [
+        _homogeneous_unit(a, t_i, activation.degree, v, o, r)
+        for a, t_i, v, o, r in zip(
+            amplitude,
+            t,
+            [None] * len(t) if output is None else output,
+            orientation,
+            residual,
+            strict=True,
         )
-    low, high = _T_GRID[max(index - 1, 0)], _T_GRID[min(index + 1, len(_T_GRID) - 1)]
-
-    def objective(t):
-        constants = activation.biased_hermite_constants(1.0, t)[1:][np.newaxis]
-        amplitude, residual = _profile(constants, oriented, w, None)
-        if output is not None and amplitude[0] * output <= 0:
-            return float((oriented**2) @ w)
-        return float(residual[0])
-
-    t = optimize.minimize_scalar(
-        objective, bounds=(low, high), method="bounded", options={"xatol": 1e-12}
-    ).x
-    constants = activation.biased_hermite_constants(1.0, t)[1:][np.newaxis]
-    amplitude = _profile(constants, oriented, w, None)[0][0]
-    return _homogeneous_unit(amplitude, t, q, output, orientation, objective(t))
+    ]
+    return (np.array(v) for v in zip(*rows, strict=True))
 
 
 def _homogeneous_unit(amplitude, t, q, output, orientation, residual):
@@ -175,67 +174,83 @@ def _fit_smooth(coefficients, weights, activation, output):
     # A saturated (or vanishing) unit: its optimum is flat, keep the grid's.
     free = (s != _S_GRID[0]) & (s != _S_GRID[-1])
     if free.any():
-        s[free], b[free] = _refine_smooth(
-            s[free],
-            b[free],
+        bounds = (
+            np.array([[np.log(_S_GRID[0]), 1.5 * _B_GRID[0]]]),
+            np.array([[np.log(_S_GRID[-1]), 1.5 * _B_GRID[-1]]]),
+        )
+        refined = _refine_units(
+            np.column_stack([np.log(s[free]), b[free]]),
+            *(np.repeat(bound, free.sum(), axis=0) for bound in bounds),
             oriented[free],
             weights[free],
             None if output is None else output[free],
             activation,
         )
+        s[free], b[free] = np.exp(refined[:, 0]), refined[:, 1]
     constants = activation.biased_hermite_constants(s, b)[:, 1:]
     v, residual = _profile(constants, oriented, weights, output)
     return orientation * s, b, v, residual
 
 
-def _grid_start(table, c, w, output):
-    """The orientation, the oriented coefficients and the grid row that fit best."""
+def _grid_start(table, c, w, output, sign_only=False):
+    """The orientation, the oriented coefficients and the grid row that fit best,
+    with the output weight fixed (or, ``sign_only``, of the given sign)."""
     best = None
     for orientation, oriented in _orientations(c):
-        residual = _profile(table, oriented, w, output)[1]
+        fixed = None if sign_only else output
+        amplitude, residual = _profile(table, oriented, w, fixed)
+        if sign_only and output is not None:
+            amplitude = np.where(amplitude * output > 0, amplitude, 0.0)
+            residual = ((oriented - amplitude[:, None] * table) ** 2 * w).sum(axis=1)
         index = int(np.argmin(residual))
         if best is None or residual[index] < best[0]:
             best = (residual[index], orientation, oriented, index)
     return best[1:]
 
 
-def _refine_smooth(s, b, oriented, weights, output, activation):
-    """Least squares on ``(log s_i, b_i)`` of all units at once (a block-diagonal
-    Jacobian from Stein's slopes), ``v_i`` profiled out (or fixed)."""
-    n_units = len(s)
+def _refine_units(start, lower, upper, oriented, weights, output, activation):
+    """Least squares on the parameters of all units at once (a block-diagonal
+    Jacobian from Stein's slopes), ``v_i`` profiled out (or fixed).
+
+    ``start``, ``lower`` and ``upper`` hold one row per unit: ``(log s, b)``, or
+    ``b`` alone for units of norm 1 (``t = b / s`` of a homogeneous activation).
+    """
+    n_units, n_free = start.shape
     root = np.sqrt(weights)
     memo = {}
 
     def residuals_and_jacobian(x):
         key = x.tobytes()
         if key not in memo:
-            memo.clear()
-            memo[key] = _projected_residuals(
-                x.reshape(n_units, 2), oriented, weights, root, output, activation
+            point = x.reshape(n_units, n_free)
+            if n_free == 1:
+                point = np.column_stack([np.zeros(n_units), point])
+            residual, blocks = _projected_residuals(
+                point, oriented, weights, root, output, activation
             )
+            memo.clear()
+            memo[key] = residual, linalg.block_diag(*blocks[:, :, 2 - n_free :])
         return memo[key]
 
-    lower = np.tile([np.log(_S_GRID[0]), 1.5 * _B_GRID[0]], n_units)
-    upper = np.tile([np.log(_S_GRID[-1]), 1.5 * _B_GRID[-1]], n_units)
     # Tight tolerances: the optimum, not where the iterations happen to stop, so
     # that equivalent data (weights as repetitions) give the same units.
     with scipy_blas_single_threaded():
         result = optimize.least_squares(
             lambda x: residuals_and_jacobian(x)[0],
-            np.column_stack([np.log(s), b]).ravel(),
+            start.ravel(),
             jac=lambda x: residuals_and_jacobian(x)[1],
-            bounds=(lower, upper),
-            x_scale=np.full(2 * n_units, 0.1),
+            bounds=(lower.ravel(), upper.ravel()),
+            x_scale=np.full(start.size, 0.1),
             ftol=1e-15,
             xtol=1e-15,
             gtol=1e-15,
         )
-    log_s, b = result.x.reshape(n_units, 2).T
-    return np.exp(log_s), b
+    return result.x.reshape(n_units, n_free)
 
 
 def _projected_residuals(point, oriented, weights, root, output, activation):
-    """``sqrt(w) (c - v m(s, b))`` of every unit, and its Jacobian in ``(log s, b)``."""
+    """``sqrt(w) (c - v m(s, b))`` of every unit, and its Jacobian in ``(log s, b)``
+    (one (4, 2) block per unit)."""
     constants, by_log_s, by_b = activation._biased_constants_and_slopes(
         np.exp(point[:, 0]), point[:, 1]
     )
@@ -249,8 +264,7 @@ def _projected_residuals(point, oriented, weights, root, output, activation):
         by_v = np.einsum("uj,ujp->up", weights * gap, slopes)
         by_v -= v[:, np.newaxis] * np.einsum("uj,ujp->up", weights * constants, slopes)
         fitted += constants[:, :, np.newaxis] * (by_v / norm[:, np.newaxis])[:, None]
-    jacobian = linalg.block_diag(*(-root[:, :, np.newaxis] * fitted))
-    return (root * gap).ravel(), jacobian
+    return (root * gap).ravel(), -root[:, :, np.newaxis] * fitted
 
 
 @lru_cache(maxsize=16)

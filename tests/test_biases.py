@@ -125,7 +125,7 @@ def test_unit_fits_recover_the_unit_from_exact_coefficients(name):
         assert np.ptp(fitted - truth) < 1e-6 * np.ptp(truth)
 
 
-@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "relu", "squared_relu"])
 @pytest.mark.parametrize("output", [None, "known"])
 def test_joint_unit_refinement_is_each_units_own_fit(name, output):
     """All units are refined in one least-squares problem: its optimum is every
@@ -158,6 +158,8 @@ def test_joint_unit_refinement_is_each_units_own_fit(name, output):
 @pytest.mark.parametrize("output", [None, np.array([0.7, -1.3, 2.0])])
 def test_unit_refinement_jacobian_matches_finite_differences(output):
     """The variable-projection Jacobian, ``v`` profiled out or fixed."""
+    from scipy.linalg import block_diag
+
     from skrecover._magnitudes import _projected_residuals
 
     activation = get_activation("tanh")
@@ -165,7 +167,8 @@ def test_unit_refinement_jacobian_matches_finite_differences(output):
     point = np.column_stack([rng.uniform(-1, 1, 3), rng.uniform(-2, 2, 3)])
     oriented, weights = rng.standard_normal((3, 4)), rng.uniform(0.5, 3.0, (3, 4))
     args = (oriented, weights, np.sqrt(weights), output, activation)
-    _, jacobian = _projected_residuals(point, *args)
+    _, blocks = _projected_residuals(point, *args)
+    jacobian = block_diag(*blocks)
     h, numeric = 1e-6, np.empty_like(jacobian)
     for p in range(point.size):
         step = np.zeros(point.size)
