@@ -17,10 +17,10 @@ time / one pass`` does not depend on the machine. Each configuration is fitted
   d = 20, k = 5 (relu, tanh with output weights +-1 and all +1, sigmoid).
 - ``memory``: peak memory a fit allocates (tracemalloc), relative to X.
 
-Run ``python benchmarks/bench_passes.py`` (about 15 minutes on 2 cores; add
-sigmoid with ``--activations sigmoid --sections tensor --name passes_sigmoid``), or
-``--quick`` (smaller sizes, one fit each), or ``--sections tensor,race``. Tables go
-to stdout and to ``benchmarks/results/passes.md``.
+Run ``python benchmarks/bench_passes.py`` (about 10 minutes on 2 cores), or
+``--quick`` (smaller sizes, one fit each), or ``--sections tensor,race``, or
+``--activations relu,tanh``. Tables go to stdout and to
+``benchmarks/results/passes.md``.
 """
 
 import argparse
@@ -307,9 +307,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--activations",
-        default="relu,leaky_relu,squared_relu,tanh",
-        help="comma-separated activations of the tensor section (sigmoid: about "
-        "2 minutes per fit today)",
+        default="relu,leaky_relu,squared_relu,tanh,sigmoid",
+        help="comma-separated activations of the tensor section",
     )
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)

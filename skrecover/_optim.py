@@ -817,14 +817,14 @@ def train_network(
     its loss on all the rows is below the start's (a quarter of the start's loss on
     the first subsample, or else its loss on all the rows), so that a subsample
     that misleads (a noisy objective fitted on too few rows) costs its passes and
-    nothing else. L-BFGS fits the subsamples of fewer than 20 rows per parameter;
-    on each larger one, and then on all the rows, subsampled Newton steps follow
-    (the Gauss-Newton matrix of 20 rows per parameter drawn from the first of
-    them, in memory, :func:`gauss_newton` and :func:`_run_newton`), one pass over
-    their rows each, until the
-    decrease they predict is below ``tol`` times the loss, or below 1% of the
-    loss's sampling error on those ``m`` rows (``n_params / m`` times the loss:
-    optimising further would fit their noise); L-BFGS takes over if they stall.
+    nothing else. Every stage takes subsampled Newton steps (:func:`_run_newton`),
+    one pass over its rows each: with the Gauss-Newton matrix (:func:`gauss_newton`)
+    of the first subsample's rows, then, from the first subsample of at least 20
+    rows per parameter on, of 20 rows per parameter drawn from it, in memory. They
+    stop once the decrease they predict is below ``tol`` times the loss, or below
+    1% of the loss's sampling error on those ``m`` rows (``n_params / m`` times the
+    loss: optimising further would fit their noise); L-BFGS takes over if they
+    stall.
     The loss curve holds losses on all the rows: the warm start's result, then
     every iteration; the iteration count includes the warm start's iterations.
 
@@ -904,7 +904,7 @@ def train_network(
         for rows in subsample_schedule(len(y), start.size, random_state):
             if len(rows) >= curvature_rows and not settled_curvature:
                 curvature, settled_curvature = curvature_of(rows), True
-            elif curvature is None and start.size <= _DENSE_CURVATURE_PARAMS:
+            elif curvature is None:
                 curvature = curvature_of(rows)
             stage = minimize(
                 objective(rows),
