@@ -136,23 +136,51 @@ class MomentSample:
 def _reduce_patches(function, X, y, sample_weight, patch_indices, width=0):
     """Sum of ``function(rows, weights, labels)`` over blocks of (patch) rows.
 
-    ``rows`` has shape (n_block * n_patches, patch_size) in float64; ``weights``
-    holds ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums
-    over all blocks are weighted means; ``labels`` holds the matching ``y_i`` (None
-    without ``y``). ``width``: further floats of temporaries per patch row.
+    ``rows`` has shape (n_block * n_patches, patch_size); ``weights`` holds
+    ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums over
+    all blocks are weighted means; ``labels`` holds the matching ``y_i`` (None
+    without ``y``). All three are float32 for float32 ``X`` and ``function``
+    computes in that dtype (its own matrices cast with :func:`_like`), unless a
+    block's result overflows float32: that block is taken again in float64. The
+    sums over blocks accumulate in float64. ``width``: further floats of
+    temporaries per patch row.
     """
     n_patches = _n_patches(patch_indices)
     scale = 1.0 / (float(sample_weight.sum()) * n_patches)
 
     def block(X_block, y_block, weight_block):
         patches = gather_patches(X_block, patch_indices)
-        rows = patches.reshape(-1, patches.shape[-1]).astype(np.float64, copy=False)
+        rows = patches.reshape(-1, patches.shape[-1])
         weights = np.repeat(weight_block * scale, n_patches)
         labels = None if y_block is None else np.repeat(y_block, n_patches)
-        return function(rows, weights, labels)
+        if rows.dtype == np.float32:
+            single = [
+                a if a is None else a.astype(np.float32) for a in (weights, labels)
+            ]
+            with np.errstate(over="ignore", invalid="ignore"):
+                part = _finite_float64(function(rows, *single))
+            if part is not None:
+                return part
+        return function(rows.astype(np.float64, copy=False), weights, labels)
 
     total_width = 2 * gathered_width(X.shape[1], patch_indices) + n_patches * width
     return reduce_rows(block, X, y, sample_weight, width=total_width)
+
+
+def _like(rows, matrix):
+    """``matrix`` in the dtype of ``rows`` (products then stay in float32)."""
+    return None if matrix is None else np.asarray(matrix, dtype=rows.dtype)
+
+
+def _finite_float64(part):
+    """A block's partial result (arrays, numbers, and lists or tuples of them) in
+    float64, so that the sum over blocks accumulates in float64; None if any of it
+    is not finite."""
+    if isinstance(part, (list, tuple)):
+        parts = [_finite_float64(p) for p in part]
+        return None if any(p is None for p in parts) else type(part)(parts)
+    part = np.asarray(part, dtype=np.float64)
+    return part if np.all(np.isfinite(part)) else None
 
 
 def second_moment(X, sample_weight, *, patch_indices=None):
@@ -264,12 +292,12 @@ def p2_product(
 
     def block(rows, weights, labels):
         weighted = weights * labels
-        projected = rows if effective is None else rows @ effective
+        projected = rows if effective is None else rows @ _like(rows, effective)
         total = rows.T @ (weighted[:, np.newaxis] * projected)
         noise = (0.0, 0.0)
         if return_noise:
             some, s, t = _noise_samples(stride, n_patches, rows, weights, labels)
-            white = some if whitening is None else some @ whitening
+            white = some if whitening is None else some @ _like(some, whitening)
             gram = _patch_gram(white, n_patches)
             # ||sum_l H_2(x_l)||_F^2 = sum_lm (x_l^T x_m)^2 - 2 r sum_l |x_l|^2 + r^2 d
             squared_norms = np.einsum("ill->i", gram)
@@ -336,14 +364,15 @@ def m3_sketch(
 
     def block(rows, weights, labels):
         weighted = weights * labels
-        along_left, along_right = rows @ project_left, rows @ project_right
+        along_left = rows @ _like(rows, project_left)
+        along_right = rows @ _like(rows, project_right)
         product = along_left * along_right
         noise = (0.0, 0.0)
         if return_noise:
             some, s, t, a, b = _noise_samples(
                 stride, n_patches, rows, weights, labels, along_left, along_right
             )
-            white = some if whitening is None else some @ whitening
+            white = some if whitening is None else some @ _like(some, whitening)
             norms = _sketch_summand_norms(white, a, b, inner, n_patches)
             noise = _weighted_noise(s, t, n_patches, norms)
         return (
@@ -477,10 +506,11 @@ def projected_hermite_moments(
     n_patches = _n_patches(patch_indices)
 
     def block(rows, weights, labels):
-        z = rows @ projection
+        z = rows @ _like(rows, projection)
         if quadratic is not None:
             term = 0.5 * (
-                np.einsum("ni,ij,nj->n", z, quadratic, z) - np.trace(quadratic)
+                np.einsum("ni,ij,nj->n", z, _like(z, quadratic), z)
+                - np.trace(quadratic).astype(z.dtype)
             )
             term = term.reshape(-1, n_patches).sum(axis=1)
             labels = labels - np.repeat(term, n_patches)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from numpy.polynomial import hermite_e
@@ -64,6 +66,57 @@ def test_p2_product_and_m3_sketch_equal_moment_contractions(small_data):
     expected = np.einsum("pqr,qa,ra->pa", full[2], left, right)
     assert np.allclose(_moments.m3_sketch(X, y, weights, left, right), expected)
     assert np.allclose(_moments.first_moment(X, y, weights), full[0])
+
+
+def test_float32_inputs_take_moments_in_float32_and_sum_in_float64(monkeypatch):
+    """Each block computes in float32 (no copy of the rows to float64); the sums
+    over blocks are float64; the moments agree with those of the same values in
+    float64 to float32 rounding."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3000, 5)).astype(np.float32)
+    y, weights = rng.standard_normal(3000), rng.uniform(0.2, 3.0, 3000)
+    monkeypatch.setattr(_engine, "block_rows", lambda width: 700)
+    seen = set()
+
+    def block(rows, block_weights, labels):
+        seen.update({rows.dtype, block_weights.dtype, labels.dtype})
+        return rows.T @ (block_weights * labels), block_weights.sum()
+
+    total, weight = _moments._reduce_patches(block, X, y, weights, None)
+    assert seen == {np.dtype(np.float32)}
+    assert total.dtype == np.float64 and weight.dtype == np.float64
+    left, right = rng.standard_normal((2, 5, 3))
+    for single, double in [
+        (
+            _moments.projected_hermite_moments(X, y, weights, np.eye(5), 4),
+            _moments.projected_hermite_moments(
+                X.astype(float), y, weights, np.eye(5), 4
+            ),
+        ),
+        (
+            [_moments.m3_sketch(X, y, weights, left, right)],
+            [_moments.m3_sketch(X.astype(float), y, weights, left, right)],
+        ),
+        (
+            [_moments.p2_product(X, y, weights, return_noise=True)[0]],
+            [_moments.p2_product(X.astype(float), y, weights, return_noise=True)[0]],
+        ),
+    ]:
+        for a, b in zip(single, double, strict=True):
+            assert a.dtype == np.float64
+            assert np.abs(a - b).max() < 1e-5 * max(np.abs(b).max(), 1.0)
+    # Fourth powers of entries of 1e12 overflow float32: those blocks are taken
+    # again in float64, without a warning.
+    X[:100] *= np.float32(1e12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        single = _moments.projected_hermite_moments(X, y, weights, np.eye(5), 4)
+    double = _moments.projected_hermite_moments(
+        X.astype(float), y, weights, np.eye(5), 4
+    )
+    for a, b in zip(single, double, strict=True):
+        assert np.all(np.isfinite(a))
+        assert np.abs(a - b).max() < 1e-5 * np.abs(b).max()
 
 
 def test_whitened_moments_equal_moments_of_whitened_inputs(small_data):
