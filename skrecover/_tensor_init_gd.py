@@ -555,10 +555,11 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         or once it is below ``1e-24`` times the variance of ``y`` (exact recovery;
         for float32 ``X``, below ``(10 eps)^2`` times the mean of ``y^2``, its
         rounding level). On 100 000 samples or more (L-BFGS, no early stopping),
-        the descent fits random subsamples growing 4-fold from 1/256 of the rows;
-        from the first of at least 20 rows per parameter on, and then on all rows,
-        it takes damped Newton steps with that subsample's Gauss-Newton matrix; on
-        ``m`` rows they stop once the decrease they predict is below ``tol`` times
+        the descent fits random subsamples growing 4-fold from 1/256 of the rows,
+        and then all rows, by damped Newton steps with the Gauss-Newton matrix of
+        the first subsample's rows, then, from the first subsample of at least 20
+        rows per parameter on, of 20 rows per parameter of it; on ``m`` rows they
+        stop once the decrease they predict is below ``tol`` times
         the loss or below ``0.01 * n_params / m`` times it (1% of the loss's
         sampling error: further steps would fit the noise).
     n_iter_no_change : int, default=5
