@@ -109,7 +109,7 @@ def _fit_homogeneous(coefficients, weights, activation, output):
     neighbours of their best point."""
     table = _homogeneous_table(activation)
     starts = [
-        _grid_start(table, c, w, None if output is None else output[i], True)
+        _grid_start(table, c, w, None if output is None else output[i], sign_only=True)
         for i, (c, w) in enumerate(zip(coefficients, weights, strict=True))
     ]
     orientation, oriented, index = (np.array(v) for v in zip(*starts, strict=True))
