@@ -17,6 +17,7 @@ and removes most of the variance).
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -362,10 +363,13 @@ def m3_sketch(
 
     stride = _noise_stride(len(X))
 
+    both = np.hstack([project_left, project_right])
+    n_sketch = left.shape[1]
+
     def block(rows, weights, labels):
         weighted = weights * labels
-        along_left = rows @ _like(rows, project_left)
-        along_right = rows @ _like(rows, project_right)
+        along = rows @ _like(rows, both)
+        along_left, along_right = along[:, :n_sketch], along[:, n_sketch:]
         product = along_left * along_right
         noise = (0.0, 0.0)
         if return_noise:
@@ -509,20 +513,21 @@ def projected_hermite_moments(
         z = rows @ _like(rows, projection)
         if quadratic is not None:
             term = 0.5 * (
-                np.einsum("ni,ij,nj->n", z, _like(z, quadratic), z)
+                ((z @ _like(z, quadratic)) * z).sum(axis=1)
                 - np.trace(quadratic).astype(z.dtype)
             )
             term = term.reshape(-1, n_patches).sum(axis=1)
             labels = labels - np.repeat(term, n_patches)
         if not return_halves:
-            return _raw_moments(z, weights, labels, max_order)
+            return _raw_moments(z, weights, labels, max_order)[0]
         odd = np.repeat(_row_halves(rows[::n_patches]), n_patches)
+        order = np.argsort(odd, kind="stable")
+        cut = len(odd) - np.count_nonzero(odd)
+        z, weights, labels = z[order], weights[order], labels[order]
+        parts = (slice(None, cut), slice(cut, None))
+        sums = _raw_moments(z, weights, labels, max_order, parts)
         return [
-            [
-                *_raw_moments(z[part], weights[part], labels[part], max_order),
-                weights[part].sum(),
-            ]
-            for part in (~odd, odd)
+            [*raw, weights[part].sum()] for raw, part in zip(sums, parts, strict=True)
         ]
 
     width = k * (2 + (2 * k if max_order >= 3 else 0))
@@ -543,24 +548,60 @@ def projected_hermite_moments(
 def _row_halves(rows):
     """Which half each row belongs to, a deterministic function of its values:
     the parity of ``floor(997 g^T x)`` for a fixed random direction ``g``."""
-    direction = np.random.RandomState(0).standard_normal(rows.shape[1])
+    direction = _halving_direction(rows.shape[1]).astype(rows.dtype)
     return np.floor(997.0 * (rows @ direction)) % 2 == 1
 
 
-def _raw_moments(z, weights, labels, max_order):
-    """Weighted sums of ``y``, ``y z``, ``y z z^T``, ... over one block."""
+@lru_cache(maxsize=8)
+def _halving_direction(n_features):
+    """The fixed random direction ``g`` of :func:`_row_halves` (drawn once)."""
+    direction = np.random.RandomState(0).standard_normal(n_features)
+    direction.flags.writeable = False
+    return direction
+
+
+def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
+    """Weighted sums of ``y``, ``y z``, ``y z z^T``, ... over one block, one list
+    of them for each slice of rows in ``parts``.
+
+    The orders 3 and 4 are symmetric in their indices: they are taken on the
+    ``k (k + 1) / 2`` distinct products ``z_i z_j`` (``i <= j``) and unfolded to
+    shapes ``(k, k^2)`` and ``(k^2, k^2)``, a third of the arithmetic of all
+    ``k^2`` products at order 4. The products are formed once for all parts,
+    from the rows of ``z^T`` (gathering columns is several times slower).
+    """
     k = z.shape[1]
     weights = weights * labels
-    weighted = weights[:, np.newaxis] * z
-    raw = [weights.sum(), weighted.sum(axis=0)]
-    if max_order >= 2:
-        raw.append(weighted.T @ z)
+    columns = np.ascontiguousarray(z.T)
+    weighted = columns * weights
+    first, second, unfold = _distinct_pairs(k)
     if max_order >= 3:
-        outer = (z[:, :, np.newaxis] * z[:, np.newaxis, :]).reshape(len(z), k * k)
-        raw.append(weighted.T @ outer)
+        pairs = columns[first] * columns[second]
     if max_order >= 4:
-        raw.append((weights[:, np.newaxis] * outer).T @ outer)
-    return raw
+        weighted_pairs = pairs * weights
+    sums = []
+    for part in parts:
+        raw = [weights[part].sum(), weighted[:, part].sum(axis=1)]
+        if max_order >= 2:
+            raw.append(weighted[:, part] @ z[part])
+        if max_order >= 3:
+            raw.append((weighted[:, part] @ pairs[:, part].T)[:, unfold])
+        if max_order >= 4:
+            fourth = weighted_pairs[:, part] @ pairs[:, part].T
+            raw.append(fourth[np.ix_(unfold, unfold)])
+        sums.append(raw)
+    return sums
+
+
+@lru_cache(maxsize=8)
+def _distinct_pairs(k):
+    """The pairs ``i <= j`` (two index arrays, in the order of
+    :func:`numpy.triu_indices`) and, for every ``(i, j)`` in row-major order, the
+    position of the pair ``{i, j}`` among them."""
+    first, second = np.triu_indices(k)
+    positions = np.empty((k, k), dtype=np.intp)
+    positions[first, second] = positions[second, first] = np.arange(len(first))
+    return first, second, positions.ravel()
 
 
 def hermite_corrected(raw, k):

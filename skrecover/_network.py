@@ -337,14 +337,93 @@ def squared_head(pre, hidden, slope, params, y):
     output = pool(hidden, params.output_weights) + params.intercept
     residual = output - y
     losses = 0.5 * np.einsum("ij,ij->i", residual, residual)
-    weights = params.output_weights
-    if weights.ndim == 2:
-        d_hidden = (residual @ weights)[:, np.newaxis, :]
-    else:
-        d_hidden = (residual @ weights.reshape(weights.shape[0], -1)).reshape(
-            hidden.shape
+    return (
+        losses,
+        _back_to_hidden(residual, params.output_weights, hidden) * slope,
+        residual,
+    )
+
+
+def _back_to_hidden(d_output, output_weights, hidden):
+    """The output layer transposed: derivatives in the outputs, shape (n, o), to
+    derivatives in the hidden activations (broadcasting to ``hidden``'s shape)."""
+    if output_weights.ndim == 2:
+        return (d_output @ output_weights)[:, np.newaxis, :]
+    flat = output_weights.reshape(output_weights.shape[0], -1)
+    return (d_output @ flat).reshape(hidden.shape)
+
+
+def _output_weight_gradient(d_output, hidden, output_weights):
+    """``sum_i d_output_i (x) hidden_i`` in the shape of the output weights."""
+    pooled = hidden.astype(np.float64, copy=False)
+    if output_weights.ndim == 2:
+        return d_output.T @ pooled.sum(axis=1)
+    n_rows = len(pooled)
+    return (d_output.T @ pooled.reshape(n_rows, -1)).reshape(output_weights.shape)
+
+
+def _hidden_weight_gradient(d_pre, patches):
+    """``sum_il d_pre_il (x) x_il``, shape (n_hidden, patch_size), in float64."""
+    flat = d_pre.reshape(-1, d_pre.shape[-1])
+    product = flat.T.astype(patches.dtype, copy=False) @ patches.reshape(len(flat), -1)
+    return product.astype(np.float64, copy=False)
+
+
+class LinearizedNetwork:
+    """The network linearised in its parameters at ``params``, on rows in memory.
+
+    The activations and their slopes are computed once; then the Jacobian ``J``
+    of the outputs in the parameters is applied, ``J v`` (:meth:`jvp`), and
+    transposed, ``J^T r`` (:meth:`vjp`), in one product with the patches each and
+    no activation: a Gauss-Newton product ``J^T S J v`` costs two products with
+    the rows.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features)
+    params : NetworkParams
+    activation : Activation
+    patch_indices : ndarray of shape (n_patches, patch_size), default=None
+    """
+
+    def __init__(self, rows, params, activation, *, patch_indices=None):
+        self.patches = gather_patches(rows, patch_indices)
+        self.dtype = prediction_dtype(rows, params)
+        pre = pre_activations(
+            self.patches, params.hidden_weights, params.hidden_biases, self.dtype
         )
-    return losses, d_hidden * slope, residual
+        self.hidden, self.slope = activation.value_and_derivative(pre)
+        self.params = params
+
+    def jvp(self, direction):
+        """``J v`` for a direction ``v`` given as a :class:`NetworkParams` (zeros,
+        or ``hidden_biases`` None, where the parameters do not move), shape
+        (n_rows, n_outputs)."""
+        moved = pre_activations(
+            self.patches,
+            direction.hidden_weights,
+            direction.hidden_biases,
+            self.dtype,
+        )
+        return (
+            pool(self.slope * moved, self.params.output_weights)
+            + pool(self.hidden, direction.output_weights)
+            + direction.intercept
+        )
+
+    def vjp(self, d_output):
+        """``J^T r`` summed over the rows, for ``r`` of shape (n_rows, n_outputs),
+        as a :class:`NetworkParams`."""
+        output_weights = self.params.output_weights
+        d_pre = _back_to_hidden(d_output, output_weights, self.hidden) * self.slope
+        return NetworkParams(
+            _hidden_weight_gradient(d_pre, self.patches),
+            _output_weight_gradient(d_output, self.hidden, output_weights),
+            d_output.sum(axis=0),
+            None
+            if self.params.hidden_biases is None
+            else d_pre.sum(axis=(0, 1), dtype=np.float64),
+        )
 
 
 def cross_entropy_head(pre, activation, params, y):
@@ -519,38 +598,26 @@ def loss_gradient(
     def block(rows, targets, weights, monitor):
         patches = gather_patches(rows, patch_indices)
         pre = pre_activations(patches, hidden_weights, hidden_biases)
-        n_chunk, n_patches, n_hidden = pre.shape
         if loss == "squared":
             hidden, slope = activation.value_and_derivative(pre)
             losses, d_pre, d_output = squared_head(pre, hidden, slope, params, targets)
             d_output = d_output * weights[:, np.newaxis]
-            pooled = hidden.astype(np.float64, copy=False)
-            grad_output = (
-                d_output.T @ pooled.sum(axis=1)
-                if output_weights.ndim == 2
-                else (d_output.T @ pooled.reshape(n_chunk, -1)).reshape(
-                    output_weights.shape
-                )
-            )
+            grad_output = _output_weight_gradient(d_output, hidden, output_weights)
             grad_intercept = d_output.sum(axis=0)
         else:
             losses, d_pre = cross_entropy_head(pre, activation, params, targets)
             grad_output = np.zeros(output_weights.shape)
             grad_intercept = np.zeros(intercept.shape)
         d_pre = d_pre * weights[:, np.newaxis, np.newaxis]
-        flat = d_pre.reshape(-1, n_hidden)
-        grad_hidden = flat.T.astype(patches.dtype, copy=False) @ patches.reshape(
-            n_chunk * n_patches, -1
-        )
         return {
             "loss": losses @ weights,
             "monitored": None if monitor is None else losses @ monitor,
             "weight": weights.sum(),
             "monitor_weight": None if monitor is None else monitor.sum(axis=0),
-            "hidden": grad_hidden.astype(np.float64, copy=False),
+            "hidden": _hidden_weight_gradient(d_pre, patches),
             "output": grad_output,
             "intercept": grad_intercept,
-            "biases": flat.sum(axis=0),
+            "biases": d_pre.sum(axis=(0, 1)),
         }
 
     width = _pass_width(X, params, patch_indices) * (4 if loss != "squared" else 2)

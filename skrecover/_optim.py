@@ -39,7 +39,13 @@ from threadpoolctl import ThreadpoolController
 
 from ._base import weighted_variance
 from ._engine import subset_rows, take_rows
-from ._network import forward, loss_gradient, row_gradients, squared_loss
+from ._network import (
+    LinearizedNetwork,
+    forward,
+    loss_gradient,
+    row_gradients,
+    squared_loss,
+)
 
 _POWER_ITERATIONS = 10
 # Relative size of the finite-difference step of a Hessian-vector product.
@@ -493,54 +499,39 @@ def hessian_of(fun):
 
 def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
     """``x -> LinearOperator``: the Gauss-Newton matrix of the squared loss of the
-    network on these rows, ``J^T S J / sum(S)`` (``J`` the Jacobian of the outputs
-    in the packed parameters, ``S`` the sample weights).
+    network on these rows (in memory), ``J^T S J / sum(S)`` (``J`` the Jacobian of
+    the outputs in the packed parameters, ``S`` the sample weights).
 
-    A product takes ``J v`` as a forward difference of the outputs along ``v`` and
-    then one gradient of the loss whose targets are the outputs minus ``J v``
-    (its residual is ``J v``, so its gradient is ``J^T S J v / sum(S)``): one
-    forward pass and one gradient on the rows. Unlike the Hessian the matrix is
-    positive semi-definite everywhere, and needs no second derivative of the
-    activation (ReLU has none; differences of its gradient across the kinks are
-    noise). With at most ``_DENSE_CURVATURE_PARAMS`` trained parameters and one
-    output the matrix is formed instead, from the rows' Jacobian, as a
-    :class:`DenseCurvature`.
+    At each ``x`` the network is linearised once (its activations and slopes on
+    the rows, :class:`~skrecover._network.LinearizedNetwork`); a product is then
+    ``J v`` and ``J^T`` of it: two products with the rows, no activation. Unlike
+    the Hessian the matrix is positive semi-definite everywhere, and needs no
+    second derivative of the activation (ReLU has none). With at most
+    ``_DENSE_CURVATURE_PARAMS`` trained parameters and one output the matrix is
+    formed instead, from the rows' Jacobian, as a :class:`DenseCurvature`.
     """
-    eps = np.finfo(np.result_type(X.dtype, np.float32)).eps
-    relative_step = max(_DIFFERENCE_STEP, np.sqrt(eps))
-
-    def outputs(vector):
-        return forward(
-            X, packer.unpack(vector), activation, patch_indices=patch_indices
-        )
+    share = sample_weight / sample_weight.sum()
+    directions = packer.directions()
 
     def curvature(x):
-        params, at_x = packer.unpack(x), outputs(x)
-        if x.size <= _DENSE_CURVATURE_PARAMS and at_x.shape[1] == 1:
-            # Residuals of 1: each row's loss gradient is its row of J.
+        params = packer.unpack(x)
+        if x.size <= _DENSE_CURVATURE_PARAMS and params.output_weights.shape[0] == 1:
+            # Residuals of 1 (outputs minus targets): each row's loss gradient is
+            # its row of J.
+            at_x = forward(X, params, activation, patch_indices=patch_indices)
             jacobian = packer.pack_rows(
                 row_gradients(
                     X, at_x - 1.0, params, activation, patch_indices=patch_indices
                 )
             )
-            weighted = jacobian * (sample_weight / sample_weight.sum())[:, np.newaxis]
-            return DenseCurvature(jacobian.T @ weighted)
+            return DenseCurvature(jacobian.T @ (jacobian * share[:, np.newaxis]))
+        linearized = LinearizedNetwork(
+            X, params, activation, patch_indices=patch_indices
+        )
 
         def matvec(vector):
-            norm = np.linalg.norm(vector)
-            if norm == 0:
-                return np.zeros_like(vector)
-            h = relative_step * max(1.0, np.linalg.norm(x)) / norm
-            directional = (outputs(x + h * vector) - at_x) / h
-            gradient = loss_gradient(
-                X,
-                at_x - directional,
-                sample_weight,
-                params,
-                activation,
-                patch_indices=patch_indices,
-            )[1]
-            return packer.pack_gradient(gradient)
+            moved = linearized.jvp(directions.unpack(vector))
+            return packer.pack_gradient(linearized.vjp(moved * share[:, np.newaxis]))
 
         return sparse_linalg.LinearOperator(
             (x.size, x.size), matvec=matvec, dtype=float
@@ -703,6 +694,18 @@ class ParameterPacker:
         """A gradient in original coordinates as a vector in whitened ones."""
         whiten = None if self.transform is None else self.transform.whiten
         return self._flatten(gradient, whiten)
+
+    def directions(self):
+        """The packer of directions: the fixed parameters are zero (a hidden layer
+        without biases keeps None), so that ``unpack`` of a vector is the change
+        of the parameters along it."""
+        zeros = type(self.template)(
+            *(
+                None if part is None else np.zeros(np.shape(part))
+                for part in self.template
+            )
+        )
+        return ParameterPacker(zeros, self.free, self.transform)
 
     def unpack(self, vector):
         values = self.template._asdict()

@@ -39,6 +39,25 @@ def test_projected_moments_are_the_hermite_moments(small_data):
             )
 
 
+def test_raw_moments_from_distinct_pairs_equal_all_products(small_data):
+    """Orders 3 and 4 are taken on the products ``z_i z_j``, ``i <= j``, only:
+    every entry of the unfolded sums equals the sum of its own products."""
+    X, y, weights = small_data
+    raw = _moments._raw_moments(X, weights, y, 4)[0]
+    wy = weights * y
+    assert np.allclose(raw[3], np.einsum("n,ni,nj,nk->ijk", wy, X, X, X).reshape(4, 16))
+    assert np.allclose(
+        raw[4], np.einsum("n,ni,nj,nk,nl->ijkl", wy, X, X, X, X).reshape(16, 16)
+    )
+    parts = (slice(None, 15), slice(15, None))
+    for part, sums in zip(
+        parts, _moments._raw_moments(X, weights, y, 4, parts), strict=True
+    ):
+        whole = _moments._raw_moments(X[part], weights[part], y[part], 4)[0]
+        for order in range(5):
+            assert np.allclose(sums[order], whole[order])
+
+
 def test_projection_commutes_with_hermite_tensors(small_data):
     X, y, weights = small_data
     basis = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 2)))[0]

@@ -156,31 +156,76 @@ def test_hessian_vector_products_match_the_exact_hessian():
     assert np.array_equal(hessian @ np.zeros(5), np.zeros(5))
 
 
-@pytest.mark.parametrize("dense", [True, False])
-def test_gauss_newton_products_match_the_jacobian(dense, monkeypatch):
+def _gauss_newton_case(case, rng):
+    """A small network, its rows and the packer of its trained parameters."""
+    from skrecover._moments import whitening_from_moment
+    from skrecover._network import NetworkParams
+    from skrecover._optim import ParameterPacker
+
+    X = rng.standard_normal((300, 6))
+    patch_indices, transform, outputs = None, None, 1
+    free = ["hidden_weights", "output_weights"]
+    biases = None
+    if case == "biases, intercept, two outputs":
+        biases, outputs = rng.standard_normal(3), 2
+        free += ["intercept", "hidden_biases"]
+    elif case == "patches":
+        patch_indices = np.arange(6).reshape(3, 2)
+        biases = rng.standard_normal(3)
+        free += ["hidden_biases"]
+    elif case == "whitened":
+        mixing = rng.standard_normal((6, 6))
+        transform = whitening_from_moment(mixing @ mixing.T / 6 + np.eye(6))
+        free += ["intercept"]
+    if case == "output per patch":
+        patch_indices = np.arange(6).reshape(3, 2)
+        hidden, output = rng.standard_normal((1, 2)), rng.standard_normal((1, 3, 1))
+    else:
+        hidden = rng.standard_normal((3, 6 if patch_indices is None else 2))
+        output = rng.standard_normal((outputs, 3))
+    params = NetworkParams(hidden, output, rng.standard_normal(outputs), biases)
+    return X, patch_indices, ParameterPacker(params, free, transform)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "dense",
+        "matrix-free",
+        "biases, intercept, two outputs",
+        "patches",
+        "output per patch",
+        "whitened",
+        "float32",
+    ],
+)
+def test_gauss_newton_products_match_the_jacobian(case, monkeypatch):
     """Products with the Gauss-Newton matrix of a small network against
     ``J^T S J v / sum(S)`` from its Jacobian by central differences of the outputs,
-    for relu (kinks) and tanh, with a free subset of the parameters: formed from
-    the rows' Jacobian (few parameters) or as products by differences."""
+    for relu (kinks) and tanh, in the packed coordinates of a free subset of the
+    parameters: formed from the rows' Jacobian (few parameters, one output) or as
+    products with the linearised network (biases, several outputs, patches with
+    shared or per-patch output weights, whitened coordinates, float32 rows)."""
     from skrecover import _optim
-    from skrecover._network import NetworkParams, forward
-    from skrecover._optim import DenseCurvature, ParameterPacker, gauss_newton
+    from skrecover._network import forward
+    from skrecover._optim import DenseCurvature, gauss_newton
 
+    dense = case == "dense"
     monkeypatch.setattr(_optim, "_DENSE_CURVATURE_PARAMS", 256 if dense else 0)
     from skrecover.activations import get_activation
 
     rng = np.random.default_rng(0)
-    X, weights = rng.standard_normal((300, 4)), rng.uniform(0.5, 2.0, 300)
-    params = NetworkParams(
-        rng.standard_normal((3, 4)), rng.standard_normal((1, 3)), np.zeros(1), None
-    )
-    packer = ParameterPacker(params, ["hidden_weights", "output_weights"])
-    x = packer.pack(params)
+    X, patch_indices, packer = _gauss_newton_case(case, rng)
+    weights = rng.uniform(0.5, 2.0, len(X))
+    x = packer.pack(packer.template)
+    rows = X.astype(np.float32) if case == "float32" else X
     for name in ("relu", "tanh"):
         activation = get_activation(name)
 
         def outputs(vector, activation=activation):
-            return forward(X, packer.unpack(vector), activation)[:, 0]
+            return forward(
+                X, packer.unpack(vector), activation, patch_indices=patch_indices
+            ).ravel()
 
         h = 1e-6
         jacobian = np.column_stack(
@@ -189,11 +234,14 @@ def test_gauss_newton_products_match_the_jacobian(dense, monkeypatch):
                 for e in np.eye(x.size)
             ]
         )
-        exact = jacobian.T @ (jacobian * weights[:, np.newaxis]) / weights.sum()
-        operator = gauss_newton(X, weights, packer, activation)(x)
+        n_outputs = jacobian.shape[0] // len(X)
+        row_weights = np.repeat(weights, n_outputs)
+        exact = jacobian.T @ (jacobian * row_weights[:, np.newaxis]) / weights.sum()
+        operator = gauss_newton(rows, weights, packer, activation, patch_indices)(x)
         assert isinstance(operator, DenseCurvature) == dense
+        tolerance = 1e-4 if case != "float32" else 1e-5 * np.abs(exact).max()
         for v in rng.standard_normal((3, x.size)):
-            assert np.allclose(operator @ v, exact @ v, rtol=1e-4, atol=1e-7)
+            assert np.allclose(operator @ v, exact @ v, rtol=tolerance, atol=1e-7)
         assert np.all(np.linalg.eigvalsh(exact) > -1e-10)
 
 
