@@ -135,7 +135,9 @@ def test_auto_units_add_or_report_an_ill_conditioned_unit(activation):
     if model.n_hidden_ == 4 and not (dropped or stopped):
         assert recovery_error(teacher, model) < 1e-6
     if model.n_hidden_ < 4:
-        assert len(dropped) == 1
+        # A converged fit names the unit it dropped; one stopped by max_iter
+        # (whose residual is not judged) says so instead.
+        assert len(dropped) == 1 or stopped
 
 
 def test_a_one_vs_rest_fit_warns_once_per_kind():
