@@ -411,7 +411,7 @@ def _sketch_summand_norms(rows, along_left, along_right, inner, n_patches):
     gram = _patch_gram(rows, n_patches)
     sum_left, sum_right = t_left.sum(1), t_right.sum(1)
     squared = (
-        np.einsum("ilc,ilm,imc->ic", alpha, gram, alpha)
+        np.einsum("ilc,ilc->ic", alpha, gram @ alpha)
         + sum_left**2
         + sum_right**2
         - 2 * sum_right * np.einsum("ilc,ilc->ic", alpha, t_left)

@@ -56,7 +56,7 @@ _CG_RTOL = 0.1
 _CG_MAXITER = 50
 # Up to this many trained parameters, the Gauss-Newton matrix is formed from the
 # rows' Jacobian (2 m p^2 flops) and its damped systems solved exactly, instead of
-# by CG products (a forward pass and a gradient on the m rows each).
+# by CG products (two products with the m rows each).
 _DENSE_CURVATURE_PARAMS = 256
 # Levenberg-Marquardt damping of the Newton steps: the first, relative to the
 # curvature along the gradient, and how many solves a step may take.
