@@ -745,6 +745,10 @@ _WARM_UP_MIN_SAMPLES = 100_000
 _WARM_UP_ROWS_PER_PARAMETER = 5
 _CURVATURE_ROWS_PER_PARAMETER = 20
 _WARM_UP_FACTOR = 4
+# The first subsample's iterations cost 1/256 of a pass or less each: it may take
+# this many times max_iter before the larger subsamples (and far from a minimum,
+# their L-BFGS iterations) take over.
+_FIRST_STAGE_ITERATIONS = 5
 # Newton steps on m rows stop once the decrease they predict is below this fraction
 # of the loss's own sampling error, (n_params / m) times the loss (the excess loss
 # of a least-squares fit of n_params parameters to m noisy rows).
@@ -827,7 +831,9 @@ def train_network(
     stop once the decrease they predict is below ``tol`` times the loss, or below
     1% of the loss's sampling error on those ``m`` rows (``n_params / m`` times the
     loss: optimising further would fit their noise); L-BFGS takes over if they
-    stall.
+    stall. The first subsample may take ``5 * max_iter`` iterations (each costs at
+    most 1/256 of a pass): far from a minimum (sigmoid units from a poor start)
+    they are the cheapest way into its basin.
     The loss curve holds losses on all the rows: the warm start's result, then
     every iteration; the iteration count includes the warm start's iterations.
 
@@ -904,7 +910,8 @@ def train_network(
     if warm_up and random_state is not None:
         warm, estimate, checked = start, None, False
         settled_curvature = False
-        for rows in subsample_schedule(len(y), start.size, random_state):
+        schedule = subsample_schedule(len(y), start.size, random_state)
+        for stage_index, rows in enumerate(schedule):
             if len(rows) >= curvature_rows and not settled_curvature:
                 curvature, settled_curvature = curvature_of(rows), True
             elif curvature is None:
@@ -912,7 +919,8 @@ def train_network(
             stage = minimize(
                 objective(rows),
                 warm,
-                max_iter=max_iter,
+                max_iter=max_iter
+                * (_FIRST_STAGE_ITERATIONS if stage_index == 0 else 1),
                 curvature=curvature,
                 sampling_tol=sampling_tol(len(rows)),
                 **options,
