@@ -548,7 +548,9 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         Step size of ``solver="gd"``; ``"auto"`` is ``1 / L`` with ``L`` a curvature
         estimate at the initialisation, halved whenever a step raises the loss.
     max_iter : int, default=200
-        Maximum number of gradient iterations; 0 keeps the initialisation.
+        Maximum number of gradient iterations on all the rows and on each
+        subsample of the warm start (see ``tol``; the first subsample, of at most
+        1/256 of the rows, may take 5 times as many); 0 keeps the initialisation.
     tol : float, default=1e-5
         Gradient descent stops when the loss has improved by less than a fraction
         ``tol`` of its best value for ``n_iter_no_change`` consecutive iterations,
