@@ -910,8 +910,8 @@ def train_network(
     if warm_up and random_state is not None:
         warm, estimate, checked = start, None, False
         settled_curvature = False
-        schedule = subsample_schedule(len(y), start.size, random_state)
-        for stage_index, rows in enumerate(schedule):
+        stage_iterations = _FIRST_STAGE_ITERATIONS * max_iter
+        for rows in subsample_schedule(len(y), start.size, random_state):
             if len(rows) >= curvature_rows and not settled_curvature:
                 curvature, settled_curvature = curvature_of(rows), True
             elif curvature is None:
@@ -919,13 +919,13 @@ def train_network(
             stage = minimize(
                 objective(rows),
                 warm,
-                max_iter=max_iter
-                * (_FIRST_STAGE_ITERATIONS if stage_index == 0 else 1),
+                max_iter=stage_iterations,
                 curvature=curvature,
                 sampling_tol=sampling_tol(len(rows)),
                 **options,
             )
             warm, warm_iterations = stage.x, warm_iterations + stage.n_iter
+            stage_iterations = max_iter
             # The start's loss on the first subsample: an unbiased estimate of
             # its loss on all the rows.
             estimate = stage.start_loss if estimate is None else estimate

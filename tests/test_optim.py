@@ -396,6 +396,27 @@ def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     assert _stalled([1.0, 0.9, 0.8, 0.7])
 
 
+def test_the_first_subsample_may_take_five_times_max_iter(monkeypatch):
+    """Its iterations cost at most 1/256 of a pass: the first warm-up stage may
+    take 5 * max_iter of them, every later stage and all the rows max_iter."""
+    from skrecover import _optim
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000, n_features=10, n_hidden=3, noise=0.3, random_state=1
+    )
+    budgets = []
+    original = _optim.minimize
+
+    def recording(fun, x0, **options):
+        budgets.append(options["max_iter"])
+        return original(fun, x0, **options)
+
+    monkeypatch.setattr(_optim, "minimize", recording)
+    _teacher_fit(monkeypatch, X, y, teacher, spread=0.3, max_iter=30)
+    assert budgets == [150] + [30] * (len(budgets) - 1) and len(budgets) >= 3
+
+
 def test_an_exact_fit_of_a_subsample_is_confirmed_by_one_loss_pass(monkeypatch):
     """Noise-free rows: the first subsample is fitted to rounding, the larger ones
     are skipped, and one forward pass over all the rows confirms the fit (no
