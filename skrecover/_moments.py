@@ -595,10 +595,10 @@ def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
 
 @lru_cache(maxsize=8)
 def _distinct_pairs(k):
-    """The pairs ``i <= j`` (two index arrays, in the order of
-    :func:`numpy.triu_indices`) and, for every ``(i, j)`` in row-major order, the
-    position of the pair ``{i, j}`` among them."""
-    first, second = np.triu_indices(k)
+    """The pairs ``i <= j`` (two index arrays, in the order of :func:`hvec`) and,
+    for every ``(i, j)`` in row-major order, the position of the pair ``{i, j}``
+    among them."""
+    first, second, _ = _hvec_indices(k)
     positions = np.empty((k, k), dtype=np.intp)
     positions[first, second] = positions[second, first] = np.arange(len(first))
     return first, second, positions.ravel()
@@ -658,10 +658,15 @@ def _sym_matrix_identity(S):
     )
 
 
+@lru_cache(maxsize=8)
 def _hvec_indices(dim):
-    """Upper-triangle indices and the weights (1 on, sqrt(2) off the diagonal)."""
+    """Upper-triangle indices and the weights (1 on, sqrt(2) off the diagonal),
+    computed once per dimension (read-only)."""
     rows, columns = np.triu_indices(dim)
-    return rows, columns, np.where(rows == columns, 1.0, np.sqrt(2.0))
+    indices = rows, columns, np.where(rows == columns, 1.0, np.sqrt(2.0))
+    for array in indices:
+        array.flags.writeable = False
+    return indices
 
 
 def hvec(S):
