@@ -162,7 +162,7 @@ class RowSubset:
 
 # Subsets of at most this fraction of an in-memory array's rows are copied (passes
 # read a contiguous copy faster); larger ones are gathered block by block.
-_COPY_FRACTION = 1 / 16
+_COPY_FRACTION = 1 / 8
 
 
 def subset_rows(array, rows):

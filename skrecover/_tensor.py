@@ -5,7 +5,7 @@ number of hidden units, symmetric, of rank ``k`` and with *non-orthogonal* facto
 orthogonal tensor power iteration does not apply. Jennrich's simultaneous
 diagonalisation finds the factors exactly for an exact tensor; on a noisy tensor it is
 repeated over random contraction pairs, keeping the draw with the smallest residual,
-and then refined by Gauss-Newton (a trust-region method) on
+and then refined by damped Gauss-Newton (Levenberg-Marquardt) on
 ``||T - sum_i a_i^{(x)3}||``.
 """
 
@@ -15,7 +15,7 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg
 
 from ._optim import blas_controller
 
@@ -27,6 +27,11 @@ _MAX_WEIGHT_RATIO = 10.0
 # last _STALL_WINDOW iterations (a noisy tensor's slow drift, not convergence).
 _STALL_FRACTION = 1e-3
 _STALL_WINDOW = 10
+# Levenberg-Marquardt: the first damping relative to the Gauss-Newton matrix's
+# largest diagonal entry; steps shorter than this fraction of the point change
+# nothing (a minimum to rounding).
+_INITIAL_DAMPING = 1e-3
+_SHORTEST_STEP = 1e-15
 
 
 class SymmetricCP(NamedTuple):
@@ -76,7 +81,7 @@ def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
         Random contraction pairs for Jennrich's algorithm; the draw with the smallest
         residual is kept.
     refine : bool, default=True
-        Polish the best draw by Gauss-Newton (trust region).
+        Polish the best draw by Levenberg-Marquardt (damped Gauss-Newton).
     random_state : numpy.random.RandomState
         Source of the random contractions.
 
@@ -155,7 +160,7 @@ def fit_cp_weights(tensor, factors):
 
 
 def refine_symmetric_cp(tensor, start, max_iter=100):
-    """Gauss-Newton trust-region refinement of a symmetric CP decomposition.
+    """Levenberg-Marquardt refinement of a symmetric CP decomposition.
 
     Writes each term as ``e_i a_i^{(x)p}`` with ``a_i = |w_i|^{1/p} u_i`` and the
     sign ``e_i`` of the weight kept fixed, so the problem is unconstrained in
@@ -180,18 +185,17 @@ def refine_symmetric_cp(tensor, start, max_iter=100):
 def cp_loss_gradient(A, signs, tensor):
     """``||sum_i e_i a_i^p - T||^2 / 2`` and its gradient in ``A`` (flattened).
 
-    With ``R = sum_j e_j a_j^p - T`` (``T`` symmetric), the gradient in ``a_i`` is
-    ``p e_i R(., a_i, ..., a_i) = p e_i (sum_j e_j a_j (a_j^T a_i)^(p-1) -
-    T(., a_i, ..., a_i))``: products with the unfolded tensor, no contraction of
-    ``p + 1`` operands.
+    With ``P`` the ``rank x dim^(p-1)`` matrix of the rows ``a_i^(p-1)`` (flattened),
+    the residual ``R = sum_j e_j a_j^p - T`` unfolds to ``A diag(e) P - T_(1)``, and
+    (``T`` symmetric) the gradient in ``a_i`` is ``p e_i R(., a_i, ..., a_i)``, the
+    column ``i`` of ``p R_(1) P^T diag(e)``: two products with the unfolding, no
+    contraction of ``p + 1`` operands.
     """
     order, (dim, rank) = tensor.ndim, A.shape
     powers = _rank_one_terms(A, order - 1).reshape(rank, -1)
-    model = A @ (signs[:, np.newaxis] * (A.T @ A) ** (order - 1))
-    gradient = order * signs * (model - tensor.reshape(dim, -1) @ powers.T)
-    terms = powers[:, :, np.newaxis] * A.T[:, np.newaxis, :]
-    residual = signs @ terms.reshape(rank, -1) - tensor.ravel()
-    return 0.5 * (residual @ residual), gradient.ravel()
+    residual = (A * signs) @ powers - tensor.reshape(dim, -1)
+    gradient = order * signs * (residual @ powers.T)
+    return 0.5 * np.vdot(residual, residual), gradient.ravel()
 
 
 def _refine_unit_norm(tensor, start, max_iter):
@@ -221,16 +225,10 @@ def _refine_unit_norm(tensor, start, max_iter):
     A0 = start.factors * np.abs(start.weights) ** (1.0 / order)
     # Threads only add overhead to the factorisations of these small matrices.
     with blas_controller().limit(limits=1, user_api="blas"):
-        result = optimize.minimize(
-            loss_gradient,
-            A0.ravel(),
-            jac=True,
-            hess=gauss_newton,
-            method="trust-exact",
-            options={"gtol": 1e-14, "maxiter": max_iter},
-            callback=_stop_when_stalled(),
+        solution = _levenberg_marquardt(
+            loss_gradient, gauss_newton, A0.ravel(), max_iter
         )
-    A = result.x.reshape(dim, rank)
+    A = solution.reshape(dim, rank)
     if not np.all(np.isfinite(A)) or np.any(np.linalg.norm(A, axis=0) == 0):
         return None
     refined = fit_cp_weights(tensor, A)
@@ -239,18 +237,57 @@ def _refine_unit_norm(tensor, start, max_iter):
     return refined
 
 
-def _stop_when_stalled():
-    """A ``scipy.optimize.minimize`` callback that ends a stalled minimisation."""
-    losses = []
+def _levenberg_marquardt(loss_gradient, gauss_newton, x, max_iter):
+    """Minimise a least-squares loss by Levenberg-Marquardt steps.
 
-    def callback(intermediate_result):
-        losses.append(intermediate_result.fun)
+    Each step solves ``(J^T J + mu I) s = -g`` with the Gauss-Newton matrix given in
+    closed form; the damping ``mu`` follows Nielsen's rule (shrunk by up to 3 after
+    a step that decreases the loss as its model predicts, doubled at every rejected
+    step). Stops after ``max_iter`` steps, once the loss has fallen by less than
+    ``_STALL_FRACTION`` over ``_STALL_WINDOW`` steps (a noisy tensor's slow drift,
+    not convergence), or when the steps no damping rejects are too short to change
+    ``x`` (a minimum to rounding).
+    """
+    loss, gradient = loss_gradient(x)
+    losses = [loss]
+    damping, growth = None, 2.0
+    for _ in range(max_iter):
+        matrix = gauss_newton(x)
+        if damping is None:
+            damping = _INITIAL_DAMPING * max(
+                np.diag(matrix).max(), np.finfo(float).tiny
+            )
+        while True:
+            step = _damped_solve(matrix, damping, gradient)
+            if step is not None:
+                if np.linalg.norm(step) <= _SHORTEST_STEP * np.linalg.norm(x):
+                    return x
+                trial_loss, trial_gradient = loss_gradient(x + step)
+                predicted = -(gradient @ step + 0.5 * step @ matrix @ step)
+                if np.isfinite(trial_loss) and trial_loss < loss and predicted > 0:
+                    break
+            damping *= growth
+            growth *= 2.0
+        ratio = (loss - trial_loss) / predicted
+        damping *= max(1.0 / 3.0, 1.0 - (2.0 * ratio - 1.0) ** 3)
+        growth = 2.0
+        x, loss, gradient = x + step, trial_loss, trial_gradient
+        losses.append(loss)
         if len(losses) > _STALL_WINDOW:
             earlier = losses[-1 - _STALL_WINDOW]
-            if earlier - losses[-1] < _STALL_FRACTION * earlier:
-                raise StopIteration
+            if earlier - loss < _STALL_FRACTION * earlier:
+                break
+    return x
 
-    return callback
+
+def _damped_solve(matrix, damping, gradient):
+    """``-(matrix + damping I)^{-1} gradient`` by Cholesky; None if not definite."""
+    damped = matrix + damping * np.eye(len(matrix))
+    try:
+        factor = linalg.cho_factor(damped, check_finite=False)
+    except linalg.LinAlgError:
+        return None
+    return -linalg.cho_solve(factor, gradient, check_finite=False)
 
 
 def _degenerate(decomposition, tensor):
