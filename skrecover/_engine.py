@@ -7,9 +7,10 @@ results of the blocks (moments, losses and gradients, drift matrices),
 updates of online algorithms). Arrays passed together are split at the same rows;
 ``None`` passes through as ``None``.
 
-The block size keeps the largest temporary of a block near 4 MB (``width`` floats
-per row), so that what a block gathers (patches, hidden activations) stays in cache
-between the products that use it, and never more than a block of ``X`` is copied.
+The block size keeps the largest temporary of a block near 8 MB in float64
+(``width`` floats per row): large enough that the few dozen numpy calls of a block
+cost little against its products (measured: 15% of a tanh fit at 4 MB), small enough
+that never more than a block of ``X`` is copied.
 
 The backend is chosen from the type of the first array. The numpy backend below
 runs the blocks one after the other; a backend for arrays whose blocks live on
@@ -21,8 +22,8 @@ functions where the blocks are, reducing the partial sums in a tree.
 
 import numpy as np
 
-# Floats in the largest temporary of one block (4 MB in float64).
-_BLOCK_FLOATS = 2**19
+# Floats in the largest temporary of one block (8 MB in float64).
+_BLOCK_FLOATS = 2**20
 _MIN_BLOCK_ROWS = 256
 
 
