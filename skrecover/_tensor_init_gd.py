@@ -49,6 +49,11 @@ _ROUNDING_FACTOR = 10.0
 # _MOMENT_SNR times its sampling noise.
 _MOMENT_ROWS = 100_000
 _MOMENT_SNR = 3.0
+# The next subsample has this margin over the rows at which the ratio measured on
+# the last would reach _MOMENT_SNR (the measurement is itself noisy), and at least
+# _MOMENT_ROWS_GROWTH times its rows.
+_MOMENT_ROWS_MARGIN = 1.5
+_MOMENT_ROWS_GROWTH = 2
 # n_init="auto" draws the initialisation again while it fails its health checks,
 # at most this many times in all.
 _MAX_AUTO_DRAWS = 5
@@ -150,7 +155,8 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         estimated on ``_MOMENT_ROWS`` random rows, and on more (all when more
         than half would be needed) while the weakest unit's moment stands less
         than ``_MOMENT_SNR`` times above its measured sampling noise, which
-        falls as one over the square root of the rows. The moments cost many
+        falls as one over the square root of the rows: 1.5 times the rows that
+        ratio asks for, at least twice the last subsample. The moments cost many
         passes over the rows they read (``O(n d^2)`` for the whitening and the
         second moment); the descent that follows uses all the rows.
         """
@@ -189,7 +195,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             needed = _moment_rows_needed(diagnostics, size)
             if needed <= size:
                 break
-            size = n_samples if 2 * needed > n_samples else max(needed, 4 * size)
+            size = _next_moment_rows(needed, size, n_samples)
         diagnostics.moment_rows = size
         return Bunch(
             params=params,
@@ -928,6 +934,15 @@ def _information_prefers(grown, model, sample_weight):
     n = float(sample_weight.sum())
     per_unit = grown.sample.dim + 1 + (grown.params.hidden_biases is not None)
     return n * np.log(model.final_loss / grown.final_loss) > per_unit * np.log(n)
+
+
+def _next_moment_rows(needed, n_rows, n_samples):
+    """The rows of the next moment estimate when ``n_rows`` were too few: all of
+    them when more than half are needed, else ``_MOMENT_ROWS_MARGIN`` times the
+    rows needed and at least ``_MOMENT_ROWS_GROWTH`` times ``n_rows``."""
+    if 2 * needed > n_samples:
+        return n_samples
+    return max(int(_MOMENT_ROWS_MARGIN * needed), _MOMENT_ROWS_GROWTH * n_rows)
 
 
 def _moment_rows_needed(diagnostics, n_rows):

@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skrecover import Network, TensorInitGD
 from skrecover._base import validation_split
+from skrecover._tensor_init_gd import _next_moment_rows
 from skrecover.activations import Activation, LeakyReLU, Tanh
 from skrecover.datasets import make_teacher_regression
 from skrecover.exceptions import AssumptionWarning, InitializationWarning
@@ -407,6 +408,16 @@ def test_convolutional_layout_errors():
         TensorInitGD(input_shape=(3, 4)).fit(X, y)
     with pytest.raises(ValueError, match="has 16 entries but X has 12 features"):
         TensorInitGD(patch_size=(2, 2), input_shape=(4, 4)).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "needed, expected",
+    [(104_397, 200_000), (150_000, 225_000), (400_000, 600_000), (522_318, 10**6)],
+)
+def test_the_moments_grow_to_the_rows_their_noise_asks_for(needed, expected):
+    """1.5 times the rows the measured signal-to-noise ratio asks for, at least
+    twice the last subsample, all rows when more than half are needed."""
+    assert _next_moment_rows(needed, 100_000, 10**6) == expected
 
 
 @pytest.mark.parametrize("noise, moment_rows", [(0.0, 100_000), (10.0, 400_000)])
