@@ -637,6 +637,8 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
     """
     Q, rows = odd.Q, odd.rows
     n_tests = transform.shape[0] if sketch else _n_pairs(transform.shape[0])
+    # Tests on the pairs of z itself: h is hvec(z z^T), formed and weighted once.
+    tests_are_squares = transform is rows and not sketch
 
     def block(x, y, weights):
         x = x.astype(np.float64, copy=False)
@@ -645,10 +647,10 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
         h = tested**2 if sketch else hvec_outer(tested)
         whitened = y @ Q.T
         r = whitened - z / 2
-        z_squares = hvec_outer(z)
+        z_squares = h if tests_are_squares else hvec_outer(z)
         g = hvec_outer(r) - z_squares / 4
         weighted = weights[:, np.newaxis] * h
-        squares = weights[:, np.newaxis] * z_squares
+        squares = weighted if tests_are_squares else weights[:, np.newaxis] * z_squares
         return (
             weighted.T @ g,
             weights @ h,
