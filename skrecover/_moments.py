@@ -405,6 +405,17 @@ def _sketch_summand_norms(rows, along_left, along_right, inner, n_patches):
     ``t_a = a^T x``; summed over patches, ``S = sum_l alpha_l x_l`` has
     ``||S||^2 = alpha^T G alpha`` with ``G`` the Gram matrix of the patches.
     """
+    if n_patches == 1:
+        # ||alpha x - t_b a - t_a b||^2, elementwise over the sketch's columns.
+        alpha = along_left * along_right - inner
+        norms = np.einsum("ij,ij->i", rows, rows)[:, np.newaxis]
+        squared = (
+            norms * alpha**2
+            + along_left**2
+            + along_right**2
+            + 2 * along_left * along_right * (inner - 2 * alpha)
+        )
+        return squared.sum(axis=1)
     alpha = _per_sample(along_left * along_right - inner, n_patches)
     t_left = _per_sample(along_left, n_patches)
     t_right = _per_sample(along_right, n_patches)
