@@ -245,8 +245,9 @@ def _levenberg_marquardt(loss_gradient, gauss_newton, x, max_iter):
     a step that decreases the loss as its model predicts, doubled at every rejected
     step). Stops after ``max_iter`` steps, once the loss has fallen by less than
     ``_STALL_FRACTION`` over ``_STALL_WINDOW`` steps (a noisy tensor's slow drift,
-    not convergence), or when the steps no damping rejects are too short to change
-    ``x`` (a minimum to rounding).
+    not convergence), when the steps no damping rejects are too short to change
+    ``x`` (a minimum to rounding), or when no finite damping gives a decrease (a
+    point where the loss is not finite).
     """
     loss, gradient = loss_gradient(x)
     losses = [loss]
@@ -268,6 +269,8 @@ def _levenberg_marquardt(loss_gradient, gauss_newton, x, max_iter):
                     break
             damping *= growth
             growth *= 2.0
+            if not np.isfinite(damping):
+                return x
         ratio = (loss - trial_loss) / predicted
         damping *= max(1.0 / 3.0, 1.0 - (2.0 * ratio - 1.0) ** 3)
         growth = 2.0

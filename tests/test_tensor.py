@@ -108,6 +108,14 @@ def test_fourth_order_refinement_from_a_perturbed_start():
     assert factor_error(factors, result.factors) < 1e-10
 
 
+def test_refinement_from_a_start_with_no_finite_loss_returns_the_start():
+    """No damping decreases a NaN loss: the refinement ends (the start is kept)."""
+    factors, weights, tensor = planted(4, 4, seed=5, order=4)
+    start = fit_cp_weights(tensor, factors)
+    start = start._replace(factors=np.where(np.eye(4, dtype=bool), np.nan, 0.5))
+    assert refine_symmetric_cp(tensor, start) is start
+
+
 def test_deterministic_under_random_state():
     _, _, tensor = planted(4, 4, seed=6)
     tensor = tensor + 0.05 * symmetric_noise(tensor.shape, 7) / 10
