@@ -27,6 +27,7 @@ from ._magnitudes import (
 )
 from ._moments import MomentSample
 from ._network import NetworkParams, hidden_features, loss_gradient, squared_loss
+from ._optim import train_network
 from ._tensor import _rank_one_terms, fit_cp_weights, refine_symmetric_cp, symmetric_cp
 
 # Candidate initialisations are compared on at most this many rows.
@@ -51,6 +52,9 @@ _SKETCH_NOISE_MARGIN = 1.2
 _NO_SIGNAL_MARGIN = 1.5
 # Moment eigenvalues below this fraction of the standard deviation of y are rounding.
 _ROUNDING_LEVEL = 1e-8
+# When the linear trend fits best, it and the best moment start are compared again
+# after this many L-BFGS iterations on the same rows.
+_COMPARISON_ITERATIONS = 10
 
 
 def tensor_initialization(
@@ -330,8 +334,17 @@ def biased_tensor_initialization(
         _sample_loss(scored, scored_y, start[1], activation, known_output)
         for start in starts
     ]
-    best = starts[int(np.argmin(losses))]
-    start, params, units, decomposition = best
+    best = int(np.argmin(losses))
+    if best == len(starts) - 1:
+        moment_best = int(np.argmin(losses[:-1]))
+        descended = [
+            _descended_loss(
+                scored, scored_y, starts[i][1], activation, fit_intercept, known_output
+            )
+            for i in (moment_best, best)
+        ]
+        best = moment_best if descended[0] < descended[1] else best
+    start, params, units, decomposition = starts[best]
     diagnostics = _moment_diagnostics(
         activation.moment_orders,
         spectrum,
@@ -435,6 +448,33 @@ def _sample_loss(sample, y, params, activation, known_output):
         loss="cross_entropy",
         patch_indices=sample.patch_indices,
     )[0]
+
+
+def _descended_loss(sample, y, params, activation, fit_intercept, known_output):
+    """The loss of ``params`` after ``_COMPARISON_ITERATIONS`` iterations of L-BFGS
+    on the sample's rows, all parameters free.
+
+    A start's own loss says little about the basin it lies in: the linear trend of
+    a nearly linear network (sigmoid units of norm 1.5, whose third moment barely
+    stands above its noise at a million rows) fits better than the moment units 10
+    to 25 degrees off the teacher's, which then descend to the teacher within a
+    few dozen iterations while the trend stalls (measured: 3.9e-3 against 1.9e-2
+    after 10 iterations, 1.1e-5 against 1.2e-2 after 100).
+    """
+    free = ["hidden_weights", "hidden_biases"]
+    free += ["intercept"] * fit_intercept + ["output_weights"] * (not known_output)
+    _, result = train_network(
+        sample.X,
+        np.asarray(y, dtype=float)[:, np.newaxis],
+        sample.sample_weight,
+        params,
+        activation,
+        free=free,
+        loss="cross_entropy" if known_output else "squared",
+        patch_indices=sample.patch_indices,
+        max_iter=_COMPARISON_ITERATIONS,
+    )
+    return min(result.loss_curve, default=result.start_loss)
 
 
 def _biased_subspace(sample, y, n_hidden, random_state, y_scale):

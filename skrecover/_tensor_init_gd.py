@@ -152,11 +152,11 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         """The initialisation from the moments of a random subsample of the rows.
 
         On large data (at least ``4 * _MOMENT_ROWS`` rows) the moments are first
-        estimated on ``_MOMENT_ROWS`` random rows, and on more (all when more
-        than half would be needed) while the weakest unit's moment stands less
-        than ``_MOMENT_SNR`` times above its measured sampling noise, which
-        falls as one over the square root of the rows: 1.5 times the rows that
-        ratio asks for, at least twice the last subsample. The moments cost many
+        estimated on ``_MOMENT_ROWS`` random rows, and on more while the
+        weakest unit's moment stands less than ``_MOMENT_SNR`` times above its
+        measured sampling noise, which falls as one over the square root of the
+        rows: 1.5 times the rows that ratio asks for, at least twice the last
+        subsample, all of them when that is more than half. The moments cost many
         passes over the rows they read (``O(n d^2)`` for the whitening and the
         second moment); the descent that follows uses all the rows.
         """
@@ -731,7 +731,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
     :math:`c / s` only). Of these starts, of the same directions with least-squares
     output weights, and of units along the linear trend, the one of lowest loss on
     (a sample of) the data is kept (``diagnostics_["start"]``): on data far from the
-    model, moment magnitudes can be absurd.
+    model, moment magnitudes can be absurd. When the trend fits best, it and the
+    best moment start are compared again after 10 iterations of descent: nearly
+    linear units (sigmoid) are fitted better by their trend, from which they are
+    not recovered.
 
     **Convolutional networks.** With ``patch_size``, every moment is averaged over
     the patches, :math:`\mathbb{E}[y\, He_p(x_l)]` being the same for every patch
@@ -937,12 +940,14 @@ def _information_prefers(grown, model, sample_weight):
 
 
 def _next_moment_rows(needed, n_rows, n_samples):
-    """The rows of the next moment estimate when ``n_rows`` were too few: all of
-    them when more than half are needed, else ``_MOMENT_ROWS_MARGIN`` times the
-    rows needed and at least ``_MOMENT_ROWS_GROWTH`` times ``n_rows``."""
-    if 2 * needed > n_samples:
-        return n_samples
-    return max(int(_MOMENT_ROWS_MARGIN * needed), _MOMENT_ROWS_GROWTH * n_rows)
+    """The rows of the next moment estimate when ``n_rows`` were too few:
+    ``_MOMENT_ROWS_MARGIN`` times the rows needed and at least
+    ``_MOMENT_ROWS_GROWTH`` times ``n_rows``, or all of them when that is more
+    than half. A ratio measured near the noise is itself noisy (sigmoid units at
+    a million rows: 1.39 on 1e5 rows, 0.99 on 7e5), so a subsample of more than
+    half the rows may fall short too and cost a pass over all of them on top."""
+    rows = max(int(_MOMENT_ROWS_MARGIN * needed), _MOMENT_ROWS_GROWTH * n_rows)
+    return n_samples if 2 * rows > n_samples else rows
 
 
 def _moment_rows_needed(diagnostics, n_rows):
