@@ -585,9 +585,9 @@ def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
     weights = weights * labels
     columns = np.ascontiguousarray(z.T)
     weighted = columns * weights
-    first, second, unfold = _distinct_pairs(k)
+    unfold = _distinct_pairs(k)
     if max_order >= 3:
-        pairs = columns[first] * columns[second]
+        pairs = _pair_products(columns)
     if max_order >= 4:
         weighted_pairs = pairs * weights
     sums = []
@@ -606,13 +606,28 @@ def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
 
 @lru_cache(maxsize=8)
 def _distinct_pairs(k):
-    """The pairs ``i <= j`` (two index arrays, in the order of :func:`hvec`) and,
-    for every ``(i, j)`` in row-major order, the position of the pair ``{i, j}``
-    among them."""
+    """For every ``(i, j)`` in row-major order, the position of the pair
+    ``{i, j}`` among the pairs ``i <= j`` in the order of :func:`hvec`."""
     first, second, _ = _hvec_indices(k)
     positions = np.empty((k, k), dtype=np.intp)
     positions[first, second] = positions[second, first] = np.arange(len(first))
-    return first, second, positions.ravel()
+    return positions.ravel()
+
+
+def _pair_products(columns):
+    """The products ``c_i c_j`` of the rows of ``columns``, shape (m, n), for the
+    pairs ``i <= j`` in the order of :func:`hvec`: shape (m (m + 1) / 2, n).
+
+    Row by row into one array: gathering the rows by index arrays was measured
+    10 to 20 times slower (10 and 50 rows of 10 000 to 20 000 columns).
+    """
+    m = len(columns)
+    products = np.empty((m * (m + 1) // 2, columns.shape[1]), dtype=columns.dtype)
+    start = 0
+    for i in range(m):
+        np.multiply(columns[i], columns[i:], out=products[start : start + m - i])
+        start += m - i
+    return products
 
 
 def hermite_corrected(raw, k):
@@ -696,13 +711,11 @@ def unhvec(vector, dim):
 
 
 def hvec_outer(Z):
-    """``hvec(z z^T)`` of every row ``z`` of ``Z``, shape (n, m (m + 1) / 2)."""
-    rows, columns, weight = _hvec_indices(Z.shape[1])
-    # In place on one gathered copy: several times faster than three temporaries.
-    outer = np.take(Z, rows, axis=1)
-    outer *= np.take(Z, columns, axis=1)
-    outer *= weight
-    return outer
+    """``hvec(z z^T)`` of every row ``z`` of ``Z``, shape (n, m (m + 1) / 2) (the
+    transpose of a C-contiguous array)."""
+    products = _pair_products(np.ascontiguousarray(Z.T))
+    products *= _hvec_indices(Z.shape[1])[2][:, np.newaxis]
+    return products.T
 
 
 def hvec_map(L):
