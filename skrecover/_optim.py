@@ -65,9 +65,14 @@ _DAMPING_TRIES = 6
 # Beyond this many times the curvature along the gradient, damped steps are short
 # gradient steps: L-BFGS takes over.
 _DAMPING_MAX = 10.0
-# After this many consecutive solves in which CG does not reach _CG_RTOL, L-BFGS
-# takes over (measured: 2 of 630 solves in the basin; sigmoid far from it: most).
+# After this many consecutive steps in which CG does not reach _CG_RTOL and the
+# gradient's norm falls by less than a factor 1 / _GOOD_STEP, L-BFGS takes over
+# (measured: 2 of 630 solves unfinished in the basin; sigmoid far from it: most).
+# Deep in the basin CG may not finish while each step still cuts the gradient 10
+# times (sigmoid units, losses from 1e-12 to 1e-19): L-BFGS took 290 iterations
+# from there.
 _UNSOLVED_STEPS = 3
+_GOOD_STEP = 0.5
 # ... and after this many steps that did not halve the decrease they predict.
 _STALL_STEPS = 3
 # A loss that rises by this many times the size of its best value means a
@@ -379,7 +384,8 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
     below ``max(tol, sampling_tol)`` times the loss; after ``_DAMPING_TRIES``
     failed solves of one step, or once ``lambda`` exceeds ``_DAMPING_MAX`` times
     the curvature along ``g`` (the steps are then short gradient steps), after
-    ``_UNSOLVED_STEPS`` solves in a row that CG could not finish, or when the
+    ``_UNSOLVED_STEPS`` steps in a row whose solve CG could not finish and that
+    did not halve the gradient's norm, or when the
     decrease it predicts has not halved over ``_STALL_STEPS`` steps (see
     :func:`_stalled`), it hands the remaining iterations over to L-BFGS.
     """
@@ -391,7 +397,6 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
         hessian = curvature(x)
         for _ in range(_DAMPING_TRIES):
             step, slope, solved = _damped_newton_step(hessian, gradient, damping)
-            unsolved = 0 if solved else unsolved + 1
             if slope < 0 and -slope / 2 <= tol * abs(loss):
                 monitor.result.converged = True
                 return
@@ -413,6 +418,9 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
         # Far from a minimum the curvature is too ill-conditioned for conjugate
         # gradients: each step costs _CG_MAXITER products for little progress.
         predicted.append(-slope / 2)
+        # An unfinished solve whose step still cuts the gradient is a good step.
+        progress = np.linalg.norm(trial[1]) <= _GOOD_STEP * np.linalg.norm(gradient)
+        unsolved = 0 if solved or progress else unsolved + 1
         if not ratio >= 2e-4 or unsolved >= _UNSOLVED_STEPS or _stalled(predicted):
             break
         x = x + step

@@ -386,6 +386,37 @@ def test_damped_newton_steps_survive_a_curvature_that_is_too_flat(monkeypatch):
     assert np.abs(result.x - 1).max() < 1e-4
 
 
+def test_unfinished_cg_solves_that_cut_the_gradient_keep_the_newton_steps(
+    monkeypatch,
+):
+    """Deep in a basin CG may stop short of its tolerance while each step still
+    cuts the gradient many times: such steps do not count towards the handover to
+    L-BFGS (which took 290 iterations from sigmoid units at a loss of 1e-19).
+    Here 10 CG products never reach a relative residual of 1e-8 on 40 distinct
+    curvatures, yet every step cuts the gradient about 20 times."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    from skrecover import _optim
+
+    def no_fallback(*args):
+        raise AssertionError("the Newton steps handed over to L-BFGS")
+
+    monkeypatch.setattr(_optim, "_run_lbfgs", no_fallback)
+    monkeypatch.setattr(_optim, "_CG_MAXITER", 10)
+    monkeypatch.setattr(_optim, "_CG_RTOL", 1e-8)
+    curvatures = np.logspace(0, 2, 40)
+
+    def fun(x):
+        return 0.5 * float(curvatures @ (x - 1) ** 2) + 1.0, curvatures * (x - 1), None
+
+    hessian = aslinearoperator(np.diag(curvatures))
+    result = minimize(
+        fun, np.zeros(40), curvature=lambda x: hessian, tol=1e-8, max_iter=50
+    )
+    assert result.converged and result.n_iter <= 10
+    assert fun(result.x)[0] - 1 < 1e-8
+
+
 def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     """Inside a basin the decrease Newton steps predict falls geometrically; where
     it has not halved over three steps they hand over to L-BFGS."""
