@@ -42,6 +42,10 @@ _MIN_SIGN_MARGIN = 3.0
 # lowest minimum before it stops.
 _OFFSET_STARTS = 32
 _AGREEING_STARTS = 3
+# BFGS on the offset stops at this gradient norm: the detector is of whitened
+# outputs (unit scale). Measured against 1e-14: 54 instead of 200 evaluations of
+# its SVD over the three starts, test R^2 unchanged to 1e-15 (3 teachers).
+_OFFSET_GTOL = 1e-10
 
 
 class MomentSums(NamedTuple):
@@ -747,7 +751,7 @@ def _whitened_offset(projected, tested_r, k, mean_r, random_state):
             start,
             jac=True,
             method="BFGS",
-            options={"gtol": 1e-14, "maxiter": 500},
+            options={"gtol": _OFFSET_GTOL, "maxiter": 500},
         )
         minima.append((result.fun, result.x))
         lowest = min(value for value, _ in minima)
