@@ -406,16 +406,18 @@ def _sketch_summand_norms(rows, along_left, along_right, inner, n_patches):
     ``||S||^2 = alpha^T G alpha`` with ``G`` the Gram matrix of the patches.
     """
     if n_patches == 1:
-        # ||alpha x - t_b a - t_a b||^2, elementwise over the sketch's columns.
-        alpha = along_left * along_right - inner
-        norms = np.einsum("ij,ij->i", rows, rows)[:, np.newaxis]
-        squared = (
-            norms * alpha**2
-            + along_left**2
-            + along_right**2
-            + 2 * along_left * along_right * (inner - 2 * alpha)
+        # sum_c ||alpha_c x - t_bc a_c - t_ac b_c||^2 with alpha = t_a t_b - a^T b:
+        # |x|^2 sum alpha^2 + sum t_a^2 + sum t_b^2 + 2 sum t_a t_b (a^T b - 2 alpha),
+        # each sum over the columns one row-wise product (one temporary, alpha).
+        product = along_left * along_right
+        alpha = product - inner
+        return (
+            np.einsum("ij,ij->i", rows, rows) * np.einsum("ij,ij->i", alpha, alpha)
+            + np.einsum("ij,ij->i", along_left, along_left)
+            + np.einsum("ij,ij->i", along_right, along_right)
+            + 2 * (product @ inner)
+            - 4 * np.einsum("ij,ij->i", product, alpha)
         )
-        return squared.sum(axis=1)
     alpha = _per_sample(along_left * along_right - inner, n_patches)
     t_left = _per_sample(along_left, n_patches)
     t_right = _per_sample(along_right, n_patches)
