@@ -205,7 +205,8 @@ def test_gauss_newton_products_match_the_jacobian(case, monkeypatch):
     for relu (kinks) and tanh, in the packed coordinates of a free subset of the
     parameters: formed from the rows' Jacobian (few parameters, one output) or as
     products with the linearised network (biases, several outputs, patches with
-    shared or per-patch output weights, whitened coordinates, float32 rows)."""
+    shared or per-patch output weights, whitened coordinates, float32 rows), which
+    run in float32: to 1e-4 relative."""
     from skrecover import _optim
     from skrecover._network import forward
     from skrecover._optim import DenseCurvature, gauss_newton
