@@ -418,10 +418,12 @@ def _run_newton(fun, curvature, x0, first, max_iter, monitor, sampling_tol=0.0):
         # Far from a minimum the curvature is too ill-conditioned for conjugate
         # gradients: each step costs _CG_MAXITER products for little progress.
         predicted.append(-slope / 2)
+        if not ratio >= 2e-4:
+            break
         # An unfinished solve whose step still cuts the gradient is a good step.
         progress = np.linalg.norm(trial[1]) <= _GOOD_STEP * np.linalg.norm(gradient)
         unsolved = 0 if solved or progress else unsolved + 1
-        if not ratio >= 2e-4 or unsolved >= _UNSOLVED_STEPS or _stalled(predicted):
+        if unsolved >= _UNSOLVED_STEPS or _stalled(predicted):
             break
         x = x + step
         loss, gradient, validation_loss = trial
@@ -524,11 +526,16 @@ def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
     """
     share = sample_weight / sample_weight.sum()
     directions = packer.directions()
-    single = []
+    template = packer.template
+    dense = (
+        packer.pack(template).size <= _DENSE_CURVATURE_PARAMS
+        and template.output_weights.shape[0] == 1
+    )
+    rows = X if dense else np.asarray(X, dtype=np.float32)
 
     def curvature(x):
         params = packer.unpack(x)
-        if x.size <= _DENSE_CURVATURE_PARAMS and params.output_weights.shape[0] == 1:
+        if dense:
             # Residuals of 1 (outputs minus targets): each row's loss gradient is
             # its row of J.
             at_x = forward(X, params, activation, patch_indices=patch_indices)
@@ -538,10 +545,8 @@ def gauss_newton(X, sample_weight, packer, activation, patch_indices=None):
                 )
             )
             return DenseCurvature(jacobian.T @ (jacobian * share[:, np.newaxis]))
-        if not single:
-            single.append(np.asarray(X, dtype=np.float32))
         linearized = LinearizedNetwork(
-            single[0], params, activation, patch_indices=patch_indices
+            rows, params, activation, patch_indices=patch_indices
         )
 
         def matvec(vector):

@@ -335,7 +335,7 @@ def biased_tensor_initialization(
         for start in starts
     ]
     best = int(np.argmin(losses))
-    if best == len(starts) - 1:
+    if starts[best][0] == "linear trend":
         moment_best = int(np.argmin(losses[:-1]))
         descended = [
             _descended_loss(

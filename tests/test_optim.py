@@ -418,6 +418,22 @@ def test_unfinished_cg_solves_that_cut_the_gradient_keep_the_newton_steps(
     assert fun(result.x)[0] - 1 < 1e-8
 
 
+def test_newton_steps_hand_over_to_lbfgs_when_no_solve_gives_a_direction():
+    """A curvature whose products are not finite breaks every CG solve: no damped
+    step descends, and L-BFGS finds the minimum instead."""
+    from scipy.sparse.linalg import aslinearoperator
+
+    def fun(x):
+        return 0.5 * float((x - 1) @ (x - 1)), x - 1, None
+
+    broken = aslinearoperator(np.full((2, 2), np.nan))
+    result = minimize(
+        fun, np.zeros(2), curvature=lambda x: broken, tol=1e-10, max_iter=50
+    )
+    assert result.converged
+    assert np.allclose(result.x, 1.0)
+
+
 def test_newton_steps_stall_when_their_predicted_decrease_does_not_halve():
     """Inside a basin the decrease Newton steps predict falls geometrically; where
     it has not halved over three steps they hand over to L-BFGS."""
