@@ -28,6 +28,10 @@ from ._network import gather_patches, gathered_width
 # Eigenvalues of the input second moment below this fraction of the largest are
 # treated as zero when whitening.
 _RANK_TOL = 1e-10
+# Passes of ``single`` precision (:func:`_reduce_patches`) over fewer (patch) rows
+# than this stay in float64: they cost milliseconds, and keep the moments of small
+# samples exact to float64 rounding.
+_SINGLE_MIN_ROWS = 50_000
 
 
 class MomentSample:
@@ -134,32 +138,42 @@ class MomentSample:
         return {"whitening": self.whitening, "patch_indices": self.patch_indices}
 
 
-def _reduce_patches(function, X, y, sample_weight, patch_indices, width=0):
+def _reduce_patches(
+    function, X, y, sample_weight, patch_indices, width=0, *, single=False
+):
     """Sum of ``function(rows, weights, labels)`` over blocks of (patch) rows.
 
     ``rows`` has shape (n_block * n_patches, patch_size); ``weights`` holds
     ``s_i / (n_patches sum_i s_i)`` for each of them, so that weighted sums over
     all blocks are weighted means; ``labels`` holds the matching ``y_i`` (None
-    without ``y``). All three are float32 for float32 ``X`` and ``function``
-    computes in that dtype (its own matrices cast with :func:`_like`), unless a
-    block's result overflows float32: that block is taken again in float64. The
-    sums over blocks accumulate in float64. ``width``: further floats of
-    temporaries per patch row.
+    without ``y``). All three are float32 for float32 ``X`` (and with ``single``
+    for any ``X``) and ``function`` computes in that dtype (its own matrices cast
+    with :func:`_like`), unless a block's result overflows float32: that block is
+    taken again in float64. The sums over blocks accumulate in float64. ``width``:
+    further floats of temporaries per patch row.
+
+    ``single`` suits the moments that only start a descent: their sampling noise,
+    a relative ``1 / sqrt(n)`` (1e-4 at 1e8 rows), stays far above float32
+    rounding (about 1e-7 relative per product, in sums over one block's rows),
+    and their products take half the time of float64 ones (from
+    ``_SINGLE_MIN_ROWS`` patch rows on).
     """
     n_patches = _n_patches(patch_indices)
     scale = 1.0 / (float(sample_weight.sum()) * n_patches)
+    single = single and len(X) * n_patches >= _SINGLE_MIN_ROWS
 
     def block(X_block, y_block, weight_block):
         patches = gather_patches(X_block, patch_indices)
         rows = patches.reshape(-1, patches.shape[-1])
         weights = np.repeat(weight_block * scale, n_patches)
         labels = None if y_block is None else np.repeat(y_block, n_patches)
-        if rows.dtype == np.float32:
-            single = [
-                a if a is None else a.astype(np.float32) for a in (weights, labels)
-            ]
+        if single or rows.dtype == np.float32:
             with np.errstate(over="ignore", invalid="ignore"):
-                part = _finite_float64(function(rows, *single))
+                arrays = [
+                    a if a is None else a.astype(np.float32, copy=False)
+                    for a in (rows, weights, labels)
+                ]
+                part = _finite_float64(function(*arrays))
             if part is not None:
                 return part
         return function(rows.astype(np.float64, copy=False), weights, labels)
@@ -312,7 +326,7 @@ def p2_product(
 
     m = X.shape[1] if basis is None else basis.shape[1]
     total, mean, (variance, noise_weight) = _reduce_patches(
-        block, X, y, sample_weight, patch_indices, width=m + 2 * n_patches
+        block, X, y, sample_weight, patch_indices, m + 2 * n_patches, single=True
     )
     if whitening is not None:
         total = whitening @ total
@@ -388,7 +402,7 @@ def m3_sketch(
         )
 
     cubic, first, left_mean, right_mean, (variance, noise_weight) = _reduce_patches(
-        block, X, y, sample_weight, patch_indices, width=4 * left.shape[1]
+        block, X, y, sample_weight, patch_indices, 4 * left.shape[1], single=True
     )
     if whitening is not None:
         cubic, first = whitening @ cubic, whitening @ first
@@ -544,7 +558,7 @@ def projected_hermite_moments(
         ]
 
     width = k * (2 + (2 * k if max_order >= 3 else 0))
-    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width)
+    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width, single=True)
     if not return_halves:
         return hermite_corrected(raw, k)
     moments = hermite_corrected(

@@ -185,6 +185,45 @@ def test_quadratic_control_leaves_higher_moments_unbiased():
     assert controlled.std() < 0.7 * np.std(plain)
 
 
+def test_float64_inputs_take_the_initialising_moments_in_float32(monkeypatch):
+    """P_2, the M_3 sketch and the projected moments only start a descent: from
+    ``_SINGLE_MIN_ROWS`` rows on, float64 rows are cast to float32 block by block
+    (sums in float64); a block whose cast or products overflow float32 is taken
+    again in float64, without a warning."""
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((2000, 4))
+    y = rng.standard_normal(2000)
+    weights = np.ones(2000)
+    seen = []
+    raw_moments = _moments._raw_moments
+
+    def spy(z, *args, **kwargs):
+        seen.append(z.dtype)
+        return raw_moments(z, *args, **kwargs)
+
+    monkeypatch.setattr(_moments, "_raw_moments", spy)
+    exact = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
+    assert set(seen) == {np.dtype(np.float64)}
+    monkeypatch.setattr(_moments, "_SINGLE_MIN_ROWS", 1000)
+    seen.clear()
+    moments = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 4)
+    assert set(seen) == {np.dtype(np.float32)}
+    for single, double in zip(moments, exact, strict=True):
+        assert single.dtype == np.float64
+        np.testing.assert_allclose(single, double, rtol=1e-5, atol=1e-6)
+        assert not np.array_equal(single, double)
+    X[:10] *= 1e40
+    seen.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = _moments.p2_product(X, y, weights)
+        moments = _moments.projected_hermite_moments(X, y, weights, np.eye(4), 2)
+    assert np.dtype(np.float64) in seen
+    expected = np.mean(y[:, None, None] * (X[:, :, None] * X[:, None, :]), axis=0)
+    np.testing.assert_allclose(second, expected - y.mean() * np.eye(4), rtol=1e-5)
+    np.testing.assert_allclose(moments[1], second, rtol=1e-5)
+
+
 def test_linear_part_removal_keeps_moments_of_order_two_and_more(small_data):
     X, y, weights = small_data
     coefficients = _moments.first_moment(X, y, weights)
