@@ -535,9 +535,16 @@ def projected_hermite_moments(
     """
     k = projection.shape[1]
     n_patches = _n_patches(patch_indices)
+    if return_halves:
+        # The halving direction rides along in the product of the projection.
+        projection = np.column_stack(
+            [projection, _halving_direction(projection.shape[0])]
+        )
 
     def block(rows, weights, labels):
         z = rows @ _like(rows, projection)
+        if return_halves:
+            z, along = z[:, :k], z[::n_patches, k]
         if quadratic is not None:
             term = 0.5 * (
                 ((z @ _like(z, quadratic)) * z).sum(axis=1)
@@ -547,7 +554,7 @@ def projected_hermite_moments(
             labels = labels - np.repeat(term, n_patches)
         if not return_halves:
             return _raw_moments(z, weights, labels, max_order)[0]
-        odd = np.repeat(_row_halves(rows[::n_patches]), n_patches)
+        odd = np.repeat(_odd_half(along), n_patches)
         order = np.argsort(odd, kind="stable")
         cut = len(odd) - np.count_nonzero(odd)
         z, weights, labels = z[order], weights[order], labels[order]
@@ -560,7 +567,8 @@ def projected_hermite_moments(
     width = k * (2 + (2 * k if max_order >= 3 else 0))
     raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width, single=True)
     if not return_halves:
-        return hermite_corrected(raw, k)
+        return hermite_corrected(_unfold_pairs(raw, k), k)
+    raw = [[*_unfold_pairs(half[:-1], k), half[-1]] for half in raw]
     moments = hermite_corrected(
         [a + b for a, b in zip(raw[0][:-1], raw[1][:-1], strict=True)], k
     )
@@ -572,16 +580,16 @@ def projected_hermite_moments(
     return moments, halves
 
 
-def _row_halves(rows):
+def _odd_half(along):
     """Which half each row belongs to, a deterministic function of its values:
-    the parity of ``floor(997 g^T x)`` for a fixed random direction ``g``."""
-    direction = _halving_direction(rows.shape[1]).astype(rows.dtype)
-    return np.floor(997.0 * (rows @ direction)) % 2 == 1
+    the parity of ``floor(997 g^T x)``, from ``g^T x`` for the fixed random
+    direction ``g`` of :func:`_halving_direction`."""
+    return np.floor(997.0 * along) % 2 == 1
 
 
 @lru_cache(maxsize=8)
 def _halving_direction(n_features):
-    """The fixed random direction ``g`` of :func:`_row_halves` (drawn once)."""
+    """The fixed random direction ``g`` of :func:`_odd_half` (drawn once)."""
     direction = np.random.RandomState(0).standard_normal(n_features)
     direction.flags.writeable = False
     return direction
@@ -592,16 +600,15 @@ def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
     of them for each slice of rows in ``parts``.
 
     The orders 3 and 4 are symmetric in their indices: they are taken on the
-    ``k (k + 1) / 2`` distinct products ``z_i z_j`` (``i <= j``) and unfolded to
-    shapes ``(k, k^2)`` and ``(k^2, k^2)``, a third of the arithmetic of all
-    ``k^2`` products at order 4. The products are formed once for all parts,
-    from the rows of ``z^T`` (gathering columns is several times slower).
+    ``k (k + 1) / 2`` distinct products ``z_i z_j`` (``i <= j``), shapes
+    ``(k, k (k + 1) / 2)`` and ``(k (k + 1) / 2,) * 2`` (:func:`_unfold_pairs`
+    unfolds their sums), a third of the arithmetic of all ``k^2`` products at
+    order 4. The products are formed once for all parts, from the rows of
+    ``z^T`` (gathering columns is several times slower).
     """
-    k = z.shape[1]
     weights = weights * labels
     columns = np.ascontiguousarray(z.T)
     weighted = columns * weights
-    unfold = _distinct_pairs(k)
     if max_order >= 3:
         pairs = _pair_products(columns)
     if max_order >= 4:
@@ -612,12 +619,23 @@ def _raw_moments(z, weights, labels, max_order, parts=(slice(None),)):
         if max_order >= 2:
             raw.append(weighted[:, part] @ z[part])
         if max_order >= 3:
-            raw.append((weighted[:, part] @ pairs[:, part].T)[:, unfold])
+            raw.append(weighted[:, part] @ pairs[:, part].T)
         if max_order >= 4:
-            fourth = weighted_pairs[:, part] @ pairs[:, part].T
-            raw.append(fourth[np.ix_(unfold, unfold)])
+            raw.append(weighted_pairs[:, part] @ pairs[:, part].T)
         sums.append(raw)
     return sums
+
+
+def _unfold_pairs(raw, k):
+    """Raw sums of :func:`_raw_moments` with the orders 3 and 4 unfolded from the
+    distinct pairs to all of them: shapes ``(k, k^2)`` and ``(k^2, k^2)``."""
+    unfold = _distinct_pairs(k)
+    raw = list(raw)
+    if len(raw) > 3:
+        raw[3] = raw[3][:, unfold]
+    if len(raw) > 4:
+        raw[4] = raw[4][np.ix_(unfold, unfold)]
+    return raw
 
 
 @lru_cache(maxsize=8)

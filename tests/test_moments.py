@@ -43,7 +43,7 @@ def test_raw_moments_from_distinct_pairs_equal_all_products(small_data):
     """Orders 3 and 4 are taken on the products ``z_i z_j``, ``i <= j``, only:
     every entry of the unfolded sums equals the sum of its own products."""
     X, y, weights = small_data
-    raw = _moments._raw_moments(X, weights, y, 4)[0]
+    raw = _moments._unfold_pairs(_moments._raw_moments(X, weights, y, 4)[0], 4)
     wy = weights * y
     assert np.allclose(raw[3], np.einsum("n,ni,nj,nk->ijk", wy, X, X, X).reshape(4, 16))
     assert np.allclose(
