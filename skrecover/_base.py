@@ -473,7 +473,10 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             return None
         data = state.data
         statistics = feature_statistics(
-            data.X, data.sample_weight, random_state=state.random_state
+            data.X,
+            data.sample_weight,
+            random_state=state.random_state,
+            correlation=self._input_assumption == "gaussian",
         )
         problems = input_problems(
             statistics, self._input_assumption, whiten=bool(self._whiten_option())

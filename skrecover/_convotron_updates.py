@@ -178,7 +178,9 @@ def convotron_field(
         ]
         if jacobian:
             slopes = activation.derivative(pre[:, :, 0]) * output_weights
-            gradient = np.einsum("cl,clr->cr", slopes, patches)
+            # sum_l slopes_cl patches_clr, one small product per row (matmul is
+            # measured twice as fast as einsum here)
+            gradient = np.matmul(slopes[:, np.newaxis, :], patches)[:, 0]
             sums += [(weights[:, np.newaxis] * u).T @ gradient, weights @ gradient]
         if monitor is not None:
             sums += [monitor.T @ squared, monitor.T @ residual]
