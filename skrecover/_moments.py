@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._engine import map_rows, reduce_rows
+from ._engine import map_rows, reduce_rows, subset_rows, take_rows
 from ._network import gather_patches, gathered_width
 
 # Eigenvalues of the input second moment below this fraction of the largest are
@@ -84,6 +84,18 @@ class MomentSample:
     def n_effective(self):
         """Number of samples, counting weights as frequencies."""
         return float(self.sample_weight.sum())
+
+    def subset(self, rows, *, in_memory=False):
+        """The same sample on the rows ``rows`` (sorted indices): gathered into
+        memory with ``in_memory``, else read where they are unless few."""
+        take = take_rows if in_memory else subset_rows
+        return MomentSample(
+            take(self.X, rows),
+            take(self.sample_weight, rows),
+            whitening=self.whitening,
+            patch_indices=self.patch_indices,
+            label_offset=self.label_offset,
+        )
 
     def to_original(self, vectors):
         """Map row vectors from whitened to original coordinates (``v R``)."""

@@ -447,12 +447,23 @@ def test_the_moments_grow_to_the_rows_their_noise_asks_for(needed, expected):
 
 @pytest.mark.parametrize("noise, moment_rows", [(0.0, 100_000), (10.0, 400_000)])
 def test_large_data_take_the_moments_of_a_subsample_grown_to_their_noise(
-    noise, moment_rows
+    monkeypatch, noise, moment_rows
 ):
     """On 400 000 rows the moments come from 100 000 random rows while the weakest
     unit stands 3 times above its noise there (measured 15.8 without noise), from
-    all rows when it does not (2.0 at noise 10 times the spread of y); the
-    descent uses every row either way."""
+    all rows when it does not (2.0 at noise 10 times the spread of y), and the
+    projected moments then from a random quarter of them; the descent uses every
+    row either way."""
+    from skrecover._moments import MomentSample
+
+    projected_rows = []
+    projected = MomentSample.projected_hermite_moments
+
+    def spy(self, *args, **kwargs):
+        projected_rows.append(len(self.X))
+        return projected(self, *args, **kwargs)
+
+    monkeypatch.setattr(MomentSample, "projected_hermite_moments", spy)
     X, y, teacher = make_teacher_regression(
         n_samples=400_000, n_features=8, n_hidden=3, activation="relu", random_state=0
     )
@@ -461,6 +472,7 @@ def test_large_data_take_the_moments_of_a_subsample_grown_to_their_noise(
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = TensorInitGD(n_hidden=3, random_state=0).fit(X, noisy)
     assert model.diagnostics_.moment_rows == moment_rows
+    assert projected_rows[0] == 100_000
     if noise == 0:
         assert model.diagnostics_.signal_to_noise >= 3
         assert recovery_error(teacher, model) < 1e-8
@@ -497,6 +509,26 @@ def test_float32_fit_stops_at_its_rounding_level(monkeypatch):
         assert rows.count(len(y)) <= 3
     assert recovery_error(teacher, fits[np.float32]) < 1e-3
     assert abs(fits[np.float32].score(X, y) - fits[np.float64].score(X, y)) < 1e-5
+
+
+def test_projected_moments_read_a_random_quarter_of_many_rows():
+    """From 4 * 100 000 rows on, a random quarter of them (sorted, distinct), with
+    their labels; below, the sample itself."""
+    from skrecover._moments import MomentSample
+    from skrecover._tensor_init import _projected_sample
+
+    for n_samples in (399_999, 400_000):
+        X = np.arange(2.0 * n_samples).reshape(n_samples, 2)
+        sample = MomentSample(X, np.ones(n_samples))
+        labels = np.arange(float(n_samples))
+        subset, sub_labels = _projected_sample(sample, labels, np.random.RandomState(0))
+        if n_samples < 400_000:
+            assert subset is sample and sub_labels is labels
+            continue
+        rows = sub_labels.astype(int)
+        assert len(rows) == 100_000 and np.all(np.diff(rows) > 0)
+        assert subset.n_effective == 100_000
+        np.testing.assert_array_equal(subset.X[:], X[rows])
 
 
 @pytest.mark.parametrize("fit_hidden_bias", [False, True])
