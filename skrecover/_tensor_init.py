@@ -55,8 +55,8 @@ _ROUNDING_LEVEL = 1e-8
 # after this many L-BFGS iterations on the same rows.
 _COMPARISON_ITERATIONS = 10
 # The projected moments of orders 3 and 4 have k^3 and k^4 entries where the
-# subspace step reads a d x p sketch: on rows that the subspace needed many of
-# (a quarter of them at least this many), they read a random quarter (measured at
+# subspace step reads a d x p sketch: once a quarter of the rows the subspace asked
+# for is at least _PROJECTED_MIN_ROWS, they read a random quarter (measured at
 # n = 1e6, d = 100, k = 10 on sigmoid and tanh teachers: the same descents).
 _PROJECTED_SHARE = 0.25
 _PROJECTED_MIN_ROWS = 100_000
