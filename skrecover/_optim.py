@@ -952,10 +952,12 @@ def train_network(
             best = min(stage.loss_curve, default=stage.start_loss)
             # Rounding noise (of float32 inputs, say) fitted on a few rows per
             # parameter falls below its level on all the rows: the caller's floor
-            # counts from 20 rows per parameter, with a margin of 2.
+            # counts from 20 rows per parameter, with a margin of 2, or none when
+            # the stage took no iteration (its loss is not fitted to its rows: a
+            # float32 ReLU fit stopped at 0.9 times the floor on them).
             floor = None
             if loss_floor is not None and len(rows) >= curvature_rows:
-                floor = loss_floor / 2
+                floor = loss_floor if stage.n_iter == 0 else loss_floor / 2
             if not checked and _fits_exactly(best, y[rows], sample_weight[rows], floor):
                 # Noise-free rows fitted to rounding: the larger subsamples could
                 # only confirm it, a pass over their rows each; one loss over all

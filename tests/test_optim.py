@@ -531,6 +531,31 @@ def test_float32_inputs_fitted_to_their_rounding_floor_on_a_subsample(monkeypatc
     assert result.start_loss <= floor
 
 
+def test_a_stage_without_iterations_is_held_to_the_whole_floor(monkeypatch):
+    """A subsample stage that takes no iteration (its start is a minimum there to
+    rounding) has a loss not fitted to its rows: it is compared with the caller's
+    floor itself, not half of it, and one loss over all the rows confirms the fit
+    (a float32 ReLU fit at n = 1e6 stopped at 0.9 times the floor and paid two
+    more stages and a gradient over all the rows)."""
+    from skrecover.datasets import make_teacher_regression
+
+    X, y, teacher = make_teacher_regression(
+        n_samples=100_000, n_features=10, n_hidden=3, activation="relu", random_state=1
+    )
+    X = X.astype(np.float32)
+    # Below 20 rows per parameter (34 parameters), then above, nested.
+    schedule = [np.arange(0, 100_000, 200), np.arange(0, 100_000, 10)]
+    _, probe, _ = _teacher_fit(monkeypatch, X, y, teacher, schedule[:1], loss_floor=0)
+    rounding = probe.loss_curve[0]
+    assert 0 < rounding < 1e-10 * np.var(y)
+    _, result, reads = _teacher_fit(
+        monkeypatch, X, y, teacher, schedule, loss_floor=1.5 * rounding
+    )
+    assert reads["loss"] == [len(y)]
+    assert max(reads["gradient"]) < len(y)
+    assert result.converged and result.loss_curve == [result.start_loss]
+
+
 def test_an_exact_fit_of_a_subsample_that_the_other_rows_refute(monkeypatch):
     """Rows outside the subsample carry noise: its exact fit is not exact on all
     the rows, so descent goes on over all of them to the minimum of their loss,
