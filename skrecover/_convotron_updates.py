@@ -178,8 +178,8 @@ def convotron_field(
         ]
         if jacobian:
             slopes = activation.derivative(pre[:, :, 0]) * output_weights
-            # sum_l slopes_cl patches_clr, one small product per row (matmul is
-            # measured twice as fast as einsum here)
+            # sum_l slopes_cl patches_clr, one small product per row (matmul was
+            # measured 1.6-3.4 times faster than einsum on these block shapes)
             gradient = np.matmul(slopes[:, np.newaxis, :], patches)[:, 0]
             sums += [(weights[:, np.newaxis] * u).T @ gradient, weights @ gradient]
         if monitor is not None:
