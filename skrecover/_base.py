@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch, assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -223,12 +223,21 @@ def _safe_scale(largest):
 
 
 def _largest_magnitude(array):
-    """``max |a|`` without an ``|a|`` temporary."""
+    """``max |a|`` (NaN when an entry is NaN) in one pass: block by block, each
+    block read from memory once for both its maximum and its minimum, without an
+    ``|a|`` temporary."""
     if is_dask(array):
         from ._dask import largest_magnitude
 
         return largest_magnitude(array)
-    return max(abs(float(array.max())), abs(float(array.min()))) if array.size else 0.0
+    if not array.size:
+        return 0.0
+    rows = array.reshape(len(array), -1)
+
+    def largest(block):
+        return np.maximum(block.max(axis=1), -block.min(axis=1))
+
+    return float(map_rows(largest, rows, width=rows.shape[1]).max())
 
 
 def _largest_deviation(Y, offset):
@@ -375,6 +384,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         classifier = is_classifier(self)
         if is_dask(X) and self._fits_dask:
             X, y, sample_weight = self._dask_data(X, y, sample_weight, reset=reset)
+            largest_input = None
         else:
             X, y = validate_data(
                 self,
@@ -386,7 +396,12 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
                 multi_output=self.__sklearn_tags__().target_tags.multi_output,
                 ensure_min_samples=2,
                 reset=reset,
+                # Checked below in the pass that finds the scale of X.
+                ensure_all_finite=False,
             )
+            largest_input = _largest_magnitude(X)
+            if not np.isfinite(largest_input):
+                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
@@ -410,7 +425,9 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             # The caller's array when it is float64 already (only read from here).
             Y = y.astype(np.float64, copy=False).reshape(len(y), -1)
         if scaling is None:
-            scaling = self._choose_scaling(X, Y, sample_weight, classifier)
+            scaling = self._choose_scaling(
+                X, Y, sample_weight, classifier, largest_input
+            )
         elif Y.shape[1] != len(scaling.y_offset):
             raise ValueError(
                 f"y has {Y.shape[1]} outputs but {type(self).__name__} was fitted "
@@ -445,8 +462,10 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         check_finite(X, y, sample_weight)
         return X, y, sample_weight
 
-    def _choose_scaling(self, X, Y, sample_weight, classifier):
-        x_scale = _safe_scale(_largest_magnitude(X))
+    def _choose_scaling(self, X, Y, sample_weight, classifier, largest_input=None):
+        if largest_input is None:
+            largest_input = _largest_magnitude(X)
+        x_scale = _safe_scale(largest_input)
         if classifier:
             return Scaling(x_scale, 1.0, np.zeros(Y.shape[1]))
         weights = sample_weight / float(sample_weight.sum())

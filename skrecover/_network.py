@@ -34,6 +34,9 @@ from ._engine import as_rows, map_rows, reduce_rows
 
 # Weights beyond this magnitude (or below its inverse) are not cast to float32.
 _FLOAT32_LARGE = 1e30
+# Pre-activations computed in float32 beyond this magnitude are computed again in
+# float64: a squared ReLU squares them, and float32 ends at 3.4e38.
+_FLOAT32_LARGEST_PRE = 1e15
 
 
 class NetworkParams(NamedTuple):
@@ -240,24 +243,28 @@ def _fits_float32(weights):
     )
 
 
-def prediction_dtype(X, params):
-    """The dtype of the hidden layer on the rows ``X`` (one block of a pass):
-    float32 for float32 inputs unless the pre-activations could leave float32's
-    range (extreme data, whose weights carry the scale of ``y``), float64
-    otherwise."""
-    if X.dtype != np.float32 or not _fits_float32(params.hidden_weights):
-        return np.float64
-    largest = max(abs(float(X.max())), abs(float(X.min()))) if X.size else 0.0
-    row_sums = np.abs(params.hidden_weights).sum(axis=1).max(initial=0.0)
-    biases = 0.0 if params.hidden_biases is None else np.abs(params.hidden_biases).max()
-    return np.float32 if largest * row_sums + biases < _FLOAT32_LARGE else np.float64
+def network_pre_activations(patches, params):
+    """The hidden layer's pre-activations on a block of patches: in float32 for
+    float32 patches while the float32 result stays within ``_FLOAT32_LARGEST_PRE``
+    (extreme data, whose weights carry the scale of y, can leave it: the block is
+    then computed again in float64), in float64 otherwise. Checking the result
+    reads ``n_hidden`` floats per row where bounding it by ``max |x|`` reads
+    all the inputs."""
+    weights, biases = params.hidden_weights, params.hidden_biases
+    if patches.dtype == np.float32 and _fits_float32(weights):
+        with np.errstate(over="ignore", invalid="ignore"):
+            pre = pre_activations(patches, weights, biases, np.float32)
+        # (NaN, from an overflow, fails the comparison too.)
+        if not pre.size or max(pre.max(), -pre.min()) < _FLOAT32_LARGEST_PRE:
+            return pre
+    return pre_activations(patches, weights, biases, np.float64)
 
 
 def pool(hidden, output_weights):
     """The output layer on hidden activations of shape (n, n_patches, k), in float64."""
-    hidden = hidden.astype(np.float64, copy=False)
     if output_weights.ndim == 2:
-        return hidden.sum(axis=1) @ output_weights.T
+        return _summed_over_patches(hidden) @ output_weights.T
+    hidden = hidden.astype(np.float64, copy=False)
     n_samples = hidden.shape[0]
     return (
         hidden.reshape(n_samples, -1)
@@ -288,12 +295,7 @@ def forward(X, params, activation, *, patch_indices=None):
 
     def block(rows):
         patches = gather_patches(rows, patch_indices)
-        pre = pre_activations(
-            patches,
-            params.hidden_weights,
-            params.hidden_biases,
-            prediction_dtype(rows, params),
-        )
+        pre = network_pre_activations(patches, params)
         return pool(activation(pre), params.output_weights) + params.intercept
 
     return map_rows(block, X, width=_pass_width(X, params, patch_indices))
@@ -313,8 +315,7 @@ def hidden_features(
 
     def block(rows):
         patches = gather_patches(rows, patch_indices)
-        dtype = prediction_dtype(rows, params)
-        pre = pre_activations(patches, hidden_weights, hidden_biases, dtype)
+        pre = network_pre_activations(patches, params)
         return activation(pre).sum(axis=1, dtype=np.float64)
 
     return map_rows(block, X, width=_pass_width(X, params, patch_indices))
@@ -344,6 +345,14 @@ def squared_head(pre, hidden, slope, params, y):
     )
 
 
+def _summed_over_patches(hidden):
+    """Hidden activations of shape (n, n_patches, k) summed over the patches, in
+    float64 (one patch: no sum, which numpy would take the slow way)."""
+    if hidden.shape[1] == 1:
+        return hidden[:, 0].astype(np.float64, copy=False)
+    return hidden.sum(axis=1, dtype=np.float64)
+
+
 def _back_to_hidden(d_output, output_weights, hidden):
     """The output layer transposed: derivatives in the outputs, shape (n, o), to
     derivatives in the hidden activations (broadcasting to ``hidden``'s shape)."""
@@ -355,9 +364,9 @@ def _back_to_hidden(d_output, output_weights, hidden):
 
 def _output_weight_gradient(d_output, hidden, output_weights):
     """``sum_i d_output_i (x) hidden_i`` in the shape of the output weights."""
-    pooled = hidden.astype(np.float64, copy=False)
     if output_weights.ndim == 2:
-        return d_output.T @ pooled.sum(axis=1)
+        return d_output.T @ _summed_over_patches(hidden)
+    pooled = hidden.astype(np.float64, copy=False)
     n_rows = len(pooled)
     return (d_output.T @ pooled.reshape(n_rows, -1)).reshape(output_weights.shape)
 
@@ -388,10 +397,8 @@ class LinearizedNetwork:
 
     def __init__(self, rows, params, activation, *, patch_indices=None):
         self.patches = gather_patches(rows, patch_indices)
-        self.dtype = prediction_dtype(rows, params)
-        pre = pre_activations(
-            self.patches, params.hidden_weights, params.hidden_biases, self.dtype
-        )
+        pre = network_pre_activations(self.patches, params)
+        self.dtype = pre.dtype
         self.hidden, self.slope = activation.value_and_derivative(pre)
         self.params = params
 
@@ -415,14 +422,24 @@ class LinearizedNetwork:
         """``J^T r`` summed over the rows, for ``r`` of shape (n_rows, n_outputs),
         as a :class:`NetworkParams`."""
         output_weights = self.params.output_weights
-        d_pre = _back_to_hidden(d_output, output_weights, self.hidden) * self.slope
+        # In the dtype of the patches (float32 for float32 rows): mixed products
+        # and float64 sums of float32 arrays take numpy's slow loops.
+        d_pre = (
+            _back_to_hidden(
+                d_output.astype(self.dtype),
+                output_weights.astype(self.dtype),
+                self.hidden,
+            )
+            * self.slope
+        )
+        flat = d_pre.reshape(-1, d_pre.shape[-1])
         return NetworkParams(
             _hidden_weight_gradient(d_pre, self.patches),
             _output_weight_gradient(d_output, self.hidden, output_weights),
             d_output.sum(axis=0),
             None
             if self.params.hidden_biases is None
-            else d_pre.sum(axis=(0, 1), dtype=np.float64),
+            else (np.ones(len(flat), self.dtype) @ flat).astype(np.float64),
         )
 
 

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -267,6 +269,26 @@ def test_float32_inputs_accumulate_the_output_in_float64():
     exact = naive_forward(X.astype(np.float64), params, ReLU()) + 1e6
     assert np.abs(output - exact).max() < 1e-5
     assert hidden_features(X, params.hidden_weights, ReLU()).shape == (20, 2)
+
+
+@pytest.mark.parametrize("scale", [1e12, 1e20])
+def test_float32_blocks_leaving_float32_are_computed_in_float64(scale):
+    """A float32 block whose float32 pre-activations pass 1e15 (the squares of
+    1e20 overflow float32; 1e12 times weights of norm 1e4 passes 1e15 only) is
+    computed again in float64, without a warning; others stay in float32."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((30, 4)).astype(np.float32)
+    X[::2] *= np.float32(scale)
+    params = random_params(rng, 3, 4)
+    params = params._replace(hidden_weights=params.hidden_weights * 1e4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        output = forward(X, params, SquaredReLU())
+    exact = naive_forward(X.astype(np.float64), params, SquaredReLU())
+    assert np.all(np.isfinite(output))
+    assert np.allclose(output, exact, rtol=1e-12, atol=0)
+    moderate = _network.network_pre_activations(X[1::2, np.newaxis], params)
+    assert moderate.dtype == np.float32
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
