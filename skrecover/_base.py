@@ -37,7 +37,7 @@ from sklearn.utils.validation import (
 )
 
 from ._assumptions import assumption_message, feature_statistics, input_problems
-from ._engine import as_rows, is_dask, map_rows, persist_rows, reduce_rows
+from ._engine import Largest, as_rows, is_dask, map_rows, persist_rows, reduce_rows
 from ._network import Network, forward
 from .activations import Activation, activation_names
 from .exceptions import AssumptionWarning
@@ -223,9 +223,10 @@ def _safe_scale(largest):
 
 
 def _largest_magnitude(array):
-    """``max |a|`` (NaN when an entry is NaN) in one pass: block by block, each
-    block read from memory once for both its maximum and its minimum, without an
-    ``|a|`` temporary."""
+    """``max |a|`` (NaN when an entry is NaN) in one pass, without an ``|a|``
+    temporary: each block is read from memory once for both its maximum and its
+    minimum (blocks of 2 MB in float64, a quarter of the engine's, stay in cache
+    between the two)."""
     if is_dask(array):
         from ._dask import largest_magnitude
 
@@ -235,9 +236,9 @@ def _largest_magnitude(array):
     rows = array.reshape(len(array), -1)
 
     def largest(block):
-        return np.maximum(block.max(axis=1), -block.min(axis=1))
+        return Largest(max(block.max(), -block.min()))
 
-    return float(map_rows(largest, rows, width=rows.shape[1]).max())
+    return float(reduce_rows(largest, rows, width=4 * rows.shape[1]).value)
 
 
 def _largest_deviation(Y, offset):

@@ -47,6 +47,19 @@ def add_partial(total, part):
     return total + part
 
 
+class Largest:
+    """A partial result that :func:`add_partial` (its ``+``) reduces by taking the
+    larger (NaN if either is NaN): maxima through :func:`reduce_rows`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __add__(self, other):
+        return Largest(np.maximum(self.value, other.value))
+
+
 def _take(array, rows):
     return None if array is None else array[rows]
 

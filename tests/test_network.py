@@ -215,6 +215,23 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
         assert np.allclose(a, b, rtol=1e-12)
 
 
+def test_largest_magnitude_is_found_block_by_block(monkeypatch):
+    """``max |x|`` over many blocks is that of the whole array, whichever block and
+    sign hold it; a NaN anywhere makes it NaN (the fit then raises sklearn's error)."""
+    from skrecover._base import _largest_magnitude
+
+    monkeypatch.setattr(_engine, "_BLOCK_FLOATS", 37)  # 256-row blocks
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((2000, 3))
+    for row, value in ((1500, -40.0), (7, 35.0)):
+        Z = X.copy()
+        Z[row, 1] = value
+        assert _largest_magnitude(Z) == np.abs(Z).max() == abs(value)
+        assert _largest_magnitude(Z.astype(np.float32)) == abs(value)
+    X[1999, 2] = np.nan
+    assert np.isnan(_largest_magnitude(X))
+
+
 def test_row_subsets_read_like_their_copies(monkeypatch):
     """A large random subsample is gathered block by block (no copy of it), and
     every pass over it equals the pass over its copy; small ones are copied."""
