@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._engine import take_rows
+from ._engine import random_rows, take_rows
 
 # Subsamples copied for the statistics hold at most this many bytes.
 _SUBSAMPLE_BYTES = 2**23
@@ -69,7 +69,7 @@ def feature_statistics(X, sample_weight, *, random_state, correlation=True):
     n_samples, n_features = X.shape
     max_rows = max(_MIN_SUBSAMPLE_ROWS, _SUBSAMPLE_BYTES // (8 * n_features))
     if n_samples > max_rows:
-        rows = np.sort(random_state.choice(n_samples, max_rows, replace=False))
+        rows = random_rows(random_state, n_samples, max_rows)
     else:
         rows = np.arange(n_samples)
     standard = np.array(take_rows(X, rows), dtype=np.float64)

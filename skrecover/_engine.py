@@ -189,6 +189,38 @@ def subset_rows(array, rows):
     return RowSubset(array, rows)
 
 
+def random_rows(random_state, n_samples, size):
+    """A uniformly random subset of ``size`` of ``n_samples`` rows, as sorted
+    indices: about ``size`` random integers (for more than half of the rows, the
+    rows left out), where ``RandomState.choice`` without replacement permutes all
+    the rows (20-40 ms at a million)."""
+    if 2 * size > n_samples:
+        left_out = np.zeros(n_samples, dtype=bool)
+        left_out[random_rows(random_state, n_samples, n_samples - size)] = True
+        return np.flatnonzero(~left_out)
+    chosen = np.zeros(n_samples, dtype=bool)
+    missing = size
+    # Duplicates are drawn again: the subset is symmetric in the rows, so uniform.
+    while missing:
+        chosen[random_state.randint(n_samples, size=missing)] = True
+        missing = size - np.count_nonzero(chosen)
+    return np.flatnonzero(chosen)
+
+
+def random_prefixes(random_state, n_samples):
+    """``first(size)``: the sorted indices of the first ``size`` rows of one
+    random order of the rows, nested as ``size`` grows (the rows of the ``size``
+    smallest of random keys; no permutation of all the rows)."""
+    keys = random_state.random_sample(n_samples)
+
+    def first(size):
+        chosen = np.zeros(n_samples, dtype=bool)
+        chosen[np.argpartition(keys, size - 1)[:size]] = True
+        return np.flatnonzero(chosen)
+
+    return first
+
+
 def reduce_rows(function, *arrays, width):
     """``sum over blocks b of function(*(a[b] for a in arrays))``.
 

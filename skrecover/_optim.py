@@ -38,7 +38,7 @@ from scipy.sparse import linalg as sparse_linalg
 from threadpoolctl import ThreadpoolController
 
 from ._base import weighted_variance
-from ._engine import subset_rows, take_rows
+from ._engine import random_prefixes, random_rows, subset_rows, take_rows
 from ._network import (
     LinearizedNetwork,
     forward,
@@ -792,8 +792,8 @@ def subsample_schedule(n_samples, n_params, random_state):
     while size * 2 <= n_samples:
         sizes.append(size)
         size *= _WARM_UP_FACTOR
-    permutation = random_state.permutation(n_samples)
-    return [np.sort(permutation[:size]) for size in sizes]
+    first = random_prefixes(random_state, n_samples)
+    return [first(size) for size in sizes]
 
 
 def _fits_exactly(loss, y, sample_weight, floor=None):
@@ -900,7 +900,7 @@ def train_network(
         # The Gauss-Newton matrix of a bounded random subset of ``rows``, in memory
         # wherever X is.
         size = min(curvature_rows, len(rows))
-        chosen = np.sort(random_state.choice(rows, size, replace=False))
+        chosen = rows[random_rows(random_state, len(rows), size)]
         return gauss_newton(
             take_rows(X, chosen),
             take_rows(sample_weight, chosen),

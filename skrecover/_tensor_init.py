@@ -15,7 +15,7 @@ from scipy import special
 from sklearn.utils import Bunch
 
 from ._base import weighted_variance
-from ._engine import is_dask, take_rows
+from ._engine import is_dask, random_rows, take_rows
 from ._magnitudes import (
     MIN_RELATIVE_NORM,
     fit_intercept_and_flips,
@@ -425,7 +425,7 @@ def _projected_sample(sample, residual, random_state):
     size = int(_PROJECTED_SHARE * n_samples)
     if size < _PROJECTED_MIN_ROWS:
         return sample, residual
-    rows = np.sort(random_state.choice(n_samples, size, replace=False))
+    rows = random_rows(random_state, n_samples, size)
     return sample.subset(rows), residual[rows]
 
 
@@ -436,7 +436,7 @@ def _loss_sample(sample, y, random_state):
     n_samples = len(sample.X)
     if n_samples <= _LOSS_ROWS:
         return sample, y
-    rows = np.sort(random_state.choice(n_samples, _LOSS_ROWS, replace=False))
+    rows = random_rows(random_state, n_samples, _LOSS_ROWS)
     return sample.subset(rows, in_memory=True), take_rows(y, rows)
 
 

@@ -23,7 +23,7 @@ from ._base import (
     weighted_variance,
 )
 from ._certificate import ConfidenceIntervalsMixin, local_analysis
-from ._engine import subset_rows
+from ._engine import random_prefixes, subset_rows
 from ._moments import MomentSample, whitening
 from ._network import NetworkParams, canonicalize
 from ._optim import train_network
@@ -163,12 +163,12 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         data = state.data
         n_samples = len(data.y)
         subsample = self.init == "tensor" and n_samples >= 4 * _MOMENT_ROWS
-        order = state.random_state.permutation(n_samples) if subsample else None
+        first = random_prefixes(state.random_state, n_samples) if subsample else None
         size = _MOMENT_ROWS if subsample else n_samples
         while True:
             X, weights, targets = data.X, state.training_weight, data.y
             if size < n_samples:
-                rows = np.sort(order[:size])
+                rows = first(size)
                 X = subset_rows(X, rows)
                 weights, targets = weights[rows], targets[rows]
             transform = self._whitening(X, weights, layout)

@@ -215,6 +215,42 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
         assert np.allclose(a, b, rtol=1e-12)
 
 
+@pytest.mark.parametrize("size", [1, 7, 30, 49, 50])
+def test_random_rows_are_uniform_distinct_and_sorted(size):
+    """Every row is chosen with probability size / n (within 5 standard errors
+    over 4000 draws), each draw has exactly ``size`` distinct sorted rows (more
+    than half: the complement drawn), and the pairs are as often together as
+    independent draws without replacement make them."""
+    n_samples, n_draws = 50, 4000
+    random_state = np.random.RandomState(0)
+    counts = np.zeros(n_samples)
+    together = 0
+    for _ in range(n_draws):
+        rows = _engine.random_rows(random_state, n_samples, size)
+        assert len(rows) == size and np.all(np.diff(rows) > 0)
+        assert rows[0] >= 0 and rows[-1] < n_samples
+        counts[rows] += 1
+        together += 0 in rows and 1 in rows
+    share = size / n_samples
+    error = np.sqrt(n_draws * share * (1 - share)) + 1e-12
+    assert np.all(np.abs(counts - n_draws * share) <= 5 * error)
+    pair = share * (size - 1) / (n_samples - 1)
+    assert abs(together - n_draws * pair) <= 5 * np.sqrt(n_draws * pair) + 1e-9
+
+
+def test_random_prefixes_are_nested_uniform_subsets():
+    first = _engine.random_prefixes(np.random.RandomState(1), 1000)
+    small, large = first(100), first(400)
+    assert len(small) == 100 and len(large) == 400 and len(first(1000)) == 1000
+    assert np.all(np.diff(large) > 0) and np.all(np.isin(small, large))
+    counts = np.zeros(1000)
+    for seed in range(400):
+        counts[_engine.random_prefixes(np.random.RandomState(seed), 1000)(250)] += 1
+    # Inclusion counts are Binomial(400, 1/4): mean 100, standard deviation 8.7.
+    assert abs(counts.mean() - 100) < 1e-9 and counts.std() < 1.3 * 8.7
+    assert counts.min() > 100 - 5 * 8.7 and counts.max() < 100 + 5 * 8.7
+
+
 def test_largest_magnitude_is_found_block_by_block(monkeypatch):
     """``max |x|`` over many blocks is that of the whole array, whichever block and
     sign hold it; a NaN anywhere makes it NaN (the fit then raises sklearn's error)."""
