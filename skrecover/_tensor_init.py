@@ -25,13 +25,26 @@ from ._magnitudes import (
     n_patches,
     output_sd,
 )
-from ._network import NetworkParams, hidden_features, loss_gradient, squared_loss
+from ._network import (
+    NetworkParams,
+    gather_patches,
+    hidden_features,
+    loss_gradient,
+    pre_activations,
+    squared_loss,
+)
 from ._optim import train_network
 from ._tensor import _rank_one_terms, fit_cp_weights, refine_symmetric_cp, symmetric_cp
 
 # Candidate initialisations are compared on at most this many rows.
 _LOSS_ROWS = 20_000
 
+# A unit whose pre-activations on the inputs have a mean beyond this many times
+# their spread is recentred (:func:`units_centred_on_inputs`), measured on about
+# this many rows.
+_OFFSET_DOMINATED = 2.0
+_UNIT_STATISTICS_ROWS = 20_000
+_TINY = np.finfo(float).tiny
 # Subspaces of inputs up to this dimension come from the full d x d moment matrix;
 # beyond it from randomized subspace iteration on the moment's products.
 _FULL_MATRIX_MAX_FEATURES = 256
@@ -914,6 +927,46 @@ def least_squares_outputs(sample, y, params, activation, fit_intercept):
     return params._replace(
         output_weights=output[np.newaxis, :], intercept=np.asarray(intercept, float)
     )
+
+
+def units_centred_on_inputs(sample, params):
+    """``params`` with every unit whose pre-activations are dominated by an offset
+    recentred, and the number of such units.
+
+    The moments place a unit for centred inputs, on which ``w^T x`` spreads as
+    ``N(0, |w|^2)`` about the unit's bias (``|w|`` in whitened coordinates). On
+    inputs far from centred (raw pixel intensities, say), ``w^T x`` has a mean
+    ``m`` beyond ``_OFFSET_DOMINATED`` times its spread ``s``: every row falls on
+    the same side of the unit's ramp, and the descent from there was measured to
+    stall at chance level. ``w -> r w`` and ``c -> c - r m``, with ``r = |w| / s``,
+    give the unit that spread about its bias on these inputs. ``m`` and ``s`` come
+    from evenly spaced rows (no random draw: the fit's random stream is unchanged).
+    Units without biases cannot be recentred and are left as they are.
+    """
+    if params.hidden_biases is None:
+        return params, 0
+    n_rows = len(sample.sample_weight)
+    rows = np.arange(0, n_rows, max(1, n_rows // _UNIT_STATISTICS_ROWS))
+    X = np.asarray(take_rows(sample.X, rows), dtype=np.float64)
+    pre = pre_activations(
+        gather_patches(X, sample.patch_indices), params.hidden_weights
+    )
+    weights = np.repeat(np.asarray(take_rows(sample.sample_weight, rows)), pre.shape[1])
+    pre = pre.reshape(-1, pre.shape[-1])
+    mean = np.average(pre, axis=0, weights=weights)
+    spread = np.sqrt(np.average((pre - mean) ** 2, axis=0, weights=weights))
+    offset = np.abs(mean) > _OFFSET_DOMINATED * spread
+    if not offset.any():
+        return params, 0
+    units = params.hidden_weights
+    if sample.whitening is not None:
+        units = np.linalg.lstsq(sample.whitening, units.T, rcond=None)[0].T
+    intended = np.linalg.norm(units, axis=1)
+    ratio = np.where(offset & (spread > 0), intended / np.maximum(spread, _TINY), 1.0)
+    return params._replace(
+        hidden_weights=params.hidden_weights * ratio[:, np.newaxis],
+        hidden_biases=params.hidden_biases - np.where(offset, ratio * mean, 0.0),
+    ), int(offset.sum())
 
 
 def random_initialization(

@@ -10,6 +10,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import N_JOBS_CONSTRAINT, class_labels
 from ._network import NetworkParams, log_probabilities
+from ._tensor_init import units_centred_on_inputs
 from ._tensor_init_gd import _BaseTensorInitGD
 from .activations import Activation, get_activation
 
@@ -131,7 +132,8 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         Held-out loss after each iteration (``early_stopping`` only).
     diagnostics_ : Bunch
         ``problems``: the diagnostics of each problem's initialisation, as for
-        :class:`TensorInitGD`; ``input_statistics``: per-feature moments of ``X``.
+        :class:`TensorInitGD`, with ``recentred_units`` (units recentred on the
+        inputs, see Notes); ``input_statistics``: per-feature moments of ``X``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -173,6 +175,17 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     so no probability is clipped: the loss the solver minimises is the log-loss of
     the model that :meth:`predict_proba` uses, and saturated units keep their
     gradient.
+
+    **Inputs far from centred.** The moments place each unit for centred inputs,
+    on which :math:`w_k^\top x` spreads as :math:`\mathcal{N}(0, \|w_k\|^2)`
+    about :math:`c_k`. Where an offset dominates it instead (a mean beyond twice
+    its spread on the training rows, as on raw pixel intensities), every row
+    falls on the same side of the sigmoid and the descent stalls; such a unit is
+    rescaled and its bias shifted so that it spreads as :math:`\mathcal{N}(c_k,
+    \|w_k\|^2)` on the data (``diagnostics_.problems[o].recentred_units``
+    counts them). Centred inputs are left as they are; standardising the
+    features (:class:`~sklearn.preprocessing.StandardScaler`) remains the
+    setting of the guarantee.
 
     **Beyond the model.** With more than two classes, the one-vs-rest networks are
     initialised separately (in parallel with ``n_jobs``), trained together as one
@@ -301,6 +314,35 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         )
         for problem in diagnostics.problems:
             del problem["messages"]
+        return params, diagnostics
+
+    def _initialise_problem(
+        self,
+        sample,
+        y,
+        activation,
+        random_state,
+        known_output,
+        n_hidden,
+        min_signal_to_noise=None,
+    ):
+        """The initialisation of one binary problem, its units recentred on the
+        inputs where an offset dominates them (:func:`~skrecover._tensor_init.
+        units_centred_on_inputs`): with known output weights, a unit saturated on
+        every row has no output weight to compensate it."""
+        params, diagnostics = super()._initialise_problem(
+            sample,
+            y,
+            activation,
+            random_state,
+            known_output,
+            n_hidden,
+            min_signal_to_noise,
+        )
+        if params is not None:
+            params, diagnostics.recentred_units = units_centred_on_inputs(
+                sample, params
+            )
         return params, diagnostics
 
     def _output_attributes(self, state, fitted, initial):

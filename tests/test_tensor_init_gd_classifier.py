@@ -2,13 +2,16 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs
+from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skrecover import Network, TensorInitGDClassifier
+from skrecover._moments import MomentSample
 from skrecover._network import NetworkParams, loss_gradient
+from skrecover._tensor_init import units_centred_on_inputs
 from skrecover.activations import Sigmoid, Tanh
 from skrecover.datasets import make_teacher_classification
 from skrecover.exceptions import InitializationWarning
@@ -184,3 +187,58 @@ def test_warm_start_and_convergence_warning():
         warnings.simplefilter("error", ConvergenceWarning)
         model.fit(X, y)
     assert recovery_error(teacher, model) < 0.3
+
+
+def _unit_statistics(X, params):
+    pre = X @ params.hidden_weights.T + params.hidden_biases
+    return pre.mean(axis=0), pre.std(axis=0)
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_units_dominated_by_an_input_offset_are_recentred(whiten):
+    """A unit whose ``w^T x`` has a mean beyond twice its spread gets the spread
+    ``|w|`` (in whitened coordinates) about its own bias on the data; the others,
+    and every unit on centred inputs, are left exactly as they were."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 4)) @ np.diag([1.0, 2.0, 0.5, 1.0])
+    X[:, 0] += 30.0
+    R = np.diag(1 / np.sqrt(np.mean(X**2, axis=0))) if whiten else None
+    sample = MomentSample(X, np.ones(3000), whitening=R)
+    units = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.5, 0, 0, 0.5]])
+    params = NetworkParams(
+        units, np.full((1, 3), 1 / 3), np.zeros(1), np.array([0.3, -0.2, 0.1])
+    )
+    recentred, count = units_centred_on_inputs(sample, params)
+    assert count == 2
+    mean, spread = _unit_statistics(X, recentred)
+    intended = np.linalg.norm(units if R is None else units @ np.linalg.inv(R), axis=1)
+    np.testing.assert_allclose(mean[[0, 2]], params.hidden_biases[[0, 2]], atol=1e-9)
+    np.testing.assert_allclose(spread[[0, 2]], intended[[0, 2]], rtol=1e-9)
+    np.testing.assert_array_equal(recentred.hidden_weights[1], units[1])
+    assert recentred.hidden_biases[1] == params.hidden_biases[1]
+    centred = MomentSample(X - X.mean(axis=0), np.ones(3000), whitening=R)
+    same, none = units_centred_on_inputs(centred, params)
+    assert none == 0 and same is params
+    unbiased = params._replace(hidden_biases=None)
+    assert units_centred_on_inputs(sample, unbiased) == (unbiased, 0)
+
+
+def test_raw_pixel_intensities_fit_far_beyond_chance():
+    """Digits as raw intensities (0 to 16, far from centred): the moment units
+    saturate on every row, and without recentring the descent stalled at 0.28 to
+    0.71 accuracy (random_state 0-2); with it, 0.97, as on standardised inputs."""
+    X, y = load_digits(n_class=4, return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TensorInitGDClassifier(random_state=0).fit(X_train, y_train)
+    assert model.score(X_test, y_test) > 0.9
+    assert sum(p.recentred_units for p in model.diagnostics_.problems) > 0
+
+
+def test_centred_teacher_inputs_recentre_no_unit():
+    X, y, _ = teacher_data(5000, 0, hidden_biases=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TensorInitGDClassifier(random_state=0).fit(X, y)
+    assert [p.recentred_units for p in model.diagnostics_.problems] == [0]
