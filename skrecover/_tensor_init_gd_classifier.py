@@ -316,29 +316,12 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
             del problem["messages"]
         return params, diagnostics
 
-    def _initialise_problem(
-        self,
-        sample,
-        y,
-        activation,
-        random_state,
-        known_output,
-        n_hidden,
-        min_signal_to_noise=None,
-    ):
+    def _initialise_problem(self, sample, *args, **kwargs):
         """The initialisation of one binary problem, its units recentred on the
         inputs where an offset dominates them (:func:`~skrecover._tensor_init.
         units_centred_on_inputs`): with known output weights, a unit saturated on
         every row has no output weight to compensate it."""
-        params, diagnostics = super()._initialise_problem(
-            sample,
-            y,
-            activation,
-            random_state,
-            known_output,
-            n_hidden,
-            min_signal_to_noise,
-        )
+        params, diagnostics = super()._initialise_problem(sample, *args, **kwargs)
         if params is not None:
             params, diagnostics.recentred_units = units_centred_on_inputs(
                 sample, params
