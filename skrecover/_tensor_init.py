@@ -952,6 +952,8 @@ def units_centred_on_inputs(sample, params):
         gather_patches(X, sample.patch_indices), params.hidden_weights
     )
     weights = np.repeat(np.asarray(take_rows(sample.sample_weight, rows)), pre.shape[1])
+    if not weights.sum() > 0:  # the spaced rows all weigh 0 (weights in a pattern)
+        weights = np.ones_like(weights)
     pre = pre.reshape(-1, pre.shape[-1])
     mean = np.average(pre, axis=0, weights=weights)
     spread = np.sqrt(np.average((pre - mean) ** 2, axis=0, weights=weights))

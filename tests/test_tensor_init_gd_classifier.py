@@ -8,7 +8,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from skrecover import Network, TensorInitGDClassifier
+from skrecover import Network, TensorInitGDClassifier, _tensor_init
 from skrecover._moments import MomentSample
 from skrecover._network import NetworkParams, loss_gradient
 from skrecover._tensor_init import units_centred_on_inputs
@@ -221,6 +221,21 @@ def test_units_dominated_by_an_input_offset_are_recentred(whiten):
     assert none == 0 and same is params
     unbiased = params._replace(hidden_biases=None)
     assert units_centred_on_inputs(sample, unbiased) == (unbiased, 0)
+
+
+def test_unit_statistics_survive_spaced_rows_of_zero_weight(monkeypatch):
+    """Weights 0 on every other row, read on every other row: the statistics
+    fall back to the rows unweighted rather than divide by zero."""
+    monkeypatch.setattr(_tensor_init, "_UNIT_STATISTICS_ROWS", 500)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1000, 3)) + 10.0
+    sample = MomentSample(X, np.tile([0.0, 1.0], 500))
+    params = NetworkParams(np.eye(3), np.full((1, 3), 1 / 3), np.zeros(1), np.zeros(3))
+    recentred, count = units_centred_on_inputs(sample, params)
+    assert count == 3
+    mean, spread = _unit_statistics(X[::2], recentred)
+    np.testing.assert_allclose(mean, 0.0, atol=1e-9)
+    np.testing.assert_allclose(spread, 1.0, rtol=1e-9)
 
 
 def test_raw_pixel_intensities_fit_far_beyond_chance():
