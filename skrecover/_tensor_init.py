@@ -44,7 +44,7 @@ _LOSS_ROWS = 20_000
 # this many rows.
 _OFFSET_DOMINATED = 2.0
 _UNIT_STATISTICS_ROWS = 20_000
-_TINY = np.finfo(float).tiny
+
 # Subspaces of inputs up to this dimension come from the full d x d moment matrix;
 # beyond it from randomized subspace iteration on the moment's products.
 _FULL_MATRIX_MAX_FEATURES = 256
@@ -964,7 +964,9 @@ def units_centred_on_inputs(sample, params):
     if sample.whitening is not None:
         units = np.linalg.lstsq(sample.whitening, units.T, rcond=None)[0].T
     intended = np.linalg.norm(units, axis=1)
-    ratio = np.where(offset & (spread > 0), intended / np.maximum(spread, _TINY), 1.0)
+    ratio = np.where(
+        offset & (spread > 0), intended / np.maximum(spread, np.finfo(float).tiny), 1.0
+    )
     return params._replace(
         hidden_weights=params.hidden_weights * ratio[:, np.newaxis],
         hidden_biases=params.hidden_biases - np.where(offset, ratio * mean, 0.0),
