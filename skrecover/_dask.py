@@ -30,12 +30,12 @@ from ._engine import _BACKENDS, NumpyBackend, add_partial, block_rows
 _LOCAL = NumpyBackend()
 
 
-def _reduce_chunk(function, width, *chunks):
-    return _LOCAL.reduce(function, chunks, width)
+def _reduce_chunk(function, width, threads, *chunks):
+    return _LOCAL.reduce(function, chunks, width, threads)
 
 
-def _map_chunk(function, width, *chunks):
-    return _LOCAL.map(function, chunks, width)
+def _map_chunk(function, width, threads, *chunks):
+    return _LOCAL.map(function, chunks, width, threads)
 
 
 def _chunk_bounds(array):
@@ -124,19 +124,19 @@ def _scan_step(function, state, step_rows, bounds, *blocks_of_arrays):
 class DaskBackend:
     """Blocks of dask arrays, on the workers that hold them."""
 
-    def reduce(self, function, arrays, width):
+    def reduce(self, function, arrays, width, threads=False):
         parts = [
-            dask.delayed(_reduce_chunk, pure=False)(function, width, *chunk)
+            dask.delayed(_reduce_chunk, pure=False)(function, width, threads, *chunk)
             for chunk in _chunks(arrays)
         ]
         return dask.compute(_tree_sum(parts))[0]
 
-    def map(self, function, arrays, width):
+    def map(self, function, arrays, width, threads=False):
         trailing, dtype = _output_meta(function, arrays)
         sizes = arrays[0].chunks[0]
         pieces = [
             da.from_delayed(
-                dask.delayed(_map_chunk, pure=False)(function, width, *chunk),
+                dask.delayed(_map_chunk, pure=False)(function, width, threads, *chunk),
                 shape=(size, *trailing),
                 dtype=dtype,
             )

@@ -13,14 +13,24 @@ cost little against its products (measured: 15% of a tanh fit at 4 MB), small en
 that never more than a block of ``X`` is copied.
 
 The backend is chosen from the type of the first array. The numpy backend below
-runs the blocks one after the other; a backend for arrays whose blocks live on
-other machines (dask) registers itself in ``_BACKENDS`` and runs the same block
-functions where the blocks are, reducing the partial sums in a tree.
+runs the blocks one after the other or, for passes that ask for it (``threads``:
+those whose blocks are mostly matrix products), on as many threads as BLAS would
+use, each block's products then on one BLAS thread, so that the numpy calls
+around the products run in parallel too; either way the partial results are
+combined in row order. A backend for arrays whose blocks live on other machines
+(dask) registers itself in ``_BACKENDS`` and runs the same block functions where
+the blocks are, reducing the partial sums in a tree.
 """
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # Floats in the largest temporary of one block (8 MB in float64).
 _BLOCK_FLOATS = 2**20
@@ -64,8 +74,48 @@ def _take(array, rows):
     return None if array is None else array[rows]
 
 
+class _BlockThreads:
+    """The threads that run the blocks of a pass: as many as BLAS would use (none
+    when it is limited to one thread, as in the workers of joblib or within
+    ``threadpool_limits``), each block's products then on one BLAS thread. Only
+    passes from the main thread use them: a fit running in a thread of its own
+    leaves the process's BLAS settings alone."""
+
+    def __init__(self):
+        self._blas = None
+        self._pool = None
+        self._owner = None
+
+    def count(self, n_blocks):
+        if n_blocks < 2 or threading.current_thread() is not threading.main_thread():
+            return 1
+        if self._blas is None:
+            self._blas = ThreadpoolController().select(user_api="blas")
+        threads = [lib.num_threads for lib in self._blas.lib_controllers]
+        return min(max(threads, default=1), n_blocks)
+
+    def results(self, call, items, n_threads):
+        """``call(item)`` for every item, in order, ``n_threads`` at a time (and
+        as many waiting)."""
+        # A forked child inherits the pool but not its threads: it makes its own.
+        if self._owner != (os.getpid(), n_threads):
+            self._pool = ThreadPoolExecutor(n_threads, "skrecover-pass")
+            self._owner = (os.getpid(), n_threads)
+        pending = deque()
+        with self._blas.limit(limits=1):
+            for item in items:
+                pending.append(self._pool.submit(call, item))
+                if len(pending) >= 2 * n_threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+
+_THREADS = _BlockThreads()
+
+
 class NumpyBackend:
-    """Blocks of in-memory arrays, one after the other."""
+    """Blocks of in-memory arrays, on the threads BLAS would use."""
 
     @staticmethod
     def blocks(n_samples, width):
@@ -73,19 +123,30 @@ class NumpyBackend:
         for start in range(0, n_samples, step):
             yield slice(start, min(start + step, n_samples))
 
-    def reduce(self, function, arrays, width):
+    def _results(self, function, arrays, width, threads):
+        """``(rows, function(*blocks))`` for every block, in row order."""
+        blocks = list(self.blocks(len(arrays[0]), width))
+
+        def call(rows):
+            return rows, function(*(_take(a, rows) for a in arrays))
+
+        n_threads = _THREADS.count(len(blocks)) if threads else 1
+        if n_threads == 1:
+            return map(call, blocks)
+        return _THREADS.results(call, blocks, n_threads)
+
+    def reduce(self, function, arrays, width, threads=False):
         total = None
-        for rows in self.blocks(len(arrays[0]), width):
-            total = add_partial(total, function(*(_take(a, rows) for a in arrays)))
+        for _, part in self._results(function, arrays, width, threads):
+            total = add_partial(total, part)
         return total
 
-    def map(self, function, arrays, width):
-        n_samples = len(arrays[0])
+    def map(self, function, arrays, width, threads=False):
         output = None
-        for rows in self.blocks(n_samples, width):
-            part = np.asarray(function(*(_take(a, rows) for a in arrays)))
+        for rows, part in self._results(function, arrays, width, threads):
+            part = np.asarray(part)
             if output is None:
-                output = np.empty((n_samples, *part.shape[1:]), dtype=part.dtype)
+                output = np.empty((len(arrays[0]), *part.shape[1:]), part.dtype)
             output[rows] = part
         return output
 
@@ -221,7 +282,7 @@ def random_prefixes(random_state, n_samples):
     return first
 
 
-def reduce_rows(function, *arrays, width):
+def reduce_rows(function, *arrays, width, threads=False):
     """``sum over blocks b of function(*(a[b] for a in arrays))``.
 
     Parameters
@@ -233,18 +294,25 @@ def reduce_rows(function, *arrays, width):
         Arrays aligned on their first axis.
     width : int
         Floats of temporaries per row in ``function``: sets the block size.
+    threads : bool, default=False
+        Whether the blocks may run on several threads: for passes whose blocks
+        are mostly products of matrices (moments of order 2 and more). The
+        numpy calls of lighter blocks wait for each other on several threads
+        (measured: a forward pass of ReLU units, a first moment and a loss of
+        ReLU units ran 10-60% slower on two threads than on one).
 
     Returns
     -------
     total
         The sum of the partial results, with the structure of one of them.
     """
-    return backend_of(arrays[0]).reduce(function, arrays, width)
+    return backend_of(arrays[0]).reduce(function, arrays, width, threads)
 
 
-def map_rows(function, *arrays, width):
-    """The per-row results of ``function`` on every block, stacked in row order."""
-    return backend_of(arrays[0]).map(function, arrays, width)
+def map_rows(function, *arrays, width, threads=False):
+    """The per-row results of ``function`` on every block, stacked in row order
+    (``threads`` as in :func:`reduce_rows`)."""
+    return backend_of(arrays[0]).map(function, arrays, width, threads)
 
 
 def scan_rows(function, state, *arrays, order=None, width, multiple=1):

@@ -94,7 +94,7 @@ class MomentSums(NamedTuple):
         width = 2 * (d + n_outputs) + (
             _n_pairs(d) + _n_pairs(d + n_outputs) if cross else 0
         )
-        return reduce_rows(block, X, Y, sample_weight, width=width)
+        return reduce_rows(block, X, Y, sample_weight, width=width, threads=True)
 
     def __add__(self, other):
         if not isinstance(other, MomentSums):
@@ -664,7 +664,7 @@ def _detector_from_data(X, Y, sample_weight, odd, transform, sketch):
         )
 
     width = 2 * n_tests + X.shape[1] + 2 * _n_pairs(len(Q))
-    sums = reduce_rows(block, X, Y, sample_weight, width=width)
+    sums = reduce_rows(block, X, Y, sample_weight, width=width, threads=True)
     total = float(sample_weight.sum())
     return tuple(part / total for part in sums)
 

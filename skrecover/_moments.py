@@ -151,7 +151,7 @@ class MomentSample:
 
 
 def _reduce_patches(
-    function, X, y, sample_weight, patch_indices, width=0, *, single=False
+    function, X, y, sample_weight, patch_indices, width=0, *, single=False, threads=True
 ):
     """Sum of ``function(rows, weights, labels)`` over blocks of (patch) rows.
 
@@ -168,7 +168,8 @@ def _reduce_patches(
     a relative ``1 / sqrt(n)`` (1e-4 at 1e8 rows), stays far above float32
     rounding (about 1e-7 relative per product, in sums over one block's rows),
     and their products take half the time of float64 ones (from
-    ``_SINGLE_MIN_ROWS`` patch rows on).
+    ``_SINGLE_MIN_ROWS`` patch rows on). ``threads`` as in
+    :func:`~skrecover._engine.reduce_rows`.
     """
     n_patches = _n_patches(patch_indices)
     scale = 1.0 / (float(sample_weight.sum()) * n_patches)
@@ -191,7 +192,7 @@ def _reduce_patches(
         return function(rows.astype(np.float64, copy=False), weights, labels)
 
     total_width = 2 * gathered_width(X.shape[1], patch_indices) + n_patches * width
-    return reduce_rows(block, X, y, sample_weight, width=total_width)
+    return reduce_rows(block, X, y, sample_weight, width=total_width, threads=threads)
 
 
 def _like(rows, matrix):
@@ -225,7 +226,9 @@ def first_moment(X, y, sample_weight, *, whitening=None, patch_indices=None):
     def block(rows, weights, labels):
         return rows.T @ (weights * labels)
 
-    total = _reduce_patches(block, X, y, sample_weight, patch_indices)
+    # One product per block: the numpy calls around it (not the arithmetic) set
+    # its time, and they wait for each other on several threads.
+    total = _reduce_patches(block, X, y, sample_weight, patch_indices, threads=False)
     return total if whitening is None else whitening @ total
 
 
@@ -577,7 +580,10 @@ def projected_hermite_moments(
         ]
 
     width = k * (2 + (2 * k if max_order >= 3 else 0))
-    raw = _reduce_patches(block, X, y, sample_weight, patch_indices, width, single=True)
+    # Products of k-wide matrices: as for first_moment, one thread is faster.
+    raw = _reduce_patches(
+        block, X, y, sample_weight, patch_indices, width, single=True, threads=False
+    )
     if not return_halves:
         return hermite_corrected(_unfold_pairs(raw, k), k)
     raw = [[*_unfold_pairs(half[:-1], k), half[-1]] for half in raw]

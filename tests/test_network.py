@@ -1,7 +1,10 @@
+import multiprocessing
+import threading
 import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from skrecover import _engine, _network
 from skrecover._network import (
@@ -213,6 +216,93 @@ def test_chunked_passes_equal_one_pass(monkeypatch):
     assert chunked[0] == pytest.approx(whole[0], rel=1e-13)
     for a, b in zip(chunked[1], whole[1], strict=False):
         assert np.allclose(a, b, rtol=1e-12)
+
+
+def _blas_threads():
+    return [
+        info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
+    ]
+
+
+def _pass_on_threads(kind, X, threads):
+    """A reduction (sum of the rows) or a map (twice the first column) over
+    256-row blocks of ``X``, and the names of the threads its blocks ran on."""
+    seen = set()
+
+    def block(rows):
+        seen.add(threading.current_thread().name)
+        return rows.sum(axis=0) if kind == "reduce" else 2 * rows[:, 0]
+
+    run = _engine.reduce_rows if kind == "reduce" else _engine.map_rows
+    return run(block, X, width=4096, threads=threads), seen
+
+
+@pytest.mark.parametrize("kind", ["reduce", "map"])
+def test_threaded_passes_equal_serial_ones(kind):
+    """With BLAS on two threads, a threaded pass runs its blocks on two pass
+    threads, combines them in row order (the serial result to the last bit) and
+    leaves the BLAS settings as they were; serial passes, passes under one BLAS
+    thread and passes from another thread than the main one stay on theirs."""
+    X = np.random.default_rng(3).standard_normal((3000, 7))
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        threaded, seen = _pass_on_threads(kind, X, threads=True)
+        assert _blas_threads() == before
+        serial, seen_serial = _pass_on_threads(kind, X, threads=False)
+    assert len(seen) == 2 and all(name.startswith("skrecover-pass") for name in seen)
+    assert seen_serial == {"MainThread"}
+    assert np.array_equal(threaded, serial)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _pass_on_threads(kind, X, threads=True)[1] == {"MainThread"}
+    with threadpool_limits(limits=2, user_api="blas"):
+        other = []
+        thread = threading.Thread(
+            target=lambda: other.append(_pass_on_threads(kind, X, threads=True)),
+            name="fit-thread",
+        )
+        thread.start()
+        thread.join()
+    assert other[0][1] == {"fit-thread"} and np.array_equal(other[0][0], serial)
+
+
+def test_a_failing_threaded_pass_raises_and_restores_blas():
+    def block(rows):
+        if rows[0, 0] > 2500:
+            raise ValueError("block failed")
+        return rows.sum()
+
+    X = np.arange(3000.0)[:, np.newaxis] * np.ones((1, 4))
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        with pytest.raises(ValueError, match="block failed"):
+            _engine.reduce_rows(block, X, width=4096, threads=True)
+        assert _blas_threads() == before
+
+
+def _threaded_sum_in_child(queue):
+    X = np.ones((3000, 4))
+    with threadpool_limits(limits=2, user_api="blas"):
+        queue.put(float(_pass_on_threads("reduce", X, threads=True)[0].sum()))
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork"
+)
+def test_threaded_passes_work_in_a_forked_child():
+    """A child forked after threaded passes has none of the parent's pass
+    threads: it starts its own instead of waiting for them forever."""
+    with threadpool_limits(limits=2, user_api="blas"):
+        _pass_on_threads("reduce", np.ones((3000, 4)), threads=True)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        child = context.Process(target=_threaded_sum_in_child, args=(queue,))
+        child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == 12000.0
 
 
 @pytest.mark.parametrize("size", [1, 7, 30, 49, 50])
