@@ -318,10 +318,10 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
         weights,
         random_state=np.random.RandomState(0),
     )
-    assert gaussian["n_rows"] == 2**23 // (8 * 40)  # an 8 MB subsample
+    assert gaussian["n_rows"] == 10_000  # every threshold at its floor
     assert np.abs(gaussian["mean"]).max() < 0.05
     assert np.abs(gaussian["kurtosis"]).max() < 0.2
-    assert gaussian["correlation_eigenvalue"] < 1.1
+    assert gaussian["correlation_eigenvalue"] < 1.05 * (1 + np.sqrt(40 / 10_000)) ** 2
     uniform = _assumptions.feature_statistics(
         rng.uniform(size=(5000, 4)),
         np.ones(5000),
@@ -329,11 +329,42 @@ def test_feature_statistics_of_gaussian_and_uniform_inputs():
     )
     assert np.allclose(uniform["kurtosis"], -1.2, atol=0.1)
     # Uncentred uniform[0, 1] inputs are not symmetric about 0; Gaussian ones are.
-    assert np.abs(gaussian["direction_skewness"]).max() < 5 * np.sqrt(15 / 26_214)
+    assert np.abs(gaussian["direction_skewness"]).max() < 5 * np.sqrt(15 / 10_000)
     assert np.abs(uniform["direction_skewness"]).max() > 1
+    wide = _assumptions.feature_statistics(
+        rng.standard_normal((8000, 400)), np.ones(8000), random_state=rng_state(0)
+    )
+    assert wide["n_rows"] == 2**23 // (8 * 400)  # an 8 MB subsample
 
 
-@pytest.mark.parametrize("n_features", [8, 90])
+def rng_state(seed):
+    return np.random.RandomState(seed)
+
+
+@pytest.mark.parametrize("n_features", [5, 70])
+def test_feature_statistics_are_the_weighted_moments_of_the_rows(n_features):
+    """On fewer rows than the subsample (all of them used): the weighted mean,
+    variance, skewness, excess kurtosis and top eigenvalue of the correlation
+    matrix, as their definitions give them on standardised copies."""
+    rng = np.random.default_rng(11)
+    X = rng.gamma(2.0, size=(1500, n_features)) * rng.uniform(0.5, 3, n_features)
+    X[:, 1] += X[:, 0]
+    weights = rng.uniform(0.5, 2.0, 1500)
+    stats = _assumptions.feature_statistics(X, weights, random_state=rng_state(0))
+    share = weights / weights.sum()
+    mean = share @ X
+    standard = (X - mean) / np.sqrt(share @ (X - mean) ** 2)
+    assert stats["n_rows"] == 1500
+    assert np.allclose(stats["mean"], mean, rtol=1e-12)
+    assert np.allclose(stats["variance"], share @ (X - mean) ** 2, rtol=1e-12)
+    assert np.allclose(stats["skewness"], share @ standard**3, rtol=1e-10)
+    assert np.allclose(stats["kurtosis"], share @ standard**4 - 3, rtol=1e-10)
+    correlation = standard.T @ (share[:, None] * standard)
+    top = np.linalg.eigvalsh(correlation)[-1]
+    assert np.isclose(stats["correlation_eigenvalue"], top, rtol=1e-3)
+
+
+@pytest.mark.parametrize("n_features", [8, 300])
 def test_top_correlation_eigenvalue_exact_or_by_power_iteration(n_features):
     """Formed for few features, by power iteration for many: both the largest
     eigenvalue of ``E[s s^T]`` (a correlated pair of features)."""

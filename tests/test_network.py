@@ -224,13 +224,16 @@ def _blas_threads():
     ]
 
 
-def _pass_on_threads(kind, X, threads):
+def _pass_on_threads(kind, X, threads, together=None):
     """A reduction (sum of the rows) or a map (twice the first column) over
-    256-row blocks of ``X``, and the names of the threads its blocks ran on."""
+    256-row blocks of ``X``, and the names of the threads its blocks ran on.
+    ``together``: a barrier the first blocks wait at (they must run at once)."""
     seen = set()
 
     def block(rows):
         seen.add(threading.current_thread().name)
+        if together is not None and rows[0, 0] < 0.5:
+            together.wait(timeout=30)
         return rows.sum(axis=0) if kind == "reduce" else 2 * rows[:, 0]
 
     run = _engine.reduce_rows if kind == "reduce" else _engine.map_rows
@@ -244,9 +247,12 @@ def test_threaded_passes_equal_serial_ones(kind):
     leaves the BLAS settings as they were; serial passes, passes under one BLAS
     thread and passes from another thread than the main one stay on theirs."""
     X = np.random.default_rng(3).standard_normal((3000, 7))
+    X[:, 0] = np.repeat([0.0, 0.0, 1.0], 1000)  # the first two blocks meet
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        threaded, seen = _pass_on_threads(kind, X, threads=True)
+        threaded, seen = _pass_on_threads(
+            kind, X, threads=True, together=threading.Barrier(2)
+        )
         assert _blas_threads() == before
         serial, seen_serial = _pass_on_threads(kind, X, threads=False)
     assert len(seen) == 2 and all(name.startswith("skrecover-pass") for name in seen)
