@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -88,6 +89,25 @@ def markdown(title, rows):
     return "\n".join(lines) + "\n"
 
 
+def machine():
+    """The processor (its model name where Linux tells it), cores and BLAS."""
+    cpu = platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    blas = [
+        f"{info['internal_api']} {info['version']} ({info.get('architecture')})"
+        for info in threadpool_info()
+        if info["user_api"] == "blas"
+    ]
+    return f"{cpu}, {os.cpu_count()} cores, BLAS: {blas[0] if blas else 'unknown'}"
+
+
 def write_report(
     name,
     title,
@@ -100,9 +120,8 @@ def write_report(
     header = [
         f"# {title}",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, run on {datetime.date.today()}; one "
-        f"process; {timing}.",
+        f"Machine: {machine()}; Python {platform.python_version()}, run on "
+        f"{datetime.date.today()}; one process; {timing}.",
         "",
     ]
     path = RESULTS / f"{name}.md"
