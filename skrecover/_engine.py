@@ -99,6 +99,8 @@ class _BlockThreads:
         as many waiting)."""
         # A forked child inherits the pool but not its threads: it makes its own.
         if self._owner != (os.getpid(), n_threads):
+            if self._owner is not None and self._owner[0] == os.getpid():
+                self._pool.shutdown(wait=False)
             self._pool = ThreadPoolExecutor(n_threads, "skrecover-pass")
             self._owner = (os.getpid(), n_threads)
         pending = deque()
@@ -115,7 +117,8 @@ _THREADS = _BlockThreads()
 
 
 class NumpyBackend:
-    """Blocks of in-memory arrays, on the threads BLAS would use."""
+    """Blocks of in-memory arrays: one after the other, or on the threads BLAS
+    would use for the passes that ask for them."""
 
     @staticmethod
     def blocks(n_samples, width):

@@ -258,6 +258,9 @@ def test_threaded_passes_equal_serial_ones(kind):
     assert len(seen) == 2 and all(name.startswith("skrecover-pass") for name in seen)
     assert seen_serial == {"MainThread"}
     assert np.array_equal(threaded, serial)
+    with threadpool_limits(limits=3, user_api="blas"):  # a pool of another size
+        wider, seen = _pass_on_threads(kind, X, threads=True)
+    assert np.array_equal(wider, serial) and "MainThread" not in seen
     with threadpool_limits(limits=1, user_api="blas"):
         assert _pass_on_threads(kind, X, threads=True)[1] == {"MainThread"}
     with threadpool_limits(limits=2, user_api="blas"):
