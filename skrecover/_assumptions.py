@@ -89,9 +89,9 @@ def feature_statistics(X, sample_weight, *, random_state, correlation=True):
     weights = _normalized(take_rows(sample_weight, rows))
     along = centred @ random_state.standard_normal((n_features, _N_DIRECTIONS))
     squared_along = np.square(along)
-    second = weights @ squared_along
-    third = weights @ (squared_along * along)
-    direction_skewness = third / _positive(second) ** 1.5
+    second_along = weights @ squared_along
+    third_along = weights @ (squared_along * along)
+    direction_skewness = third_along / _positive(second_along) ** 1.5
     mean = weights @ centred
 
     def central_moments(block, block_weights):
