@@ -169,7 +169,8 @@ def _reduce_patches(
     rounding (about 1e-7 relative per product, in sums over one block's rows),
     and their products take half the time of float64 ones (from
     ``_SINGLE_MIN_ROWS`` patch rows on). ``threads`` as in
-    :func:`~skrecover._engine.reduce_rows`.
+    :func:`~skrecover._engine.reduce_rows`, but on by default here: most moments
+    are products of d-wide matrices (the light ones turn it off).
     """
     n_patches = _n_patches(patch_indices)
     scale = 1.0 / (float(sample_weight.sum()) * n_patches)
