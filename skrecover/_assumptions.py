@@ -55,7 +55,7 @@ def feature_statistics(X, sample_weight, *, random_state, correlation=True):
 
     Computed on a random subsample of at most 8 MB and 10 000 rows (and at least
     2 000 rows) as a cheap check of the Gaussian or symmetric input assumptions;
-    the subsample is the only copy made, centred in place block by block. Also the
+    the subsample is the only copy made, centred and scaled in place. Also the
     largest eigenvalue of the correlation matrix (from the matrix for up to 256
     features, else by power iteration), about
     ``(1 + sqrt(d / n))**2`` for independent features, and the skewness
@@ -88,15 +88,21 @@ def feature_statistics(X, sample_weight, *, random_state, correlation=True):
         centred = centred.copy()
     weights = _normalized(take_rows(sample_weight, rows))
     along = centred @ random_state.standard_normal((n_features, _N_DIRECTIONS))
+    along /= _positive(np.abs(along).max(axis=0))
     squared_along = np.square(along)
     second_along = weights @ squared_along
     third_along = weights @ (squared_along * along)
-    direction_skewness = third_along / _positive(second_along) ** 1.5
+    direction_skewness = _standardized(third_along, second_along, 3)
     mean = weights @ centred
+    # Columns on their own scales (one at 1e-120, say) would under- or overflow
+    # in their third and fourth powers: the copy is centred and divided by each
+    # column's largest deviation.
+    centred -= mean
+    spread = _positive(np.maximum(centred.max(axis=0), -centred.min(axis=0)))
 
     def central_moments(block, block_weights):
-        # Centres the block (a view of the copy) in place while it is in cache.
-        block -= mean
+        # Scales the block (a view of the copy) in place while it is in cache.
+        block /= spread
         power = np.square(block)
         sums = [block_weights @ power]
         for _ in range(2):
@@ -107,16 +113,17 @@ def feature_statistics(X, sample_weight, *, random_state, correlation=True):
     variance, third, fourth = reduce_rows(
         central_moments, centred, weights, width=3 * n_features
     )
-    scale = 1 / _positive(variance)
     return Bunch(
         mean=mean,
-        variance=variance,
-        skewness=third * scale**1.5,
-        kurtosis=fourth * scale**2 - 3.0,
+        variance=variance * spread**2,
+        skewness=_standardized(third, variance, 3),
+        kurtosis=_standardized(fourth, variance, 4) - 3.0,
         direction_skewness=direction_skewness,
         direction_rows=len(along),
         correlation_eigenvalue=(
-            _top_eigenvalue(centred, weights, np.sqrt(scale)) if correlation else None
+            _top_eigenvalue(centred, weights, 1 / np.sqrt(_positive(variance)))
+            if correlation
+            else None
         ),
         n_rows=len(rows),
     )
@@ -129,6 +136,16 @@ def _normalized(weights):
 
 def _positive(values):
     return np.where(values > 0, values, 1.0)
+
+
+def _standardized(moment, variance, order):
+    """``moment / variance ** (order / 2)`` (0 where the variance is), one
+    standard deviation at a time: finite whenever the result is, even when the
+    variance is tiny and its power is not."""
+    deviation = np.sqrt(_positive(variance))
+    for _ in range(order):
+        moment = moment / deviation
+    return moment
 
 
 def _top_eigenvalue(rows, weights, scale=1.0, n_iter=30, rtol=1e-4):

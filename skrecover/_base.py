@@ -241,11 +241,18 @@ def _largest_magnitude(array):
     return float(reduce_rows(largest, rows, width=4 * rows.shape[1]).value)
 
 
-def _largest_deviation(Y, offset):
-    """``max |Y - offset|`` over the columns of ``Y``, without a temporary."""
+def _offset_and_deviation(Y, weights, centre):
+    """The offset of each column of ``Y`` (its weighted mean with ``centre``, else
+    0) and ``max |Y - offset|``, without a temporary. A constant column is its own
+    offset: its working targets are then exactly zero, not the rounding error of
+    a weighted mean."""
+    offset = np.asarray(weights @ Y) if centre else np.zeros(Y.shape[1])
     if is_dask(Y) or not Y.size:
-        return _largest_magnitude(Y - offset)
-    return float(np.max(np.maximum(Y.max(axis=0) - offset, offset - Y.min(axis=0))))
+        return offset, _largest_magnitude(Y - offset)
+    high, low = Y.max(axis=0), Y.min(axis=0)
+    if centre:
+        offset = np.where(high == low, high, offset)
+    return offset, float(np.max(np.maximum(high - offset, offset - low)))
 
 
 def _encode_classes(y):
@@ -470,10 +477,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         if classifier:
             return Scaling(x_scale, 1.0, np.zeros(Y.shape[1]))
         weights = sample_weight / float(sample_weight.sum())
-        offset = (
-            np.asarray(weights @ Y) if self._centres_targets() else np.zeros(Y.shape[1])
-        )
-        largest = _largest_deviation(Y, offset)
+        offset, largest = _offset_and_deviation(Y, weights, self._centres_targets())
         if largest > _LARGEST_TARGET:
             raise ValueError(
                 f"y varies on a scale of {largest:.3g}, beyond {_LARGEST_TARGET:.3g}: "

@@ -21,6 +21,7 @@ from ._base import (
     BaseNetworkRecovery,
     BaseRecovery,
     IterativeMixin,
+    _largest_magnitude,
     activation_constraint,
     weighted_variance,
 )
@@ -45,6 +46,10 @@ from .activations import LeakyReLU
 from .exceptions import AssumptionWarning
 from .patches import patch_layout
 
+# The inputs' scale must keep its square within float64's range.
+_LARGEST_INPUT = 2.0**500
+_SMALLEST_INPUT = 2.0**-500
+
 
 class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
     """What both Convotrons share: symmetric inputs, one leaky-ReLU filter with
@@ -59,6 +64,19 @@ class _BaseConvotron(RegressorMixin, BaseNetworkRecovery):
     def _scaler_advice(self):
         # A per-feature scale breaks the weight sharing: centre only.
         return "StandardScaler(with_std=False)"
+
+    def _choose_scaling(self, X, Y, sample_weight, classifier, largest_input=None):
+        if largest_input is None:
+            largest_input = _largest_magnitude(X)
+        if largest_input > 0 and not _SMALLEST_INPUT <= largest_input <= _LARGEST_INPUT:
+            raise ValueError(
+                f"X varies on a scale of {largest_input:.3g}: the drift matrix "
+                "(lambda_min_, lambda_max_) and the step of the Convotron are "
+                "quadratic in X, and on that scale they leave float64's range. "
+                "Multiply X by a constant first (a common factor keeps the weight "
+                "sharing of the patches)."
+            )
+        return super()._choose_scaling(X, Y, sample_weight, classifier, largest_input)
 
     @property
     def filter_(self):

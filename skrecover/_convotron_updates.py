@@ -408,17 +408,26 @@ def run_epochs(
         loss_floor,
         stop_on="either",
     )
-    best_loss, _, intercept = field(updates.w, updates.intercept)
+    best_loss, start_validation, intercept = field(updates.w, updates.intercept)
     updates = updates._replace(intercept=intercept)
     best_updates = updates
-    monitor.start(updates.w, best_loss, None)
+    monitor.start(updates.w, best_loss, start_validation)
     training = np.flatnonzero(sample_weight > 0)
     for _ in range(max_iter):
         order = random_state.permutation(training) if shuffle else training
-        updates = run_epoch(
-            X, y, sample_weight, order, updates, problem, batch=batch, average=average
-        )
-        loss, validation_loss, intercept = field(updates.w, updates.intercept)
+        # A step too long for the data overflows: the guard below halves it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            updates = run_epoch(
+                X,
+                y,
+                sample_weight,
+                order,
+                updates,
+                problem,
+                batch=batch,
+                average=average,
+            )
+            loss, validation_loss, intercept = field(updates.w, updates.intercept)
         updates = updates._replace(intercept=intercept)
         if blew_up(loss, best_loss):
             # The step is too long for these data (asymmetric inputs, say): halve

@@ -438,6 +438,11 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
             )
         return attributes
 
+    def _centres_targets(self):
+        # The sums then hold y minus its mean: their centred moments (E[y y^T] -
+        # E[y] E[y]^T, say) lose nothing to an offset of y far above its spread.
+        return self.fit_intercept
+
     def _free_parameters(self):
         return ("hidden_weights", "output_weights") + (
             ("intercept",) if self.fit_intercept else ()
@@ -804,7 +809,8 @@ def _signed_neurons_by_covariance(Z, odd, sums, squares_y, squares):
     second = np.einsum("bi,bc,ci->i", Z, unhvec(squares, k), Z)
     variance = np.einsum("ai,ab,bi->i", Z, Q @ means.covariance @ Q.T, Z)
     standard_error = np.sqrt(np.maximum(variance * 2 * second**2, 0) / sums.weight)
-    sign_margins = np.abs(statistic) / np.maximum(standard_error, 1e-300)
+    with np.errstate(over="ignore"):  # a margin beyond float64 is infinite
+        sign_margins = np.abs(statistic) / np.maximum(standard_error, 1e-300)
     hidden = np.where(statistic < 0, -1.0, 1.0)[:, np.newaxis] * (Z.T @ odd.rows)
     return hidden / np.linalg.norm(hidden, axis=1, keepdims=True), sign_margins
 

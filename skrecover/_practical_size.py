@@ -275,7 +275,7 @@ class _BasePracticalSize(BaseRecovery):
                     design, gram, Y, start.head, solver, alpha
                 )
         coefs, intercepts = solution[:-1], solution[-1]
-        certificate = self._certify(
+        certificate, training_loss = self._certify(
             state,
             start.layers,
             features,
@@ -296,7 +296,7 @@ class _BasePracticalSize(BaseRecovery):
             certificate=certificate,
             result=result,
             alpha=alpha,
-            training_loss=certificate.train_loss / self._loss_unit(state.data.scaling),
+            training_loss=training_loss,
         )
         return start
 
@@ -464,7 +464,8 @@ class _BasePracticalSize(BaseRecovery):
         solver,
         alpha,
     ):
-        """The certificate (a Bunch) of the minimised objective, the loss plus
+        """The certificate (a Bunch) of the minimised objective, and the training
+        loss in working units. The objective is the loss plus
         ``alpha ||theta||^2 / 2``: with ``alpha = 0`` the lower bound is 0 (reached
         when the feature matrix has full rank); with ``alpha > 0`` the objective
         is ``alpha``-strongly convex, so ``f - ||grad f||^2 / (2 alpha)`` bounds its
@@ -517,7 +518,9 @@ class _BasePracticalSize(BaseRecovery):
         else:
             certificate.is_global_minimum = bool(objective - lower_bound <= threshold)
         self._check_certificate(state, certificate, output)
-        return certificate
+        # (In working units: in y's, the loss of a y on a scale of 1e-200
+        # underflows to 0.)
+        return certificate, float(loss)
 
     def _check_certificate(self, state, certificate, output):
         """Warn when the certificate fails (rank, or a loss above its tolerance)."""

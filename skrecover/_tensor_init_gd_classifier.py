@@ -74,7 +74,7 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
         2017) the plain empirical moments of the 0/1 labels, which are noisier;
         see :class:`TensorInitGD`.
     warm_start : bool, default=False
-        Start gradient descent from the previous solution.
+        Start gradient descent from the previous solution (on the same classes).
     certify : bool, default=False
         Compute ``certificate_`` and the covariance behind
         :meth:`confidence_intervals` after the fit (the Hessian by differences of
@@ -286,6 +286,16 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
 
     def _free_parameters(self, activation):
         return ["hidden_weights", *self._bias_parameters()]
+
+    def _initialize(self, state):
+        classes = state.data.classes
+        if self._warm() and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start: the classes {classes.tolist()} differ from the "
+                f"classes {self.classes_.tolist()} of the previous fit; set "
+                "warm_start=False."
+            )
+        return super()._initialize(state)
 
     def _initial_network(
         self, sample, Y, activation, random_state, n_hidden, min_signal_to_noise=None

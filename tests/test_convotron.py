@@ -116,6 +116,47 @@ def test_stochastic_solvers_converge_from_zero(solver):
     assert model.t_ > model.n_iter_ * 100
 
 
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+def test_a_step_far_too_long_is_halved_without_a_runtime_warning(solver):
+    X, y, teacher = make_teacher_convolution(300, 12, 4, stride=2, random_state=0)
+    model = Convotron(
+        patch_size=4, stride=2, solver=solver, learning_rate=1e6, random_state=0
+    ).fit(X, y)
+    assert model.learning_rate_ < 10
+    assert np.linalg.norm(model.hidden_weights_ - teacher.hidden_weights) < 1e-6
+
+
+@pytest.mark.parametrize("solver", ["batch", "stochastic", "minibatch"])
+def test_early_stopping_with_every_solver(solver):
+    """The held-out loss is monitored from the start point on (the stochastic
+    solvers once passed it none and failed comparing it)."""
+    X, y, teacher = data(random_state=3)
+    model = Convotron(
+        patch_size=16, stride=9, solver=solver, early_stopping=True, random_state=0
+    ).fit(X, y)
+    assert filter_error(model, teacher) <= 1e-4
+    noisy = data(random_state=3, noise=0.05)[:2]
+    stopped = filter_error(model.fit(*noisy), teacher)
+    full = filter_error(model.set_params(early_stopping=False).fit(*noisy), teacher)
+    assert 0 < stopped <= 1.25 * full
+
+
+@pytest.mark.parametrize("Estimator", [Convotron, DoubleConvotron])
+def test_inputs_whose_square_leaves_float64_are_refused(Estimator):
+    """X on scales of 1e+-100 fits as X does (the filter scaled back); on 1e+-200
+    the drift matrix and the step, quadratic in X, would over- or underflow (a
+    ZeroDivisionError or OverflowError before, or an infinite learning_rate_)."""
+    X, y, _ = data(n_samples=2000, random_state=4)
+    model = Estimator(patch_size=16, stride=9, random_state=0)
+    reference = model.fit(X, y).predict(X)
+    for factor in (1e-100, 1e100):
+        assert np.allclose(model.fit(X * factor, y).predict(X * factor), reference)
+        assert np.isfinite(model.lambda_max_) and model.lambda_max_ > 0
+    for factor in (1e-200, 1e200):
+        with pytest.raises(ValueError, match="X varies on a scale of .* quadratic"):
+            model.fit(X * factor, y)
+
+
 @pytest.mark.filterwarnings("ignore:Patches of size:UserWarning")
 def test_two_dimensional_and_multichannel_images():
     for shape, patch, stride in (((12, 12), (4, 4), (2, 2)), ((10, 10, 3), (3, 3), 2)):

@@ -204,3 +204,23 @@ def test_training_loss_from_the_least_squares_sums():
         params = module.NetworkParams(hidden, output, intercept)
         measured = module._held_out_loss(X, y, weight, params)
         assert loss == pytest.approx(measured, rel=1e-10)
+
+
+@pytest.mark.parametrize("output_solver", ["lstsq", "moments"])
+def test_an_offset_of_y_far_above_its_spread_changes_nothing(output_solver):
+    """y + 1e9 (a spread of about 1, so 1e-7 of the offset) is fitted as y is, up to
+    the offset: the sums hold y minus its mean. Before, the centred moments were
+    differences of moments of y near 1e18 and the score fell to 0.44."""
+    X, y, _ = make_teacher_two_layer(3000, 10, 3, 5, random_state=1)
+    model = MomentRecovery(output_solver=output_solver, random_state=0)
+    base = model.fit(X, y).predict(X)
+    shifted = model.fit(X, y + 1e9).predict(X) - 1e9
+    assert np.max(np.abs(shifted - base)) <= 1e-5 * np.std(y)
+    assert model.score(X, y + 1e9) > 0.99
+
+
+@pytest.mark.parametrize("value", [0.0, 3.7])
+def test_constant_targets_are_a_clear_error(value):
+    X, y, _ = make_teacher_two_layer(500, 10, 3, 5, random_state=1)
+    with pytest.raises(ValueError, match="constant or even targets"):
+        MomentRecovery(random_state=0).fit(X, np.full_like(y, value))

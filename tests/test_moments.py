@@ -364,6 +364,29 @@ def test_feature_statistics_are_the_weighted_moments_of_the_rows(n_features):
     assert np.isclose(stats["correlation_eigenvalue"], top, rtol=1e-3)
 
 
+@pytest.mark.parametrize("factor", [1e-150, 1e-100, 1e100, 1e150])
+def test_feature_statistics_of_columns_on_extreme_scales(factor):
+    """A column scaled alone (its cube beyond float64's range) has the shape
+    statistics of the column unscaled and the variance scaled; a weight 1e250
+    times the others gives finite statistics. No RuntimeWarning either way."""
+    rng = np.random.default_rng(5)
+    X = rng.gamma(2.0, size=(2000, 4))
+    weights = rng.uniform(0.5, 2.0, 2000)
+    reference = _assumptions.feature_statistics(X, weights, random_state=rng_state(0))
+    X[:, 0] *= factor
+    stats = _assumptions.feature_statistics(X, weights, random_state=rng_state(0))
+    for name in ("skewness", "kurtosis"):
+        assert np.allclose(stats[name], reference[name], rtol=1e-9)
+    assert np.allclose(stats["variance"][0], reference["variance"][0] * factor**2)
+    assert np.isclose(
+        stats["correlation_eigenvalue"], reference["correlation_eigenvalue"]
+    )
+    weights[0] = 1e250
+    stats = _assumptions.feature_statistics(X, weights, random_state=rng_state(0))
+    for value in stats.values():
+        assert np.all(np.isfinite(value))
+
+
 @pytest.mark.parametrize("n_features", [8, 300])
 def test_top_correlation_eigenvalue_exact_or_by_power_iteration(n_features):
     """Formed for few features, by power iteration for many: both the largest

@@ -134,3 +134,17 @@ def test_label_randomization_test_separates_natural_from_random_labels():
     assert all(c["full_rank"] for c in result.shuffled_certificates)
     assert result.cv_scores.mean() > 0.9 > 0.6 > result.shuffled_cv_scores.mean()
     assert result.pvalue == 0.2
+
+
+@pytest.mark.parametrize("alpha", ["auto", 0.0])
+@pytest.mark.parametrize("factor", [1e-200, 1e-300])
+def test_targets_on_a_tiny_scale_fit_as_unscaled_ones(alpha, factor):
+    """The training loss is kept in working units: in y's units it underflows to
+    0 (the squared scale 1e-400), and dividing by that unit raised
+    ZeroDivisionError."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((100, 6))
+    y = np.tanh(X @ rng.standard_normal((6, 3))).sum(axis=1)
+    model = PracticalSizeGD(alpha=alpha, random_state=0)
+    reference = model.fit(X, y).predict(X)
+    assert np.allclose(model.fit(X, y * factor).predict(X) / factor, reference)

@@ -189,6 +189,18 @@ def test_warm_start_and_convergence_warning():
     assert recovery_error(teacher, model) < 0.3
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_warm_start_refuses_other_classes(n_classes):
+    X, _, _ = make_teacher_classification(300, 6, 2, random_state=0)
+    labels = np.arange(300) % (5 - n_classes)
+    model = TensorInitGDClassifier(warm_start=True, random_state=0)
+    model.fit(X, np.arange(300) % n_classes)
+    with pytest.raises(ValueError, match="warm_start: the classes"):
+        model.fit(X, labels)
+    model.set_params(warm_start=False).fit(X, labels)
+    assert model.predict_proba(X).shape == (300, 5 - n_classes)
+
+
 def _unit_statistics(X, params):
     pre = X @ params.hidden_weights.T + params.hidden_biases
     return pre.mean(axis=0), pre.std(axis=0)
