@@ -81,16 +81,18 @@ class Scaling(NamedTuple):
     """Working units: ``X / x_scale`` and ``(y - y_offset) / y_scale``.
 
     The offset is the weighted mean of ``y`` for models with a free output offset
-    (else 0). Both scales are 1 unless the inputs (or the centred targets) are
-    extreme: beyond ``2^20`` or below ``2^-20`` in magnitude, they are the power of
-    two near that magnitude, so that the rescaling is exact. One-hidden-layer
-    networks map back exactly: ``w -> w / x_scale``, ``v -> v y_scale``,
-    ``c -> c y_scale + y_offset``.
+    (else 0). ``weight_scale`` multiplies the sample weights (see
+    :func:`_weight_scale`). Both scales are 1 unless the inputs (or the centred
+    targets) are extreme: beyond ``2^20`` or below ``2^-20`` in magnitude, they are
+    the power of two near that magnitude, so that the rescaling is exact.
+    One-hidden-layer networks map back exactly: ``w -> w / x_scale``,
+    ``v -> v y_scale``, ``c -> c y_scale + y_offset``.
     """
 
     x_scale: float
     y_scale: float
     y_offset: np.ndarray
+    weight_scale: float = 1.0
 
     def to_original(self, params):
         """Network parameters fitted in working units, in original units."""
@@ -210,6 +212,18 @@ def weighted_variance(y, sample_weight):
     return float(reduce_rows(spread, y, sample_weight, width=width) / total)
 
 
+def _weight_scale(sample_weight):
+    """1, or the factor that brings weights summing to less than their effective
+    number of samples, Kish's ``(sum w)^2 / sum w^2`` (normalised or balanced
+    weights, say), up to it. Weights count as frequencies (an integer weight
+    repeats its row, and their sum is the number of samples the moments' noise
+    levels use), but never as fewer samples than that: rescaling weights below it
+    changes nothing."""
+    total = float(sample_weight.sum())
+    factor = total / float((sample_weight * sample_weight).sum())
+    return factor if factor > 1.0 else 1.0
+
+
 def _power_of_two(value):
     """The power of two nearest ``value`` from below (1 for 0)."""
     return float(np.ldexp(1.0, int(np.frexp(value)[1]) - 1)) if value > 0 else 1.0
@@ -312,6 +326,9 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             Targets (class labels for classifiers); a dask array with ``X``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; an integer weight acts as repeating the sample.
+            Weights summing to less than their effective number of samples,
+            ``sum(w)**2 / sum(w**2)`` (normalised weights, say), are scaled up to
+            it, so that rescaling them changes nothing.
 
         Returns
         -------
@@ -435,12 +452,14 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         if scaling is None:
             scaling = self._choose_scaling(
                 X, Y, sample_weight, classifier, largest_input
-            )
+            )._replace(weight_scale=_weight_scale(sample_weight))
         elif Y.shape[1] != len(scaling.y_offset):
             raise ValueError(
                 f"y has {Y.shape[1]} outputs but {type(self).__name__} was fitted "
                 f"with {len(scaling.y_offset)}."
             )
+        if scaling.weight_scale != 1.0:
+            sample_weight = sample_weight * scaling.weight_scale
         if scaling.x_scale != 1.0:
             X = np.ldexp(X, -int(np.frexp(scaling.x_scale)[1] - 1))
         if np.any(scaling.y_offset) or scaling.y_scale != 1.0:

@@ -99,6 +99,26 @@ def test_constant_targets_are_fitted_exactly_without_a_warning(estimator):
     assert np.all(model.predict(X) == 3.7)
 
 
+@pytest.mark.parametrize("scale", [1 / 3000, 1e-3, 0.5])
+def test_weights_below_their_effective_number_are_scaled_up_to_it(scale):
+    """Equal weights summing to less than the number of rows (normalised ones,
+    say) fit as no weights: their sum counted as the number of samples made 1/n
+    weights look like one sample (1 unit and R^2 0.69 instead of 3 and 1).
+    Unequal ones are scaled by a factor: only relative weights matter."""
+    X, y, _ = make_teacher_regression(3000, 10, 3, activation="relu", random_state=1)
+    model = TensorInitGD(random_state=0)
+    reference = model.fit(X, y).predict(X)
+    assert np.allclose(
+        model.fit(X, y, sample_weight=np.full(3000, scale)).predict(X), reference
+    )
+    assert model.n_hidden_ == 3
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, 3000)
+    reference = model.fit(X, y, sample_weight=weights / weights.sum()).predict(X)
+    assert np.allclose(
+        model.fit(X, y, sample_weight=scale * weights).predict(X), reference
+    )
+
+
 @pytest.mark.parametrize("sizes", [(-1,), (0,), (3.5,), (4, True)])
 def test_practical_size_layer_sizes_are_positive_integers(sizes):
     X, y = np.random.RandomState(2).standard_normal((50, 3)), np.arange(50.0)
