@@ -191,6 +191,7 @@ def _gauss_newton_case(case, rng):
     "case",
     [
         "dense",
+        "dense, in blocks",
         "matrix-free",
         "biases, intercept, two outputs",
         "patches",
@@ -203,16 +204,19 @@ def test_gauss_newton_products_match_the_jacobian(case, monkeypatch):
     """Products with the Gauss-Newton matrix of a small network against
     ``J^T S J v / sum(S)`` from its Jacobian by central differences of the outputs,
     for relu (kinks) and tanh, in the packed coordinates of a free subset of the
-    parameters: formed from the rows' Jacobian (few parameters, one output) or as
+    parameters: formed from the rows' Jacobian (few parameters, one output; summed
+    over blocks of rows) or as
     products with the linearised network (biases, several outputs, patches with
     shared or per-patch output weights, whitened coordinates, float32 rows), which
     run in float32: to 1e-4 relative."""
-    from skrecover import _optim
+    from skrecover import _engine, _optim
     from skrecover._network import forward
     from skrecover._optim import DenseCurvature, gauss_newton
 
-    dense = case == "dense"
+    dense = case.startswith("dense")
     monkeypatch.setattr(_optim, "_DENSE_CURVATURE_PARAMS", 256 if dense else 0)
+    if case == "dense, in blocks":  # of 256 and 44 rows
+        monkeypatch.setattr(_engine, "_BLOCK_FLOATS", 1)
     from skrecover.activations import get_activation
 
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skrecover import Network, TensorInitGD
+from skrecover import Network, TensorInitGD, _optim
 from skrecover._base import validation_split
 from skrecover._tensor_init_gd import _next_moment_rows
 from skrecover.activations import Activation, LeakyReLU, Tanh
@@ -196,6 +196,31 @@ def test_early_stopping_keeps_the_best_validation_weights():
     assert 0.15 < held_out.mean() < 0.25
     loss = 0.5 * np.mean((model.predict(X[held_out]) - y[held_out]) ** 2)
     assert loss == pytest.approx(min(curve), rel=1e-6)  # ... and went back to it
+
+
+@pytest.mark.parametrize("activation", ["relu", "squared_relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("hidden_biases", [None, 1.0])
+def test_fewer_rows_than_a_warm_start_needs_take_newton_steps(
+    activation, hidden_biases
+):
+    """n = 2e4 (below the warm start's 1e5): after L-BFGS's 30 iterations, Newton
+    steps on the Gauss-Newton matrix of all the rows converge in a handful (1-4
+    measured). L-BFGS alone took 57-200 and stopped at max_iter=200 on sigmoid
+    units, with 1 - R^2 of 1e-11 to 2e-9 and a ConvergenceWarning."""
+    X, y, _ = make_teacher_regression(
+        n_samples=20_000,
+        n_features=20,
+        n_hidden=4,
+        activation=activation,
+        condition_number=3.0,
+        hidden_biases=hidden_biases,
+        random_state=21,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = TensorInitGD(4, activation=activation, random_state=0).fit(X, y + 2)
+    assert model.n_iter_ <= _optim._LBFGS_LEAD + 8
+    assert 1 - model.score(X, y + 2) < 1e-12
 
 
 def test_warm_start_continues_from_the_previous_solution():
