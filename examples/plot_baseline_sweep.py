@@ -90,7 +90,7 @@ plt.show()
 
 # %%
 # In this run :class:`~skrecover.TensorInitGD` recovers all 45 teachers (every
-# unit within 3e-8 of the truth). One random start of the MLP recovers 20 of 45,
+# unit within 4e-11 of the truth). One random start of the MLP recovers 20 of 45,
 # and its rate does not rise with ``n``: its failures are local minima (training
 # :math:`R^2` from 0.86 to 0.98), not a lack of samples. The best of 5 starts
 # recovers 38 of 45; its 7 misses are teachers on which all five starts were

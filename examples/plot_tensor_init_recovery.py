@@ -129,13 +129,14 @@ plt.show()
 # %%
 # In this run every one of the 8 teachers of a cell is recovered from
 # ``n = 2000`` samples for ``d`` up to 40, and from ``n = 4000`` for ``d = 50``;
-# at ``n = 500`` the rate falls from 0.75 at ``d = 10`` to 0.25 at ``d = 50``.
+# at ``n = 500`` the rate is 0.5 to 0.625 for ``d`` up to 40 and 0.25 at
+# ``d = 50``.
 # The sample size needed grows with the dimension, as the paper's bound says,
 # though this coarse grid cannot tell a linear growth from another. Below the
 # boundary the rates are noisy (8 teachers, one initialisation each: at
-# ``d = 30`` the rate is 0.5 at ``n = 500`` and 0.375 at ``n = 1000``).
+# ``n = 500`` the rate is 0.625 at ``d = 20`` and 0.5 at ``d = 10``).
 # Successes and failures are far apart: the recovered teachers are within
-# 5e-4 of the truth, the others at least 0.17 away, so any threshold in between
+# 5e-9 of the truth, the others at least 0.8 away, so any threshold in between
 # gives the same diagram.
 #
 # The initialisation alone is far from exact, and its error falls with ``n``.
