@@ -280,9 +280,12 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         )
 
     def _checked(self, state, model):
-        """``model`` with its ``leftover``: the unit its residual still shows (a
-        :func:`~skrecover._residual.residual_unit`), or None."""
-        model.leftover = self._leftover_unit(state, model)
+        """``model`` with the unit its residual may show (a
+        :func:`~skrecover._residual.residual_unit`), or None, as ``residual``, and
+        as ``leftover`` when it shows it clearly."""
+        model.residual = self._leftover_unit(state, model)
+        dropped = model.residual is not None and model.residual.dropped
+        model.leftover = model.residual if dropped else None
         return model
 
     def _leftover_unit(self, state, model):
@@ -497,10 +500,10 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         sampling-noise level, with at most 20 units, at most ``n_features``, and no
         more than the samples allow (``k (d + 1)`` at most the number of samples);
         with no eigenvalue above the noise, 2 units. When the residual of that fit
-        still shows a unit (a moment eigenvalue of ``y - f(x)`` above its own
-        noise: a weak or ill-conditioned unit), the fit is repeated with one more
-        unit, kept while the Bayesian information criterion (or the validation
-        loss) prefers it.
+        may still show a unit (a moment eigenvalue of ``y - f(x)`` from 1.5 times
+        its own noise on: a weak or ill-conditioned unit), the fit is repeated
+        with one more unit, kept while the Bayesian information criterion (or the
+        validation loss) prefers it.
     activation : str or Activation, default="relu"
         Hidden activation :math:`\phi`: ``"relu"``, ``"leaky_relu"``,
         ``"squared_relu"``, ``"sigmoid"``, ``"tanh"`` or ``"softplus"``;
@@ -879,22 +882,23 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
         )
 
     def _grow(self, state, model):
-        """With ``n_hidden="auto"``: while the residual of the best draw still
-        shows a unit, fit again with one more unit, keeping the larger network
-        while the Bayesian information criterion prefers it. Warn about a unit
-        that remains."""
-        if model.leftover is None:
+        """With ``n_hidden="auto"``: while the residual of the best draw may
+        still show a unit (``_GROWTH_MARGIN``), fit again with one more unit,
+        keeping the larger network while the Bayesian information criterion
+        prefers it. Warn about a unit that remains clearly
+        (``_DROPPED_UNIT_MARGIN``)."""
+        if model.residual is None:
             return model
         cap = unit_cap(model.sample, "auto")
         growing = self.n_hidden == "auto" and self.init == "tensor"
-        while growing and model.leftover is not None:
+        while growing and model.residual is not None:
             n_hidden = len(model.params.hidden_weights)
             if n_hidden >= cap:
                 break
             if self.verbose:
                 print(
-                    f"Residual moment eigenvalue {model.leftover.eigenvalue:.3g} is "
-                    f"{model.leftover.ratio:.3g} times its noise: fitting "
+                    f"Residual moment eigenvalue {model.residual.eigenvalue:.3g} is "
+                    f"{model.residual.ratio:.3g} times its noise: fitting "
                     f"{n_hidden + 1} units"
                 )
             # The added unit is weak by construction: its draws are all tried.
