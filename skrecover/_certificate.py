@@ -13,6 +13,7 @@ the derivative of the canonical form carries to the fitted attributes.
 
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from ._engine import reduce_rows
 from ._network import NetworkParams, row_gradients, squared_hessian
 from ._optim import ParameterPacker, _objective
+from .exceptions import AssumptionWarning
 
 # The fitted attributes a certificate's covariance covers, in its order.
 _ATTRIBUTES = ("hidden_weights", "hidden_biases", "output_weights", "intercept")
@@ -324,7 +326,8 @@ class ConfidenceIntervalsMixin:
             For each fitted weight (``hidden_weights``, ``output_weights``, and
             ``hidden_biases`` and ``intercept`` when the model has them), an
             array of shape ``(2, *attribute.shape)``: the lower and the upper
-            bounds. NaN when the Hessian is not positive definite.
+            bounds. NaN when the Hessian is not positive definite (with an
+            :class:`~skrecover.exceptions.AssumptionWarning`).
 
         Examples
         --------
@@ -346,6 +349,19 @@ class ConfidenceIntervalsMixin:
             raise NotFittedError(
                 f"This {type(self).__name__} has no certificate_: fit it with "
                 "certify=True to get confidence intervals."
+            )
+        if not certificate.positive_definite:
+            warnings.warn(
+                "The Hessian of the training loss is not positive definite at the "
+                "fit (eigenvalues from "
+                f"{certificate.hessian_min_eigenvalue:.3g} to "
+                f"{certificate.hessian_max_eigenvalue:.3g}): the data do not "
+                "identify some weights (collinear or duplicated features, a unit "
+                "that has no effect), or the fit did not end at a strict local "
+                "minimum, so the intervals are NaN. Drop redundant features, or "
+                "fewer units, and fit again.",
+                AssumptionWarning,
+                stacklevel=2,
             )
         z = float(ndtri(0.5 + level / 2))
         spread = z * np.sqrt(np.maximum(np.diag(certificate.covariance), 0.0))

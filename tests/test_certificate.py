@@ -355,3 +355,21 @@ def test_intervals_need_a_certified_fit():
     assert np.all(low <= model.hidden_weights_) and np.all(
         model.hidden_weights_ <= high
     )
+
+
+def test_intervals_of_unidentified_weights_are_nan_with_a_warning():
+    """A duplicated feature: the difference of its two weights is a flat direction
+    of the loss, the Hessian is singular, and the intervals are NaN; they used to
+    be NaN silently."""
+    from skrecover.exceptions import AssumptionWarning
+
+    X, y, _ = make_teacher_regression(
+        3000, 6, 2, activation="tanh", noise=0.1, random_state=0
+    )
+    X = np.column_stack([X, X[:, 0]])
+    model = TensorInitGD(2, activation="tanh", certify=True, random_state=0)
+    model.fit(X, y)
+    assert not model.certificate_.positive_definite
+    with pytest.warns(AssumptionWarning, match="not positive definite"):
+        intervals = model.confidence_intervals()
+    assert np.all(np.isnan(intervals.hidden_weights))
