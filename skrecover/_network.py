@@ -785,14 +785,16 @@ def squared_loss(X, y, sample_weight, params, activation, *, patch_indices=None)
     return float(sums["loss"] / sums["weight"])
 
 
-def canonicalize(params, activation, *, scale_to="output", shift_intercept=True):
+def canonicalize(
+    params, activation, *, scale_to="output", shift_intercept=True, n_patches=1
+):
     """Canonical representative of a network's symmetry class.
 
     Networks related by a permutation of the hidden units, by a positive rescaling
     ``(w_j, b_j, v_j) -> (c w_j, c b_j, v_j / c**q)`` (activations homogeneous of
     degree ``q``), or by a flip ``(w_j, b_j, v_j) -> (-w_j, -b_j, -v_j)`` (odd
-    activations, which shifts the intercept by ``v_j phi_offset``) compute the same
-    function. The representative:
+    activations, which shifts the intercept by ``v_j phi_offset`` for each patch
+    the unit reads) compute the same function. The representative:
 
     * homogeneous activations: ``scale_to="output"`` makes every output-weight column
       a unit vector (``v_j = +-1`` for one output) and moves the scale into
@@ -813,6 +815,9 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
     scale_to : {"output", "hidden"}, default="output"
     shift_intercept : bool, default=True
         Whether the intercept may absorb the shift of a flip.
+    n_patches : int, default=1
+        The number of patches each unit reads (a convolutional network's units
+        shift the intercept once per patch).
 
     Returns
     -------
@@ -841,7 +846,7 @@ def canonicalize(params, activation, *, scale_to="output", shift_intercept=True)
     offset = activation.flip_offset if symmetry == "odd" else 0.0
     if symmetry == "odd" and output.shape[0] == 1 and (shift_intercept or offset == 0):
         flip = output[0] < 0
-        intercept += offset * output[0, flip].sum()
+        intercept += n_patches * offset * output[0, flip].sum()
         output[:, flip] *= -1
         units[flip] *= -1
     elif symmetry == "even":

@@ -354,16 +354,17 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
     def _fitted_attributes(self, state, model):
         scaling = state.data.scaling
         activation = model.activation
-        shift = self._centres_targets()
-        fitted = canonicalize(
-            scaling.to_original(model.params), activation, shift_intercept=shift
+        canonical = partial(
+            canonicalize,
+            activation=activation,
+            shift_intercept=self._centres_targets(),
+            n_patches=1 if model.layout is None else len(model.layout),
         )
+        fitted = canonical(scaling.to_original(model.params))
         initial = (
             self._previous_initialisation()
             if model.initial is None
-            else canonicalize(
-                scaling.to_original(model.initial), activation, shift_intercept=shift
-            )
+            else canonical(scaling.to_original(model.initial))
         )
         result = model.result
         loss_unit = scaling.y_scale**2 if self._loss == "squared" else 1.0
@@ -398,9 +399,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
                 free=self._free_parameters(activation),
                 loss=self._loss,
                 scaling=scaling,
-                canonical=partial(
-                    canonicalize, activation=activation, shift_intercept=shift
-                ),
+                canonical=canonical,
                 patch_indices=model.layout,
             )
         if state.validation_weight is not None:

@@ -449,10 +449,15 @@ def _pair_moment(gram, scales, biases, activations, a, b):
 
 
 def _canonical_pair(teacher, estimator):
-    activation = teacher.activation
-    return (
-        canonicalize(teacher.params, activation),
-        canonicalize(as_network(estimator).params, activation),
+    return tuple(
+        canonicalize(
+            network.params,
+            teacher.activation,
+            n_patches=1
+            if network.patch_indices is None
+            else len(network.patch_indices),
+        )
+        for network in (teacher, as_network(estimator))
     )
 
 

@@ -466,6 +466,24 @@ def test_canonical_form_computes_the_same_function(activation):
     assert np.all(np.diff(importance) <= 0)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+def test_canonical_form_of_a_convolutional_network_computes_the_same_function(
+    activation,
+):
+    """A flipped sigmoid unit shifts the intercept by its output weight once per
+    patch it reads: with the shift counted once, fits of sigmoid convolutional
+    teachers scored R^2 of -2 to -19 with exact kernels."""
+    rng = np.random.default_rng(9)
+    patch_indices = np.arange(12).reshape(4, 3)
+    X = rng.standard_normal((100, 12))
+    params = random_params(rng, 3, 3)
+    canonical = canonicalize(params, activation, n_patches=4)
+    assert np.allclose(
+        forward(X, canonical, activation, patch_indices=patch_indices),
+        forward(X, params, activation, patch_indices=patch_indices),
+    )
+
+
 def test_canonical_form_with_unit_hidden_weights():
     rng = np.random.default_rng(7)
     X = rng.standard_normal((50, 3))

@@ -223,6 +223,25 @@ def test_fewer_rows_than_a_warm_start_needs_take_newton_steps(
     assert 1 - model.score(X, y + 2) < 1e-12
 
 
+@pytest.mark.parametrize("seed", [31, 35])
+def test_sigmoid_convolutional_teachers_keep_their_intercept(seed):
+    """The canonical form flips sigmoid kernels with negative output weights;
+    each flip shifts the intercept once per patch (the fits had exact kernels and
+    test R^2 of -8.3 and -2.2)."""
+    X, y, teacher = make_teacher_regression(
+        n_samples=25_000,
+        n_features=8,
+        n_hidden=2,
+        activation="sigmoid",
+        patch_size=4,
+        random_state=seed,
+    )
+    model = TensorInitGD(activation="sigmoid", patch_size=4, random_state=0)
+    model.fit(X[:20_000], y[:20_000])
+    assert recovery_error(teacher, model) < 1e-10
+    assert 1 - model.score(X[20_000:], y[20_000:]) < 1e-12
+
+
 def test_warm_start_continues_from_the_previous_solution():
     X, y, teacher = teacher_data("squared_relu", 10_000, 11)
     model = TensorInitGD(activation="squared_relu", max_iter=5, random_state=0)
