@@ -35,8 +35,14 @@ from .exceptions import AssumptionWarning
 # count as hidden units (n_hidden="auto").
 _RANK_MARGIN = 1.5
 # Fit health: the null space of T must stand out by this ratio, and each neuron's
-# sign must be this many standard errors from zero.
-_MIN_GAP_RATIO = 2.0
+# sign must be this many standard errors from zero. (Noise-free teachers, 4 input
+# families, k = 3 and 5: every recovered fit measured 30 or more; failures
+# measured 2.4-3.8, which a threshold of 2 let pass silently, or more.)
+_MIN_GAP_RATIO = 5.0
+# With an output offset, the row-span test functions of at most this many units
+# take random directions too (at 5 units they helped as many teachers as they
+# hurt, and the cost grows as k^4).
+_FEW_UNITS = 4
 _MIN_SIGN_MARGIN = 3.0
 # Starts of the search for the output offset, and how many must agree on the
 # lowest minimum before it stops.
@@ -140,7 +146,10 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
     test_functions : {"rowspan", "full", "sketch"}, default="rowspan"
         Even functions of ``x`` the detector is tested against: ``x x^T``
         projected on the row span of ``P`` (``k (k + 1) / 2`` of them, cost
-        ``O(n k^4)``), the full ``x x^T`` (``d (d + 1) / 2``, cost ``O(n d^2 k^2)``),
+        ``O(n k^4)``; with ``fit_intercept`` and at most 4 units, on that span and
+        ``2 k`` random directions orthogonal to it, as the output offset needs
+        more), the full
+        ``x x^T`` (``d (d + 1) / 2``, cost ``O(n d^2 k^2)``),
         or ``sketch_size`` squares ``(g^T x)^2`` along random directions.
     sketch_size : int, default=None
         Number of random directions for ``test_functions="sketch"``; ``None`` means
@@ -263,8 +272,8 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
     >>> round(recovery_error(teacher, model), 2), model.diagnostics_["t_gap_ratio"] > 5
     (0.02, True)
     >>> model = MomentRecovery(refine=True, random_state=0).fit(X, y)
-    >>> round(recovery_error(teacher, model), 4)
-    0.0015
+    >>> recovery_error(teacher, model) < 0.005
+    True
     """
 
     _input_assumption = "symmetric"
@@ -576,7 +585,26 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
         """``L`` with test functions ``hvec((L x)(L x)^T)``, or ``(L x)^2`` rows."""
         k = odd.n_hidden
         if self.test_functions == "rowspan":
-            return odd.rows
+            if not self.fit_intercept or k > _FEW_UNITS:
+                return odd.rows
+            # The output offset takes k more unknowns, which the k (k + 1) / 2
+            # pairs of few units pin down poorly: the pairs of the row span and of
+            # 2 k random directions orthogonal to it (noise-free teachers with
+            # k = 2, 3, 4, 4 input families, 3 conditionings, 3 seeds: 12, 5 and 3
+            # of 36 fits below R^2 0.999 with the row span alone, down to 0.68;
+            # 3, all above 0.997, 0 and 0 with the directions).
+            whitening = odd.whitening
+            # Random directions of the whitened inputs (color @ whiten projects on
+            # the directions with variance), off the span, orthonormal: as many as
+            # there are, up to 2 k.
+            extra = random_state.standard_normal((2 * k, odd.whiten.shape[0]))
+            extra = extra @ whitening.color @ whitening.whiten
+            span = odd.rows @ whitening.color  # orthonormal rows: the span
+            extra -= (extra @ span.T) @ span
+            basis, triangle = np.linalg.qr(extra.T)
+            sizes = np.abs(np.diag(triangle))
+            keep = sizes > 1e-8 * max(sizes.max(initial=0.0), np.finfo(float).tiny)
+            return np.vstack([odd.rows, basis[:, keep].T @ whitening.whiten])
         if self.test_functions == "full":
             return odd.whiten
         size = self.sketch_size if self.sketch_size is not None else 3 * k * k
@@ -855,8 +883,8 @@ def _health_problems(gap_ratio, sign_margins):
     if gap_ratio < _MIN_GAP_RATIO:
         problems.append(
             f"the detector's null space does not stand out (gap ratio {gap_ratio:.3g}, "
-            f"below {_MIN_GAP_RATIO:g}; >= 5 goes with success): more samples, fewer "
-            "hidden units, or inputs that are not symmetric"
+            f"below {_MIN_GAP_RATIO:g}): more samples, fewer hidden units, or inputs "
+            "that are not symmetric"
         )
     weak = np.flatnonzero(sign_margins < _MIN_SIGN_MARGIN)
     if len(weak):

@@ -237,3 +237,26 @@ def test_normalised_weights_fit_as_the_weights_they_normalise():
     normalised = model.fit(X, y, sample_weight=weights / weights.sum())
     assert normalised.n_hidden_ == 3
     assert np.allclose(normalised.predict(X), reference, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "distribution, n_hidden, condition_number, seed",
+    [("uniform", 2, 3, 42), ("mixture", 3, 3, 41), ("uniform", 4, 10, 42)],
+)
+def test_few_units_with_an_offset_are_recovered(
+    distribution, n_hidden, condition_number, seed
+):
+    """With an output offset (k more unknowns), the k (k + 1) / 2 row-span test
+    functions of few units pinned the detector poorly: these noise-free teachers
+    scored test R^2 0.71, 0.96 and 0.81 (the full test functions 0.9999)."""
+    X, y, _ = make_teacher_two_layer(
+        40_000,
+        12,
+        n_hidden,
+        6,
+        distribution=distribution,
+        condition_number=condition_number,
+        random_state=seed,
+    )
+    model = MomentRecovery(n_hidden, random_state=0).fit(X[:30_000], y[:30_000])
+    assert model.score(X[30_000:], y[30_000:]) > 0.999
