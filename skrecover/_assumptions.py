@@ -39,6 +39,7 @@ ASSUMPTIONS = {
     "gaussian": "standard Gaussian inputs x ~ N(0, I), on which its moment "
     "identities hold",
     "symmetric": "inputs symmetric about 0 (x and -x equally likely)",
+    "isotropic": "inputs symmetric about 0 with identity covariance",
 }
 
 
@@ -170,11 +171,13 @@ def _top_eigenvalue(rows, weights, scale=1.0, n_iter=30, rtol=1e-4):
 
 
 def input_problems(stats, assumption, *, whiten=False):
-    """The deviations of the inputs from ``assumption`` ("gaussian" or "symmetric").
+    """The deviations of the inputs from ``assumption`` ("gaussian", "symmetric" or
+    "isotropic").
 
     Means and skewness (per feature, and the third moment along random directions)
-    for both; for "gaussian" also excess kurtosis and, unless the estimator whitens,
-    variances off by more than a factor 2 and correlated features.
+    for all; for "gaussian" also excess kurtosis; for "gaussian" and "isotropic"
+    (symmetric with identity covariance), unless the estimator whitens, variances
+    off by more than a factor 2 and correlated features.
     """
     n_rows = stats.n_rows
     sd = np.sqrt(stats.variance)
@@ -215,27 +218,27 @@ def input_problems(stats, assumption, *, whiten=False):
                 stats.kurtosis,
             )
         )
-        if not whiten:
-            variance = np.where(stats.variance > 0, stats.variance, 1e-300)
-            checks.append(
-                (
-                    "variance",
-                    np.abs(np.log(variance)),
-                    np.log(2.0),
-                    "feature {index} has variance {value:.3g} (standard Gaussian: 1)",
-                    stats.variance,
+    if assumption in ("gaussian", "isotropic") and not whiten:
+        variance = np.where(stats.variance > 0, stats.variance, 1e-300)
+        checks.append(
+            (
+                "variance",
+                np.abs(np.log(variance)),
+                np.log(2.0),
+                "feature {index} has variance {value:.3g} (expected: 1)",
+                stats.variance,
+            )
+        )
+        independent = (1 + np.sqrt(len(stats.mean) / n_rows)) ** 2
+        if stats.correlation_eigenvalue > 2 * independent:
+            problems.append(
+                Problem(
+                    "correlation",
+                    "the features are correlated (largest eigenvalue of their "
+                    f"correlation matrix {stats.correlation_eigenvalue:.3g}, "
+                    f"about {independent:.3g} for independent features)",
                 )
             )
-            independent = (1 + np.sqrt(len(stats.mean) / n_rows)) ** 2
-            if stats.correlation_eigenvalue > 2 * independent:
-                problems.append(
-                    Problem(
-                        "correlation",
-                        "the features are correlated (largest eigenvalue of their "
-                        f"correlation matrix {stats.correlation_eigenvalue:.3g}, "
-                        f"about {independent:.3g} for independent features)",
-                    )
-                )
     return _flagged(checks) + problems
 
 
@@ -259,7 +262,7 @@ def assumption_message(name, assumption, problems, *, whiten=None, scaler=None):
     ----------
     name : str
         The estimator's class name.
-    assumption : {"gaussian", "symmetric"}
+    assumption : {"gaussian", "symmetric", "isotropic"}
     problems : list of Problem
     whiten : bool or None, default=None
         Whether the estimator whitens (None: it has no such option).

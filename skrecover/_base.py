@@ -299,9 +299,9 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
     """The fit sequence of every skrecover estimator (see the module docstring).
 
     Class attributes of the families: ``_input_assumption`` ("gaussian",
-    "symmetric" or None), ``_dtypes`` (accepted float dtypes), ``_fits_dask``
-    (whether a dask array is fitted where its chunks are; else it is gathered
-    into a numpy array, as scikit-learn's validation does).
+    "symmetric", "isotropic" or None), ``_dtypes`` (accepted float dtypes),
+    ``_fits_dask`` (whether a dask array is fitted where its chunks are; else it
+    is gathered into a numpy array, as scikit-learn's validation does).
     """
 
     _parameter_constraints: dict = {
@@ -519,7 +519,7 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
             data.X,
             data.sample_weight,
             random_state=state.random_state,
-            correlation=self._input_assumption == "gaussian",
+            correlation=self._input_assumption in ("gaussian", "isotropic"),
         )
         problems = input_problems(
             statistics, self._input_assumption, whiten=bool(self._whiten_option())
