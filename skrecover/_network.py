@@ -786,7 +786,7 @@ def squared_loss(X, y, sample_weight, params, activation, *, patch_indices=None)
 
 
 def canonicalize(
-    params, activation, *, scale_to="output", shift_intercept=True, n_patches=1
+    params, activation, *, scale_to="output", shift_intercept=True, patch_indices=None
 ):
     """Canonical representative of a network's symmetry class.
 
@@ -815,9 +815,9 @@ def canonicalize(
     scale_to : {"output", "hidden"}, default="output"
     shift_intercept : bool, default=True
         Whether the intercept may absorb the shift of a flip.
-    n_patches : int, default=1
-        The number of patches each unit reads (a convolutional network's units
-        shift the intercept once per patch).
+    patch_indices : ndarray of shape (n_patches, patch_size), default=None
+        The patches of a convolutional network: a flip shifts the intercept once
+        per patch.
 
     Returns
     -------
@@ -846,6 +846,7 @@ def canonicalize(
     offset = activation.flip_offset if symmetry == "odd" else 0.0
     if symmetry == "odd" and output.shape[0] == 1 and (shift_intercept or offset == 0):
         flip = output[0] < 0
+        n_patches = 1 if patch_indices is None else len(patch_indices)
         intercept += n_patches * offset * output[0, flip].sum()
         output[:, flip] *= -1
         units[flip] *= -1

@@ -358,7 +358,7 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             canonicalize,
             activation=activation,
             shift_intercept=self._centres_targets(),
-            n_patches=1 if model.layout is None else len(model.layout),
+            patch_indices=model.layout,
         )
         fitted = canonical(scaling.to_original(model.params))
         initial = (

@@ -451,11 +451,7 @@ def _pair_moment(gram, scales, biases, activations, a, b):
 def _canonical_pair(teacher, estimator):
     return tuple(
         canonicalize(
-            network.params,
-            teacher.activation,
-            n_patches=1
-            if network.patch_indices is None
-            else len(network.patch_indices),
+            network.params, teacher.activation, patch_indices=network.patch_indices
         )
         for network in (teacher, as_network(estimator))
     )

@@ -477,7 +477,7 @@ def test_canonical_form_of_a_convolutional_network_computes_the_same_function(
     patch_indices = np.arange(12).reshape(4, 3)
     X = rng.standard_normal((100, 12))
     params = random_params(rng, 3, 3)
-    canonical = canonicalize(params, activation, n_patches=4)
+    canonical = canonicalize(params, activation, patch_indices=patch_indices)
     assert np.allclose(
         forward(X, canonical, activation, patch_indices=patch_indices),
         forward(X, params, activation, patch_indices=patch_indices),
