@@ -86,7 +86,7 @@ def _draw_layers(X, sizes, activation, random_state):
 
 class _Gram:
     """The eigen-decomposition of ``D D^T`` for a design ``D`` (n x width): ridge
-    solutions and generalised cross-validation for every ``alpha`` from one
+    solutions and leave-one-out errors for every ``alpha`` from one
     decomposition (``O(n^2 width + n^3)``, as one least-squares solve)."""
 
     def __init__(self, design):
@@ -104,17 +104,27 @@ class _Gram:
             self.vectors @ (shrink[:, np.newaxis] * (self.vectors.T @ Y))
         )
 
-    def gcv_alpha(self, Y):
-        """The ``alpha`` of a log grid minimising ``GCV = (||(I - H) Y||^2 / n) /
-        (1 - tr(H) / n)^2``, ``H = D D^T (D D^T + n alpha I)^{-1}``."""
+    def loo_alpha(self, Y):
+        """The ``alpha`` of a log grid minimising the leave-one-out error of the
+        ridge fit, ``sum_i ||((I - H) Y)_i||^2 / (1 - H_ii)^2`` with ``H = D D^T
+        (D D^T + n alpha I)^{-1}`` (exact for ridge, as in
+        :class:`~sklearn.linear_model.RidgeCV`). Generalised cross-validation,
+        which replaces ``1 - H_ii`` by its mean, divides zero by zero as ``alpha ->
+        0`` when ``D D^T`` has full rank (a layer as wide as ``n``) and picked the
+        interpolating end of the grid on small data; leave-one-out stays defined
+        there, at the error of predicting each row from the others."""
         n = len(Y)
-        projected = np.sum((self.vectors.T @ Y) ** 2, axis=1)
+        coordinates = self.vectors.T @ Y.reshape(n, -1)
         penalties = self.values[0] * np.logspace(-12, 1, 66)
-        scores = []
-        for penalty in penalties:
-            kept = self.values / (self.values + penalty)
-            residual = np.sum((1 - kept) ** 2 * projected)
-            scores.append((residual / n) / max(1 - kept.sum() / n, 1e-300) ** 2)
+        # I - H = V diag(p / (lambda + p)) V^T, summed without cancellation.
+        shrink = penalties / (self.values[:, np.newaxis] + penalties)
+        gaps = self.vectors**2 @ shrink
+        residuals = self.vectors @ (
+            shrink[:, :, np.newaxis] * coordinates[:, np.newaxis, :]
+        ).reshape(n, -1)
+        residuals = residuals.reshape(n, len(penalties), -1)
+        gaps = np.maximum(gaps, np.finfo(float).tiny)
+        scores = np.sum((residuals / gaps[:, :, np.newaxis]) ** 2, axis=(0, 2))
         return float(penalties[int(np.argmin(scores))] / n)
 
 
@@ -134,6 +144,8 @@ def _check_layer_sizes(hidden_layer_sizes):
 
 class _BasePracticalSize(BaseRecovery):
     _dtypes = (np.float64,)
+    # What a user can do when training stops short of the certificate.
+    _uncertified_advice = "Increase max_iter, or use solver='lstsq' (an exact solve)."
     _parameter_constraints: dict = {
         **BaseRecovery._parameter_constraints,
         "hidden_layer_sizes": [
@@ -301,9 +313,9 @@ class _BasePracticalSize(BaseRecovery):
         return start
 
     @staticmethod
-    def _gcv_targets(Y):
-        """The targets whose ridge fit GCV judges: centred ``y`` (the regressor),
-        centred class indicators (the classifier)."""
+    def _alpha_targets(Y):
+        """The targets whose ridge fit the choice of ``alpha`` judges: centred
+        ``y`` (the regressor), centred class indicators (the classifier)."""
         return Y - Y.mean(axis=0)
 
     def _say(self, line):
@@ -311,11 +323,11 @@ class _BasePracticalSize(BaseRecovery):
             print(f"[{type(self).__name__}] {line}", flush=True)
 
     def _resolve_alpha(self, gram, Y):
-        """``alpha``, or for "auto" the minimiser of the generalised
-        cross-validation criterion over a log grid."""
+        """``alpha``, or for "auto" the minimiser of the leave-one-out error over a
+        log grid."""
         if self.alpha != "auto":
             return float(self.alpha)
-        return gram.gcv_alpha(self._gcv_targets(Y))
+        return gram.loo_alpha(self._alpha_targets(Y))
 
     def _fitted_attributes(self, state, model):
         scaling = state.data.scaling
@@ -541,7 +553,7 @@ class _BasePracticalSize(BaseRecovery):
                 f"tolerance {certificate.tolerance:.3g}: the condition "
                 f"number {certificate.condition_number:.3g} predicts "
                 f"{certificate.predicted_gd_iterations:.3g} gradient descent "
-                "iterations. Increase max_iter, or use solver='lstsq' (squared loss).",
+                f"iterations. {self._uncertified_advice}",
             )
 
     def _predicted_iterations(self, condition):
@@ -588,8 +600,9 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
         Ridge penalty ``alpha ||theta||^2 / 2`` on the trained layer ``theta``
         (output weights and bias), added to the mean loss. ``0`` is the paper's
         interpolating fit (the training loss reaches 0; the data's noise with
-        it). ``"auto"`` chooses it by generalised cross-validation over a log grid,
-        from one eigen-decomposition of ``D D^T`` for the feature matrix ``D``.
+        it). ``"auto"`` chooses it by leave-one-out cross-validation over a log
+        grid (exact for ridge, as in RidgeCV), from one eigen-decomposition of
+        ``D D^T`` for the feature matrix ``D``.
     solver : {"auto", "lstsq", "gd", "agd", "lbfgs"}, default="auto"
         How the output layer is trained. ``"gd"`` is the paper's full-batch
         gradient descent (step from a curvature estimate), ``"agd"`` its accelerated
@@ -630,7 +643,7 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
         The frozen lower layers (``weights``, ``biases``).
     width_ : int
     alpha_ : float
-        The ridge penalty used: ``alpha``, or the one generalised
+        The ridge penalty used: ``alpha``, or the one leave-one-out
         cross-validation chose.
     certificate_ : Bunch
         Of the objective that was minimised: ``alpha``, ``train_loss`` (mean of
@@ -674,7 +687,7 @@ class PracticalSizeGD(RegressorMixin, _BasePracticalSize):
     (True, 300)
     >>> bool(model.certificate_["train_loss"] < 1e-20)
     True
-    >>> model = PracticalSizeGD(random_state=0).fit(X, y)  # alpha by GCV
+    >>> model = PracticalSizeGD(random_state=0).fit(X, y)  # alpha by leave-one-out
     >>> model.is_global_minimum_, bool(model.certificate_["alpha"] > 0)
     (True, True)
     """

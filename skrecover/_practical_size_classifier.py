@@ -35,8 +35,8 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     alpha : "auto" or float, default="auto"
         Ridge penalty on the trained layer; ``0`` is the paper's fit (every
         training point classified, the cross-entropy tending to 0); ``"auto"``
-        chooses it by generalised cross-validation of the ridge fit of the class
-        indicators.
+        chooses it by leave-one-out cross-validation of the ridge fit of the
+        class indicators.
     solver : {"lbfgs", "gd", "agd"}, default="lbfgs"
         Full-batch solver of the output layer (through the shared driver, from 0).
     max_iter : int, default=500
@@ -65,7 +65,7 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
     layers_ : object
     width_ : int
     alpha_ : float
-        The ridge penalty used: ``alpha``, or the one generalised
+        The ridge penalty used: ``alpha``, or the one leave-one-out
         cross-validation chose.
     certificate_ : Bunch
         As for :class:`PracticalSizeGD`, with ``train_loss`` the mean
@@ -102,6 +102,11 @@ class PracticalSizeGDClassifier(ClassifierMixin, _BasePracticalSize):
         **_BasePracticalSize._parameter_constraints,
         "solver": [StrOptions({"gd", "agd", "lbfgs"})],
     }
+    # A ridge penalty alpha bounds the cross-entropy's curvature below by alpha.
+    _uncertified_advice = (
+        "Increase max_iter, or set a larger alpha (the objective is then better "
+        "conditioned)."
+    )
 
     def __init__(
         self,

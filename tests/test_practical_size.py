@@ -148,3 +148,64 @@ def test_targets_on_a_tiny_scale_fit_as_unscaled_ones(alpha, factor):
     model = PracticalSizeGD(alpha=alpha, random_state=0)
     reference = model.fit(X, y).predict(X)
     assert np.allclose(model.fit(X, y * factor).predict(X) / factor, reference)
+
+
+def test_alpha_by_leave_one_out_equals_refitting_without_each_row():
+    """The efficient leave-one-out error of ``_Gram`` equals ridge fits that leave
+    each row out, on a design wider than its rows (where D D^T has full rank)."""
+    from skrecover._practical_size import _Gram
+
+    rng = np.random.default_rng(0)
+    design, Y = rng.standard_normal((12, 30)), rng.standard_normal((12, 2))
+    gram = _Gram(design)
+    alpha = gram.loo_alpha(Y)
+
+    def loo_error(alpha):
+        errors = []
+        for i in range(len(Y)):
+            keep = np.arange(len(Y)) != i
+            # argmin ||D theta - Y||^2 / (2 n) + alpha ||theta||^2 / 2 on n - 1 rows,
+            # with the penalty scale n of the full problem.
+            D = design[keep]
+            theta = D.T @ np.linalg.solve(
+                D @ D.T + len(Y) * alpha * np.eye(11), Y[keep]
+            )
+            errors.append(np.sum((design[i] @ theta - Y[i]) ** 2))
+        return np.sum(errors)
+
+    grid = gram.values[0] * np.logspace(-12, 1, 66) / len(Y)
+    assert alpha in grid
+    assert loo_error(alpha) == pytest.approx(min(loo_error(a) for a in grid))
+
+
+def test_auto_alpha_does_not_pick_the_interpolating_fit_on_small_data():
+    """Generalised cross-validation divides 0 by 0 as alpha -> 0 when the wide
+    layer is as wide as n, and picked alpha = 2e-11 on these 15 rows (test R^2
+    -18, against -0.13 for the mean); leave-one-out does not."""
+    from sklearn.datasets import load_linnerud
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = load_linnerud(return_X_y=True)
+    train, test = list(KFold(4, shuffle=True, random_state=0).split(X))[3]
+    scaler = StandardScaler().fit(X[train])
+    model = PracticalSizeGD(random_state=0).fit(scaler.transform(X[train]), Y[train])
+    assert model.alpha_ > 1e-3
+    assert model.score(scaler.transform(X[test]), Y[test]) > -5
+
+
+def test_uncertified_fits_give_advice_the_estimator_accepts(digits):
+    """The classifier's warning advised solver='lstsq', which it refuses."""
+    X, y = digits
+    for model, advice in [
+        (PracticalSizeGD(alpha=1e-10, solver="lbfgs", max_iter=2), "solver='lstsq'"),
+        (PracticalSizeGDClassifier(alpha=1e-10, max_iter=2), "larger alpha"),
+    ]:
+        with pytest.warns(ConvergenceWarning, match="Training stopped") as record:
+            model.set_params(random_state=0).fit(X[:200] / 16, y[:200])
+        message = str(record[0].message)
+        assert advice in message
+        if "lstsq" in advice:
+            model.set_params(solver="lstsq").fit(X[:200] / 16, y[:200])
+        else:
+            assert "lstsq" not in message
