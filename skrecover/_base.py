@@ -419,7 +419,8 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
                 dtype=list(self._dtypes),
                 y_numeric=not classifier,
                 multi_output=self.__sklearn_tags__().target_tags.multi_output,
-                ensure_min_samples=2,
+                # A fit needs two rows; a later chunk of a stream may be one.
+                ensure_min_samples=2 if reset else 1,
                 reset=reset,
                 # Checked below in the pass that finds the scale of X.
                 ensure_all_finite=False,
@@ -511,8 +512,9 @@ class BaseRecovery(BaseEstimator, metaclass=ABCMeta):
         return (encoded[:, np.newaxis] == np.arange(n_classes)).astype(np.float64)
 
     def _check_inputs(self, state):
-        """The input-assumption check: statistics, and the warning it calls for."""
-        if self._input_assumption is None:
+        """The input-assumption check: statistics, and the warning it calls for
+        (none on a single row, a chunk of a stream, which has no spread)."""
+        if self._input_assumption is None or len(state.data.y) < 2:
             return None
         data = state.data
         statistics = feature_statistics(

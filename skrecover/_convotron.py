@@ -604,6 +604,8 @@ class Convotron(IterativeMixin, _BaseConvotron):
             start.problem,
             batch=1 if self.solver == "stochastic" else self.batch_size,
             average=self.average,
+            # A chunk shorter than a minibatch moves w in proportion to its rows.
+            short=len(y) < self.batch_size,
         )
         field = convotron_field(
             data.X,

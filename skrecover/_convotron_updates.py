@@ -313,10 +313,14 @@ class Updates(NamedTuple):
     intercept: float = 0.0
 
 
-def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
+def run_epoch(
+    X, y, sample_weight, order, updates, problem, *, batch, average, short=False
+):
     """One pass of (mini)batch updates over the rows ``order``.
 
-    ``w <- w + eta (y - c - f(x)) u(x)`` averaged over ``batch`` samples, with
+    ``w <- w + eta (y - c - f(x)) u(x)`` averaged over ``batch`` samples (with
+    ``short``, for a chunk of a stream shorter than a batch, summed over
+    ``batch``: ``eta`` is the step of a full batch, too long for one row), with
     sample weights relative to their mean; with ``average``, ``w`` is the running
     average of the iterates once ``average`` updates have passed (``True``: from
     the first). With an intercept, ``c`` tracks the mean residual: the mean over
@@ -327,6 +331,7 @@ def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
     slope, output = problem.slope, problem.output
     start = 1 if average is True else int(average)
     window_rate = batch / INTERCEPT_WINDOW if problem.fit_intercept else 0.0
+    rows_per_step = batch if short else 1
 
     def block(state, rows, targets, weights):
         w, iterate, t, eta, intercept = state
@@ -337,7 +342,8 @@ def run_epoch(X, y, sample_weight, order, updates, problem, *, batch, average):
             pre = patches[part] @ iterate
             f = np.where(pre > 0, pre, slope * pre) @ output
             residual = weights[part] * (targets[part] - intercept - f)
-            iterate = iterate + eta * residual @ u[part] / len(residual)
+            divisor = max(len(residual), rows_per_step)
+            iterate = iterate + eta * residual @ u[part] / divisor
             t += 1
             if window_rate:
                 intercept += max(1.0 / t, window_rate) * residual.mean()

@@ -500,8 +500,6 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
                 diagonalization.factors, odd, sums, offset
             )
         gap_ratio = t_values[-k - 1] / max(t_values[-k], 1e-300) if k > 1 else np.inf
-        statistics = state.statistics
-        sd = np.sqrt(np.maximum(statistics.variance, 1e-300))
         diagnostics = Bunch(
             p_singular_values=odd.singular_values,
             t_singular_values=t_values[-(2 * k + 1) :],
@@ -509,9 +507,7 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
             diagonalization_gap=diagonalization.eigen_gap,
             anchored=diagonalization.anchored,
             sign_margins=sign_margins,
-            mean_t_statistics=statistics.mean / sd * np.sqrt(statistics.n_rows),
-            skewness=statistics.skewness,
-            direction_skewness=statistics.direction_skewness,
+            **self._input_diagnostics(state.statistics),
         )
         problems = _health_problems(gap_ratio, sign_margins)
         if problems and self.symmetry_check != "off":
@@ -527,6 +523,19 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
         return Bunch(
             sums=sums, odd=odd, hidden=hidden, offset=offset, diagnostics=diagnostics
         )
+
+    def _input_diagnostics(self, statistics):
+        """The input statistics of ``diagnostics_``: of these rows, or for a chunk
+        of a stream too small to have them (one row), of the last chunk that had."""
+        if statistics is None:
+            names = ("mean_t_statistics", "skewness", "direction_skewness")
+            return {name: self.diagnostics_[name] for name in names}
+        sd = np.sqrt(np.maximum(statistics.variance, 1e-300))
+        return {
+            "mean_t_statistics": statistics.mean / sd * np.sqrt(statistics.n_rows),
+            "skewness": statistics.skewness,
+            "direction_skewness": statistics.direction_skewness,
+        }
 
     def _odd_part(self, sums):
         """Whitening ``R``, the whitened odd part, its rank ``k`` and the maps."""

@@ -387,3 +387,22 @@ def test_double_convotron_checks_the_identity_covariance():
         ]
         assert bool(messages) == warned
         assert all("identity covariance" in m for m in messages)
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+def test_partial_fit_takes_chunks_of_one_row(solver):
+    """A stream may deliver one row at a time after its first chunk: it was
+    refused ("minimum of 2"), and a row alone then took the step of a whole
+    minibatch (test R^2 -5.6e8)."""
+    X, y, teacher = data(n_samples=4000, random_state=41)
+    model = Convotron(patch_size=16, stride=9, solver=solver, random_state=0)
+    model.partial_fit(X[:2000], y[:2000])
+    before = filter_error(model, teacher)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for row in range(2000, 2100):
+            model.partial_fit(X[row : row + 1], y[row : row + 1])
+    assert filter_error(model, teacher) < 1.5 * before + 0.01
+    assert model.score(X[2100:], y[2100:]) > 0.9
+    with pytest.raises(ValueError, match="minimum of 2"):
+        Convotron(solver=solver).partial_fit(X[:1], y[:1])

@@ -1,4 +1,5 @@
 import itertools
+import re
 import warnings
 
 import numpy as np
@@ -260,3 +261,42 @@ def test_few_units_with_an_offset_are_recovered(
     )
     model = MomentRecovery(n_hidden, random_state=0).fit(X[:30_000], y[:30_000])
     assert model.score(X[30_000:], y[30_000:]) > 0.999
+
+
+def test_partial_fit_takes_chunks_of_one_row():
+    """After a first chunk, rows one at a time (which were refused, "minimum of 2")
+    add to the moment sums as any chunk does: the same network as one fit."""
+    X, y, _ = make_teacher_two_layer(20_000, 8, 4, 6, noise=0.1, random_state=2)
+    fitted = MomentRecovery(output_solver="moments", random_state=0).fit(X, y)
+    streamed = MomentRecovery(random_state=0).partial_fit(X[:19_990], y[:19_990])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for row in range(19_990, 20_000):
+            streamed.partial_fit(X[row : row + 1], y[row : row + 1])
+    assert np.allclose(streamed.hidden_weights_, fitted.hidden_weights_, atol=1e-10)
+    assert np.allclose(streamed.output_weights_, fitted.output_weights_, atol=1e-10)
+    # The input statistics are those of the last chunk that has them.
+    first = MomentRecovery(random_state=0).partial_fit(X[:19_990], y[:19_990])
+    assert np.array_equal(
+        streamed.diagnostics_["skewness"], first.diagnostics_["skewness"]
+    )
+
+
+def test_constant_features_are_named_as_such():
+    """A constant column was reported as a mean 8.7e13 standard deviations from 0
+    (its rounding), or after StandardScaler as a variance 0 with the advice to
+    standardise."""
+    X, y, teacher = make_teacher_two_layer(5000, 8, 3, 4, random_state=41)
+    for value, match in [(3.0, r"feature 8 is constant \(3\)"), (0.0, None)]:
+        with_constant = np.column_stack([X, np.full(len(X), value)])
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            MomentRecovery(random_state=0).fit(with_constant, y)
+        messages = [str(w.message) for w in record if w.category is AssumptionWarning]
+        if match is None:  # 0 is symmetric about 0: nothing to report
+            assert not any("feature 8" in message for message in messages)
+            continue
+        assert len(messages) == 1
+        assert re.search(match, messages[0])
+        assert "VarianceThreshold" in messages[0]
+        assert "standard deviations" not in messages[0]
