@@ -68,6 +68,11 @@ def _rank_one_terms(factors, order):
     return terms
 
 
+def _no_decomposition(dim, rank):
+    """Zero weights, which explain none of the tensor: relative residual 1."""
+    return SymmetricCP(np.eye(dim, rank), np.zeros(rank), 1.0)
+
+
 def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
     """Symmetric CP decomposition of a third-order tensor with non-orthogonal factors.
 
@@ -93,7 +98,7 @@ def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
     dim = tensor.shape[0]
     norm = np.linalg.norm(tensor)
     if norm == 0 or not np.isfinite(norm):
-        return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
+        return _no_decomposition(dim, rank)
     # Jennrich needs an invertible slice: reduce to the rank-dimensional range.
     basis = np.linalg.svd(tensor.reshape(dim, -1), full_matrices=False)[0][:, :rank]
     core = tensor
@@ -109,7 +114,7 @@ def symmetric_cp(tensor, rank, *, n_draws=50, refine=True, random_state):
         if best is None or candidate.residual < best.residual:
             best = candidate
     if best is None:
-        return SymmetricCP(np.eye(dim, rank), np.zeros(rank), np.inf)
+        return _no_decomposition(dim, rank)
     if refine:
         best = refine_symmetric_cp(tensor, best)
     return best

@@ -138,7 +138,10 @@ def test_noise_tensor_gives_distinct_factors_not_degenerate_ones():
 def test_zero_tensor():
     result = symmetric_cp(np.zeros((2, 2, 2)), 2, random_state=np.random.RandomState(0))
     assert isinstance(result, SymmetricCP)
-    assert result.residual == np.inf
+    # No components: zero weights, which explain none of it (not an infinite
+    # residual, which diagnostics_ and the warnings reported as "inf").
+    assert result.residual == 1.0
+    assert np.all(result.weights == 0)
 
 
 def _span_basis(Z, noise, rng):
