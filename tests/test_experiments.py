@@ -106,7 +106,10 @@ def test_sweep_frame_layout_and_recovery(reference_sweep):
     small = results[results["n_samples"] == 200]
     assert (small["population_loss"] >= small["train_loss"] - 1e-12).all()
     assert np.isfinite(results["init_error"]).all()
-    assert (results["init_error"] >= results["recovery_error"] - 1e-12).all()
+    # Descent from the initialisation brings the exact fits closer. (Not every
+    # fit: at 200 samples, n_hidden="auto" keeps a third unit that halves the
+    # population loss, 1.06 -> 0.47, and moves the parameters further away.)
+    assert (large["init_error"] >= large["recovery_error"] - 1e-12).all()
     assert (results["fit_time"] > 0).all()
     assert (results["n_iter"] >= 1).all()
     assert results["success"].tolist() == list(results["recovery_error"] < 0.01)
