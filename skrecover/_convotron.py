@@ -218,10 +218,16 @@ class Convotron(IterativeMixin, _BaseConvotron):
     learning_rate : "auto" or float, default="auto"
         ``"auto"`` (Notes) estimates the largest stable step from the data, so that
         nothing needs tuning.
-    average : bool or int, default=False
+    average : "auto", bool or int, default="auto"
         Polyak-Ruppert averaging of the iterates of the stochastic solvers, which
         removes the error floor a constant step leaves with noisy labels. ``True``
-        averages every update; an int starts after that many updates.
+        averages every update; an int starts after that many updates; ``"auto"``
+        starts once the stopping rule first fires above the loss floor (the
+        iterates have reached the noise floor of the step), and the epochs go on
+        until it fires again; ``False`` is the paper's constant step (an error
+        floor with noisy labels: R^2 0.81-0.99 against 0.997-0.9995 averaged, on
+        labels with noise 0.1). ``partial_fit`` averages only with ``True`` or
+        an int.
     shuffle : bool, default=True
         Visit the samples of each epoch in a random order (stochastic solvers).
     max_iter : int, default=5000
@@ -377,7 +383,11 @@ class Convotron(IterativeMixin, _BaseConvotron):
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
         ],
-        "average": ["boolean", Interval(Integral, 1, None, closed="left")],
+        "average": [
+            StrOptions({"auto"}),
+            "boolean",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "shuffle": ["boolean"],
         "fit_intercept": ["boolean"],
     }
@@ -396,7 +406,7 @@ class Convotron(IterativeMixin, _BaseConvotron):
         solver="batch",
         batch_size=MINIBATCH_SIZE,
         learning_rate="auto",
-        average=False,
+        average="auto",
         shuffle=True,
         max_iter=5000,
         tol=1e-8,
@@ -603,7 +613,8 @@ class Convotron(IterativeMixin, _BaseConvotron):
             start.updates,
             start.problem,
             batch=1 if self.solver == "stochastic" else self.batch_size,
-            average=self.average,
+            # A stream has no stopping rule to start "auto" averaging.
+            average=False if self.average == "auto" else self.average,
             # A chunk shorter than a minibatch moves w in proportion to its rows.
             short=len(y) < self.batch_size,
         )

@@ -388,7 +388,11 @@ def run_epochs(
     """Epochs of :func:`run_epoch` with the driver's stopping rule and blow-up guard.
 
     Whenever the loss becomes non-finite or grows more than tenfold, the step is
-    halved and the epochs resume from the best filter.
+    halved and the epochs resume from the best filter. ``average="auto"``: no
+    averaging until the rule fires above ``loss_floor``; a constant step's
+    iterates then fluctuate about the solution (noisy labels) at a floor set by
+    the step, and the epochs go on averaging them from there, until the rule
+    fires again.
     """
     monitors = () if validation_weight is None else (validation_weight,)
 
@@ -419,6 +423,7 @@ def run_epochs(
     best_updates = updates
     monitor.start(updates.w, best_loss, start_validation)
     training = np.flatnonzero(sample_weight > 0)
+    averaging = False if average == "auto" else average
     for _ in range(max_iter):
         order = random_state.permutation(training) if shuffle else training
         # A step too long for the data overflows: the guard below halves it.
@@ -431,7 +436,7 @@ def run_epochs(
                 updates,
                 problem,
                 batch=batch,
-                average=average,
+                average=averaging,
             )
             loss, validation_loss, intercept = field(updates.w, updates.intercept)
         updates = updates._replace(intercept=intercept)
@@ -444,7 +449,10 @@ def run_epochs(
         if loss < best_loss:
             best_updates, best_loss = updates, loss
         if monitor.record(updates.w, loss, validation_loss):
-            break
+            if average != "auto" or averaging is not False or loss <= loss_floor:
+                break
+            averaging = updates.t + 1
+            monitor.resume()
     result = monitor.finish()
     result.learning_rate = updates.learning_rate
     return result, updates

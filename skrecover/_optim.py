@@ -188,6 +188,11 @@ class Monitor:
             result.x = self.best_x
         return result
 
+    def resume(self):
+        """Go on after the rule fired (a caller that changes its iteration)."""
+        self.stale = 0
+        self.result.converged = False
+
     def record(self, x, loss, validation_loss, settled=False):
         """Record one iteration; return True when the stopping rule fires (or at
         once when the caller knows ``x`` to be ``settled``)."""

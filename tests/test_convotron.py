@@ -406,3 +406,29 @@ def test_partial_fit_takes_chunks_of_one_row(solver):
     assert model.score(X[2100:], y[2100:]) > 0.9
     with pytest.raises(ValueError, match="minimum of 2"):
         Convotron(solver=solver).partial_fit(X[:1], y[:1])
+
+
+@pytest.mark.parametrize("solver", ["stochastic", "minibatch"])
+def test_noisy_labels_average_once_the_constant_step_stalls(solver):
+    """A constant step stalls at a noise floor set by the step: R^2 0.81-0.99
+    (median 0.92) against the noise-free teacher over 20 teachers, silently.
+    average="auto" averages the iterates from the stall on (0.9965 or more)."""
+    X, y, teacher = make_teacher_convolution(
+        n_samples=10_000,
+        n_features=32,
+        patch_size=8,
+        stride=4,
+        noise=0.1,
+        random_state=41,
+    )
+    X_test = np.random.default_rng(0).standard_normal((5000, 32))
+    y_test = teacher.predict(X_test)
+    params = dict(patch_size=8, stride=4, solver=solver, random_state=0)
+    model = Convotron(**params).fit(X, y)
+    constant = Convotron(average=False, **params).fit(X, y)
+    assert model.score(X_test, y_test) > 0.995
+    assert model.n_iter_ > constant.n_iter_
+    error = np.linalg.norm(model.hidden_weights_ - teacher.hidden_weights)
+    assert error < 0.6 * np.linalg.norm(
+        constant.hidden_weights_ - teacher.hidden_weights
+    )
