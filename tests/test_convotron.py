@@ -432,3 +432,24 @@ def test_noisy_labels_average_once_the_constant_step_stalls(solver):
     assert error < 0.6 * np.linalg.norm(
         constant.hidden_weights_ - teacher.hidden_weights
     )
+
+
+def test_double_convotron_refines_output_weights_stage_one_sees_through_noise():
+    """Stage 1 sees the output weights only through the filter's exclusive part,
+    here small (norm 0.023): its a is noise (signal-to-noise 0.9; the paper's
+    three stages score test R^2 0.31). Stage 4 (least squares for a, Convotron
+    for w) recovers the network."""
+    X, y, teacher = make_teacher_convolution(
+        n_samples=10_000, output_weights="random", random_state=44
+    )
+    X_test = np.random.default_rng(0).standard_normal((5000, 160))
+    y_test = teacher.predict(X_test)
+    params = dict(patch_size=16, stride=9, random_state=0)
+    paper = DoubleConvotron(refine_iter=0, **params).fit(X, y)
+    model = DoubleConvotron(**params).fit(X, y)
+    assert model.stage1_signal_to_noise_ < 1.5
+    assert paper.score(X_test, y_test) < 0.5
+    assert model.score(X_test, y_test) > 0.999
+    assert model.refine_rounds_ >= 1
+    cosine = model.output_weights_ @ teacher.output_weights
+    assert cosine / np.linalg.norm(teacher.output_weights) > 0.999
