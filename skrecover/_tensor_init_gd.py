@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -54,6 +55,9 @@ _MOMENT_SNR = 3.0
 # _MOMENT_ROWS_GROWTH times its rows.
 _MOMENT_ROWS_MARGIN = 1.5
 _MOMENT_ROWS_GROWTH = 2
+# A cross-entropy fit this close to 0 has separated the training classes: it
+# stops (on wine, one unit went on to 1.5e-60 and weights of norm 632).
+_SEPARATED_LOSS = 1e-12
 # n_init="auto" draws the initialisation again while it fails its health checks,
 # at most this many times in all.
 _MAX_AUTO_DRAWS = 5
@@ -223,6 +227,15 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         best = self._grow(state, self._best_of_draws(state, start))
         for message in [] if best.exact else best.messages:
             state.report.warn(InitializationWarning, message)
+        if best.separated:
+            state.report.warn(
+                ConvergenceWarning,
+                f"{type(self).__name__} separates the training classes: the "
+                "cross-entropy has no minimum, and the fit stopped once it fell "
+                f"below {_SEPARATED_LOSS:g}. Its weights grow without bound and its "
+                "probabilities saturate at 0 and 1. Set early_stopping=True (the "
+                "held-out loss keeps them finite), or use fewer units.",
+            )
         if best.unconverged:
             self._warn_unconverged(
                 state,
@@ -292,7 +305,52 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         return None
 
     def _grow(self, state, model):
+        """With ``n_hidden="auto"``: while a fit is not exact, fit again with one
+        more unit, keeping the larger network while the Bayesian information
+        criterion (or the validation loss) prefers it. When the residual shows the
+        unit (``_GROWTH_MARGIN``), every draw of the larger network is tried. A
+        unit within the noise of the moments of ``y`` can also leave no trace
+        in the residual: the smaller fit absorbs it (tanh, d = 60, k = 3, n = 2e4:
+        the third unit's moment at 0.85 of the noise edge, the noise's own top
+        value 0.82, and a residual within its noise; test R^2 0.96 with 2 units,
+        1 with 3). So it is tried from one draw. Warn about a unit that remains
+        clearly (``_DROPPED_UNIT_MARGIN``)."""
+        cap = unit_cap(model.sample, "auto") if model.sample is not None else 0
+        growing = (
+            self.n_hidden == "auto" and self.init == "tensor" and self._grows(state)
+        )
+        while growing and _may_grow(model):
+            n_hidden = len(model.params.hidden_weights)
+            if n_hidden >= cap:
+                break
+            if self.verbose:
+                print(f"Trying {n_hidden + 1} units ({_growth_reason(model)})")
+            grown = self._best_of_draws(
+                state,
+                self._draw(state, model, n_hidden + 1),
+                always=model.residual is not None,
+            )
+            if not _information_prefers(
+                grown, model, state.training_weight, self._loss
+            ):
+                break
+            grown.diagnostics.added_units = model.diagnostics.get("added_units", 0) + 1
+            # Its moments are within their noise by construction; the criterion
+            # has judged the unit instead.
+            grown.messages = []
+            model = grown
+        if model.leftover is not None:
+            state.report.warn(
+                InitializationWarning,
+                leftover_unit_message(
+                    len(model.params.hidden_weights), model.leftover, self.n_hidden
+                ),
+            )
         return model
+
+    def _grows(self, state):
+        """Whether ``n_hidden="auto"`` may add units after the moments' count."""
+        return True
 
     def _another_draw(self, state, draws, best, always=False):
         if self.n_init != "auto":
@@ -314,6 +372,9 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
             variance = weighted_variance(data.y, state.training_weight)
             floor = _loss_floor(data, state.training_weight, variance)
             negligible_loss = max(NEGLIGIBLE_LOSS * variance, floor)
+        else:
+            # Separated classes: the cross-entropy has no minimum to go on to.
+            floor = _SEPARATED_LOSS
         params, result = train_network(
             data.X,
             data.y,
@@ -337,7 +398,8 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
         curve = result.validation_loss_curve or result.loss_curve
         final = min(curve) if curve else result.start_loss
         last = result.loss_curve[-1] if result.loss_curve else np.inf
-        negligible = floor is not None and last <= negligible_loss
+        negligible = negligible_loss is not None and last <= negligible_loss
+        separated = self._loss != "squared" and last <= _SEPARATED_LOSS
         return Bunch(
             **{
                 **start,
@@ -347,7 +409,8 @@ class _BaseTensorInitGD(ConfidenceIntervalsMixin, IterativeMixin, BaseNetworkRec
                 # An exact fit of fewer rows than parameters interpolates them.
                 "exact": negligible
                 and float(np.sum(state.training_weight)) > result.x.size,
-                "unconverged": not (result.converged or negligible),
+                "separated": separated,
+                "unconverged": not (result.converged or negligible or separated),
             }
         )
 
@@ -880,46 +943,6 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
             state.random_state,
         )
 
-    def _grow(self, state, model):
-        """With ``n_hidden="auto"``: while a fit is not exact, fit again with one
-        more unit, keeping the larger network while the Bayesian information
-        criterion (or the validation loss) prefers it. When the residual shows the
-        unit (``_GROWTH_MARGIN``), every draw of the larger network is tried. A
-        unit within the noise of the moments of ``y`` can also leave no trace
-        in the residual: the smaller fit absorbs it (tanh, d = 60, k = 3, n = 2e4:
-        the third unit's moment at 0.85 of the noise edge, the noise's own top
-        value 0.82, and a residual within its noise; test R^2 0.96 with 2 units,
-        1 with 3). So it is tried from one draw. Warn about a unit that remains
-        clearly (``_DROPPED_UNIT_MARGIN``)."""
-        cap = unit_cap(model.sample, "auto") if model.sample is not None else 0
-        growing = self.n_hidden == "auto" and self.init == "tensor"
-        while growing and _may_grow(model):
-            n_hidden = len(model.params.hidden_weights)
-            if n_hidden >= cap:
-                break
-            if self.verbose:
-                print(f"Trying {n_hidden + 1} units ({_growth_reason(model)})")
-            grown = self._best_of_draws(
-                state,
-                self._draw(state, model, n_hidden + 1),
-                always=model.residual is not None,
-            )
-            if not _information_prefers(grown, model, state.training_weight):
-                break
-            grown.diagnostics.added_units = model.diagnostics.get("added_units", 0) + 1
-            # Its moments are within their noise by construction; the criterion
-            # has judged the unit instead.
-            grown.messages = []
-            model = grown
-        if model.leftover is not None:
-            state.report.warn(
-                InitializationWarning,
-                leftover_unit_message(
-                    len(model.params.hidden_weights), model.leftover, self.n_hidden
-                ),
-            )
-        return model
-
     def _output_attributes(self, state, fitted, initial):
         return {
             "output_weights_": fitted.output_weights[0],
@@ -931,14 +954,17 @@ class TensorInitGD(RegressorMixin, _BaseTensorInitGD):
 
 def _may_grow(model):
     """Whether a fit may lack a unit: its residual shows one, or it is converged
-    without being exact (from a moment initialisation)."""
-    if model.residual is not None:
+    without being exact or separating its classes (from a moment
+    initialisation)."""
+    if model.get("residual") is not None:
         return True
-    return model.sample is not None and not (model.exact or model.unconverged)
+    return model.sample is not None and not (
+        model.exact or model.unconverged or model.separated
+    )
 
 
 def _growth_reason(model):
-    if model.residual is None:
+    if model.get("residual") is None:
         return "the fit is not exact; the information criterion judges"
     return (
         f"residual moment eigenvalue {model.residual.eigenvalue:.3g}, "
@@ -946,17 +972,23 @@ def _growth_reason(model):
     )
 
 
-def _information_prefers(grown, model, sample_weight):
+def _information_prefers(grown, model, sample_weight, loss="squared"):
     """Whether the network with one more unit is the better model: a lower
     validation loss, or (no validation set) a lower Bayesian information
-    criterion, ``n log L + p log n``, for ``p`` more parameters per unit."""
+    criterion, ``n log L + p log n`` for the squared loss ``L`` (``2 n L + p log
+    n`` for the cross-entropy, minus the log-likelihood per sample), for ``p``
+    more parameters per unit."""
     if grown.result.validation_loss_curve:
         return grown.final_loss < model.final_loss
     if not grown.final_loss > 0:
         return True
     n = float(sample_weight.sum())
     per_unit = grown.sample.dim + 1 + (grown.params.hidden_biases is not None)
-    return n * np.log(model.final_loss / grown.final_loss) > per_unit * np.log(n)
+    if loss == "squared":
+        gain = n * np.log(model.final_loss / grown.final_loss)
+    else:
+        gain = 2 * n * (model.final_loss - grown.final_loss)
+    return gain > per_unit * np.log(n)
 
 
 def _next_moment_rows(needed, n_rows, n_samples):

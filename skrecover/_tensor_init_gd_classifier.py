@@ -287,6 +287,11 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     def _free_parameters(self, activation):
         return ["hidden_weights", *self._bias_parameters()]
 
+    def _grows(self, state):
+        # One binary problem: units are added to it one at a time (beyond two
+        # classes each problem keeps the count of its moments).
+        return len(state.data.classes) == 2
+
     def _initialize(self, state):
         classes = state.data.classes
         if self._warm() and not np.array_equal(classes, self.classes_):
