@@ -96,5 +96,5 @@ plt.show()
 # recovers 38 of 45; its 7 misses are teachers on which all five starts were
 # stuck (the kept fit's training :math:`R^2` is 0.90 to 0.98). Restarts make the
 # MLP a much stronger baseline, at five fits per model: by the printed median
-# fit times, one fit of TensorInitGD costs about four starts of this small MLP,
-# and five starts a little more than one fit of TensorInitGD.
+# fit times, one fit of TensorInitGD costs about two starts of this small MLP,
+# and five starts about three fits of TensorInitGD.

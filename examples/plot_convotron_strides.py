@@ -7,12 +7,14 @@ Goel, Klivans and Meka (ICML 2018) learn one filter shared by overlapping patche
 with Convotron: from ``w = 0``, with no step size to tune, the error falls
 geometrically at a rate set by the overlap (the condition number of the patch
 covariance). SGD on the squared loss from 0 never moves (ReLU's gradient vanishes
-there); from a random start, with the same step size, it is fast at stride 16 and
-diverges (drawn at the top) at strides 9 and 4: it needs its step tuned. The left
+there); from a random start, with the same step size, it is fast at stride 16,
+oscillates about an error of 1 at stride 9 and diverges (drawn at the top) at
+stride 4: it needs its step tuned. The left
 panel shows the filter error against passes over the data for patches of 16 in 160
 inputs. Du and Goel (2018) also learn the output weights (right panel):
 DoubleConvotron's first stage estimates their direction, two Convotrons with
-``+a`` and ``-a`` follow, and the sign with the lower loss wins.
+``+a`` and ``-a`` follow, the sign with the lower loss wins, and a fourth stage
+refits ``a`` by least squares and the filter by Convotron while the loss falls.
 """
 
 import warnings
@@ -99,7 +101,7 @@ stage1 = model.stage1_output_weights_ / np.linalg.norm(model.stage1_output_weigh
 positions = np.arange(len(a_true))
 right.bar(positions - 0.27, a_true, 0.27, label="true a")
 right.bar(positions, stage1, 0.27, label="stage 1 (spectral)")
-right.bar(positions + 0.27, a_hat, 0.27, label="after stages 2-3")
+right.bar(positions + 0.27, a_hat, 0.27, label="after stages 2-4")
 right.set_xlabel("patch")
 right.set_ylabel("output weight (unit norm)")
 right.set_title(

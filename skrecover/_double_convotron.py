@@ -423,9 +423,9 @@ class DoubleConvotron(_BaseConvotron):
             if not loss < model.training_loss * (1 - self.tol):
                 break
             model.update(
-                problem=problem,
+                # (sign_ stays stage 3's choice: the fitted weights are sign * a.)
+                problem=problem._replace(output=model.sign * output),
                 spectrum=spectrum,
-                sign=1.0,
                 result=result,
                 intercept=intercept,
                 training_loss=float(loss),
