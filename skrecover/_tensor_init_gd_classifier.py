@@ -307,14 +307,18 @@ class TensorInitGDClassifier(ClassifierMixin, _BaseTensorInitGD):
     ):
         """One network per binary problem, initialised in parallel, then joined
         into one network with an output per problem (None if any problem's moments
-        are too weak for ``min_signal_to_noise``)."""
-        seeds = random_state.randint(np.iinfo(np.int32).max, size=Y.shape[1])
+        are too weak for ``min_signal_to_noise``). Every problem draws from a
+        stream of the same seed: a problem's start depends on its class's rows,
+        not on where the class falls in the sorted labels (with a stream per
+        position, swapping two iris labels changed a class's units from 3 to
+        2)."""
+        seed = random_state.randint(np.iinfo(np.int32).max)
         problems = Parallel(n_jobs=self.n_jobs)(
             delayed(self._initialise_problem)(
                 sample,
                 Y[:, o],
                 activation,
-                np.random.RandomState(seeds[o]),
+                np.random.RandomState(seed),
                 True,
                 n_hidden,
                 min_signal_to_noise,

@@ -309,3 +309,25 @@ def test_auto_n_hidden_of_a_binary_problem_tries_one_more_unit():
     X_test = np.random.default_rng(0).standard_normal((20_000, 10))
     error = np.abs(model.predict_proba(X_test)[:, 1] - teacher.predict(X_test))
     assert error.mean() < 0.012
+
+
+def test_relabelling_the_classes_permutes_the_fit():
+    """Each one-against-the-rest problem drew from a stream picked by its class's
+    position: swapping two iris labels changed a class's units from 3 to 2 and
+    probabilities by 0.4."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    swap = np.array([1, 0, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TensorInitGDClassifier(random_state=0).fit(X, y)
+        swapped = TensorInitGDClassifier(random_state=0).fit(X, swap[y])
+        named = TensorInitGDClassifier(random_state=0).fit(
+            X, np.array(["setosa", "versicolor", "virginica"])[y]
+        )
+    assert swapped.n_hidden_[swap].tolist() == model.n_hidden_.tolist()
+    probabilities = model.predict_proba(X)
+    assert np.allclose(swapped.predict_proba(X)[:, swap], probabilities, atol=1e-10)
+    assert np.allclose(named.predict_proba(X), probabilities, atol=1e-10)
