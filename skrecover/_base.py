@@ -25,6 +25,7 @@ from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
+from scipy import linalg
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, assert_all_finite, check_random_state
@@ -197,6 +198,47 @@ def weighted_mean(y, sample_weight):
     total = float(np.sum(sample_weight))
     width = 2 * y.shape[1]
     return reduce_rows(lambda rows, s: s @ rows, y, sample_weight, width=width) / total
+
+
+def least_squares_pass(features, X, Y, sample_weight, *, fit_intercept, width):
+    """Output weights ``B`` (and intercept ``c``) minimising the weighted ``||Y -
+    F B - c||^2`` for the features ``F = features(rows)`` of a block of rows, from
+    the normal equations summed in one pass; and that minimum (half the weighted
+    mean). ``width``: floats of temporaries per row."""
+
+    def block(x, y, weights):
+        F = features(x)
+        if fit_intercept:
+            F = np.column_stack([F, np.ones(len(F))])
+        weighted = weights[:, np.newaxis] * F
+        return weighted.T @ F, weighted.T @ y, weights @ np.square(y).sum(1)
+
+    gram, cross, squares = reduce_rows(block, X, Y, sample_weight, width=width)
+    solution = linalg.lstsq(gram, cross, cond=1e-12)[0]
+    # ||y - F B||^2 = ||y||^2 - 2 <B, F^T y> + <B, F^T F B>, at the solution.
+    residual = (
+        squares - 2 * np.sum(solution * cross) + np.sum(solution * (gram @ solution))
+    )
+    loss = max(float(residual), 0.0) / (2 * float(sample_weight.sum()))
+    solution = solution.T
+    if fit_intercept:
+        return solution[:, :-1], solution[:, -1], loss
+    return solution, np.zeros(len(solution)), loss
+
+
+def information_prefers(loss, larger_loss, n, more_parameters, kind="squared"):
+    """Whether a model with ``more_parameters`` more parameters and the training
+    loss ``larger_loss`` (the larger model's) beats one with ``loss``, by the
+    Bayesian information criterion over ``n`` samples: ``n log L + p log n`` for
+    the squared loss ``L``, ``2 n L + p log n`` for the cross-entropy (minus the
+    log-likelihood per sample)."""
+    if not larger_loss > 0:
+        return True
+    if kind == "squared":
+        gain = n * np.log(loss / larger_loss)
+    else:
+        gain = 2 * n * (loss - larger_loss)
+    return gain > more_parameters * np.log(n)
 
 
 def weighted_variance(y, sample_weight):

@@ -9,7 +9,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseRecovery, activation_constraint, weighted_variance
+from ._base import (
+    BaseRecovery,
+    activation_constraint,
+    least_squares_pass,
+    weighted_variance,
+)
 from ._convotron import _BaseConvotron
 from ._convotron_updates import (
     LOSS_FLOOR,
@@ -410,9 +415,7 @@ class DoubleConvotron(_BaseConvotron):
         layout, slope = model.problem.layout, model.problem.slope
         for _ in range(self.refine_iter):
             w = model.result.x
-            output, _ = _output_least_squares(
-                data.X, y, data.sample_weight, layout, w, slope, self.fit_intercept
-            )
+            output = _patch_least_squares(data, layout, w, slope, self.fit_intercept)
             if not np.linalg.norm(output) > 0:
                 break
             problem, spectrum = self._drift_problem(state, layout, output, slope, None)
@@ -466,25 +469,23 @@ class DoubleConvotron(_BaseConvotron):
         }
 
 
-def _output_least_squares(X, y, sample_weight, layout, w, slope, fit_intercept):
-    """Output weights ``a`` (and intercept) minimising the weighted squared loss
-    of ``sum_l a_l phi(w^T x_l) + c`` for the filter ``w``: normal equations of
-    the patch features, summed in one pass, solved by least squares."""
-    n_columns = layout.shape[0] + fit_intercept
+def _patch_least_squares(data, layout, w, slope, fit_intercept):
+    """The output weights ``a`` minimising the weighted squared loss of
+    ``sum_l a_l phi(w^T x_l) + c`` for the filter ``w``, in one pass."""
 
-    def block(rows, targets, weights):
+    def features(rows):
         pre = np.take(rows, layout, axis=1).astype(np.float64, copy=False) @ w
-        features = np.where(pre > 0, pre, slope * pre)
-        if fit_intercept:
-            features = np.column_stack([features, np.ones(len(rows))])
-        weighted = weights[:, np.newaxis] * features
-        return weighted.T @ features, weighted.T @ targets
+        return np.where(pre > 0, pre, slope * pre)
 
-    gram, moment = reduce_rows(
-        block, X, y, sample_weight, width=2 * layout.size + 2 * n_columns
+    output, _, _ = least_squares_pass(
+        features,
+        data.X,
+        data.y,
+        data.sample_weight,
+        fit_intercept=fit_intercept,
+        width=2 * layout.size + 2 * (layout.shape[0] + 1),
     )
-    solution = np.linalg.lstsq(gram, moment, rcond=None)[0]
-    return solution[: layout.shape[0]], (solution[-1] if fit_intercept else 0.0)
+    return output[0]
 
 
 def _exclusive_moment(X, y, sample_weight, exclusive_patches):

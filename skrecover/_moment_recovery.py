@@ -25,6 +25,8 @@ from ._base import (
     BaseNetworkRecovery,
     BaseRecovery,
     Report,
+    information_prefers,
+    least_squares_pass,
     validation_split,
 )
 from ._certificate import ConfidenceIntervalsMixin, local_analysis
@@ -421,15 +423,14 @@ class MomentRecovery(ConfidenceIntervalsMixin, RegressorMixin, BaseNetworkRecove
                 data.X, data.y, data.sample_weight, estimate.hidden, self.fit_intercept
             )
             estimate.report = estimate_report
-            ratio = (
-                np.inf if best is None else best.fit[2] / max(estimate.fit[2], 1e-300)
-            )
             if best is not None and (
                 # A unit the detector does not isolate is no unit; nor is one that
                 # only absorbs part of the other units' estimation error.
                 estimate_report.messages
-                or ratio < _GROWTH_LOSS_RATIO
-                or not n * np.log(ratio) > (n_features + n_outputs) * np.log(n)
+                or estimate.fit[2] * _GROWTH_LOSS_RATIO > best.fit[2]
+                or not information_prefers(
+                    best.fit[2], estimate.fit[2], n, n_features + n_outputs
+                )
             ):
                 break
             best, n_hidden = estimate, estimate.odd.n_hidden + 1
@@ -928,26 +929,14 @@ def _signed_neurons_by_covariance(Z, odd, sums, squares_y, squares):
 def _least_squares_output(X, Y, sample_weight, hidden, fit_intercept):
     """``A`` (and ``c``) minimising the weighted ``||y - A relu(W x) - c||^2``, and
     that minimum (half the weighted mean), in one pass."""
-
-    def block(x, y, weights):
-        features = np.maximum(x @ hidden.T.astype(x.dtype, copy=False), 0)
-        if fit_intercept:
-            features = np.column_stack([features, np.ones(len(features))])
-        weighted = weights[:, np.newaxis] * features
-        return weighted.T @ features, weighted.T @ y, weights @ np.square(y).sum(1)
-
-    width = 2 * len(hidden) + X.shape[1] + 2 * Y.shape[1] + 1
-    gram, cross, squares = reduce_rows(block, X, Y, sample_weight, width=width)
-    solution = linalg.lstsq(gram, cross, cond=1e-12)[0]
-    # ||y - F B||^2 = ||y||^2 - 2 <B, F^T y> + <B, F^T F B>, at the solution.
-    residual = (
-        squares - 2 * np.sum(solution * cross) + np.sum(solution * (gram @ solution))
+    return least_squares_pass(
+        lambda x: np.maximum(x @ hidden.T.astype(x.dtype, copy=False), 0),
+        X,
+        Y,
+        sample_weight,
+        fit_intercept=fit_intercept,
+        width=2 * len(hidden) + X.shape[1] + 2 * Y.shape[1] + 1,
     )
-    loss = max(float(residual), 0.0) / (2 * float(sample_weight.sum()))
-    solution = solution.T
-    if fit_intercept:
-        return solution[:, :-1], solution[:, -1], loss
-    return solution, np.zeros(len(solution)), loss
 
 
 def _held_out_loss(X, Y, validation_weight, params):

@@ -20,6 +20,7 @@ from ._base import (
     BaseRecovery,
     IterativeMixin,
     activation_constraint,
+    information_prefers,
     weighted_mean,
     weighted_variance,
 )
@@ -975,20 +976,18 @@ def _growth_reason(model):
 def _information_prefers(grown, model, sample_weight, loss="squared"):
     """Whether the network with one more unit is the better model: a lower
     validation loss, or (no validation set) a lower Bayesian information
-    criterion, ``n log L + p log n`` for the squared loss ``L`` (``2 n L + p log
-    n`` for the cross-entropy, minus the log-likelihood per sample), for ``p``
-    more parameters per unit."""
+    criterion (:func:`~skrecover._base.information_prefers`), for ``p`` more
+    parameters per unit."""
     if grown.result.validation_loss_curve:
         return grown.final_loss < model.final_loss
-    if not grown.final_loss > 0:
-        return True
-    n = float(sample_weight.sum())
     per_unit = grown.sample.dim + 1 + (grown.params.hidden_biases is not None)
-    if loss == "squared":
-        gain = n * np.log(model.final_loss / grown.final_loss)
-    else:
-        gain = 2 * n * (model.final_loss - grown.final_loss)
-    return gain > per_unit * np.log(n)
+    return information_prefers(
+        model.final_loss,
+        grown.final_loss,
+        float(sample_weight.sum()),
+        per_unit,
+        loss,
+    )
 
 
 def _next_moment_rows(needed, n_rows, n_samples):
